@@ -1,0 +1,96 @@
+"""Training windows cut from trajectory datasets, with observations rendered on the fly.
+
+A window of ``window`` macro steps with frameskip ``k`` covers ``window * k`` raw steps starting at
+raw step ``s``. Its observations are rendered at raw steps ``s, s + k, ..., s + window * k``; each
+macro action is the ``k`` raw actions it spans, concatenated in time order into a ``2k`` vector
+``[dx_0, dy_0, dx_1, dy_1, ...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from hjepa.data.trajectories import TrajectoryDataset
+from hjepa.envs.two_rooms import Layout, TwoRooms
+
+
+@dataclass
+class Windows:
+    """A batch of windows.
+
+    obs (B, T+1, 2, H, W) float32; actions (B, T, 2k) float32; positions (B, T+1, 2) at the macro
+    steps; wall_x (B,) int64; door_y (B,) float32; episode (B,) and start (B,) raw-step index of
+    each window's first observation in the dataset.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    positions: torch.Tensor
+    wall_x: torch.Tensor
+    door_y: torch.Tensor
+    episode: torch.Tensor
+    start: torch.Tensor
+
+    def layout(self) -> Layout:
+        return Layout(self.wall_x, self.door_y)
+
+
+def render_pooled(env: TwoRooms, pos: torch.Tensor, layout: Layout, pool: int) -> torch.Tensor:
+    """Render positions (N, 2) and average-pool by ``pool``: (N, 2, size/pool, size/pool)."""
+    obs = env.render(pos, layout)
+    return F.avg_pool2d(obs, pool) if pool > 1 else obs
+
+
+class WindowSampler:
+    """Draws random windows: episodes uniformly, then start steps uniformly among valid ones."""
+
+    def __init__(
+        self, dataset: TrajectoryDataset, env: TwoRooms, window: int, frameskip: int = 1, pool: int = 1
+    ) -> None:
+        if window < 1 or frameskip < 1 or pool < 1:
+            raise ValueError(f"window, frameskip and pool must be >= 1, got {window}, {frameskip}, {pool}")
+        if env.config.size % pool:
+            raise ValueError(f"pool {pool} does not divide the observation size {env.config.size}")
+        span = window * frameskip
+        if dataset.steps < span:
+            raise ValueError(
+                f"episodes have {dataset.steps} steps, too short for window {window} x frameskip"
+                f" {frameskip} = {span} steps"
+            )
+        self.dataset = dataset
+        self.env = env
+        self.window = window
+        self.frameskip = frameskip
+        self.pool = pool
+        self.span = span
+
+    @property
+    def obs_size(self) -> int:
+        return self.env.config.size // self.pool
+
+    @property
+    def action_dim(self) -> int:
+        return 2 * self.frameskip
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> Windows:
+        ds = self.dataset
+        episode = torch.randint(len(ds), (batch,), generator=generator)
+        start = torch.randint(ds.steps - self.span + 1, (batch,), generator=generator)
+        return self.gather(episode, start)
+
+    def gather(self, episode: torch.Tensor, start: torch.Tensor) -> Windows:
+        """Windows for given episode indices (B,) and raw start steps (B,)."""
+        ds, k, T = self.dataset, self.frameskip, self.window
+        batch = episode.shape[0]
+        obs_steps = start.unsqueeze(1) + k * torch.arange(T + 1)  # (B, T+1)
+        positions = ds.positions[episode.unsqueeze(1), obs_steps]  # (B, T+1, 2)
+        act_steps = start.unsqueeze(1) + torch.arange(T * k)  # (B, T*k)
+        actions = ds.actions[episode.unsqueeze(1), act_steps].reshape(batch, T, 2 * k)
+        wall_x, door_y = ds.wall_x[episode], ds.door_y[episode]
+        flat_layout = Layout(wall_x.repeat_interleave(T + 1), door_y.repeat_interleave(T + 1))
+        obs = render_pooled(self.env, positions.reshape(-1, 2), flat_layout, self.pool)
+        obs = obs.reshape(batch, T + 1, *obs.shape[1:])
+        return Windows(obs, actions, positions, wall_x, door_y, episode, start)

@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hjepa.data.trajectories import TrajectoryDataset, load_trajectories, save_trajectories
+from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
+from hjepa.envs.two_rooms import TwoRooms
+
+
+@pytest.fixture(scope="module")
+def walks():
+    env = TwoRooms()
+    policy = RandomWalkPolicy()
+    arrays = collect_random_walks(env, policy, 25, 12, seed=0)
+    return arrays, collection_meta(env, policy, seed=0)
+
+
+def test_round_trip_and_chunking(tmp_path, walks):
+    arrays, meta = walks
+    path = save_trajectories(tmp_path / "ds", arrays, meta, chunk_episodes=10)
+    assert sorted(p.name for p in path.iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "meta.json"]
+    loaded, loaded_meta = load_trajectories(path)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded[key], value.numpy())
+        assert loaded[key].dtype == value.numpy().dtype
+    assert [c["episodes"] for c in loaded_meta["chunks"]] == [10, 10, 5]
+    assert loaded_meta["episodes"] == 25 and loaded_meta["steps"] == 12
+    assert loaded_meta["policy"] == json.loads(json.dumps(meta["policy"]))
+    assert loaded_meta["env"]["config"]["size"] == 64 and loaded_meta["seed"] == 0
+    with np.load(path / "chunk_00001.npz") as chunk:  # chunk 1 holds episodes 10..19
+        np.testing.assert_array_equal(chunk["positions"], arrays["positions"][10:20].numpy())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_corrupt_and_truncated_chunk(tmp_path, walks):
+    arrays, meta = walks
+    path = save_trajectories(tmp_path / "ds", arrays, meta, chunk_episodes=10)
+    chunk = path / "chunk_00001.npz"
+    good = chunk.read_bytes()
+    chunk.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="chunk_00001.npz"):
+        load_trajectories(path)
+    chunk.write_bytes(b"not a zip file at all" * 10)
+    with pytest.raises(ValueError, match="chunk_00001.npz"):
+        load_trajectories(path)
+    chunk.write_bytes(good)
+    (path / "meta.json").write_text('{"format": "hjepa.traj')
+    with pytest.raises(ValueError, match="meta.json"):
+        load_trajectories(path)
+
+
+def test_inconsistent_shapes(tmp_path, walks):
+    arrays, meta = walks
+    bad = dict(arrays, actions=arrays["actions"][:, :-1])
+    with pytest.raises(ValueError, match=r"actions shape \(25, 11, 2\)"):
+        save_trajectories(tmp_path / "a", bad, meta)
+    bad = dict(arrays, door_y=arrays["door_y"][:-1])
+    with pytest.raises(ValueError, match="door_y"):
+        save_trajectories(tmp_path / "b", bad, meta)
+    # a chunk whose arrays disagree, written behind the library's back
+    path = save_trajectories(tmp_path / "c", arrays, meta, chunk_episodes=10)
+    a = {k: v[10:20].numpy() for k, v in arrays.items()}
+    a["actions"] = a["actions"][:, :5]
+    np.savez(path / "chunk_00001.npz", **a)
+    with pytest.raises(ValueError, match="actions"):
+        load_trajectories(path)
+
+
+def test_nan_rejected(tmp_path, walks):
+    arrays, meta = walks
+    bad = {k: v.clone() for k, v in arrays.items()}
+    bad["positions"][3, 4, 0] = float("nan")
+    with pytest.raises(ValueError, match="positions.*NaN"):
+        save_trajectories(tmp_path / "a", bad, meta)
+    assert not (tmp_path / "a").exists()
+    path = save_trajectories(tmp_path / "b", arrays, meta, chunk_episodes=10)
+    a = {k: v[:10].numpy().copy() for k, v in arrays.items()}
+    a["actions"][2, 1, 1] = np.inf
+    np.savez(path / "chunk_00000.npz", **a)
+    with pytest.raises(ValueError, match="actions.*NaN or inf"):
+        load_trajectories(path)
+
+
+def test_refuses_overwrite_and_keeps_old_data(tmp_path, walks):
+    arrays, meta = walks
+    path = save_trajectories(tmp_path / "ds", arrays, meta, chunk_episodes=10)
+    other = collect_random_walks(TwoRooms(), RandomWalkPolicy(), 7, 12, seed=1)
+    with pytest.raises(FileExistsError):
+        save_trajectories(path, other, meta)
+    loaded, _ = load_trajectories(path)
+    np.testing.assert_array_equal(loaded["positions"], arrays["positions"].numpy())
+    # a failing overwrite (NaN) leaves the old dataset untouched
+    bad = {k: v.clone() for k, v in other.items()}
+    bad["actions"][0, 0, 0] = float("inf")
+    with pytest.raises(ValueError):
+        save_trajectories(path, bad, meta, overwrite=True)
+    loaded, _ = load_trajectories(path)
+    np.testing.assert_array_equal(loaded["positions"], arrays["positions"].numpy())
+    # an explicit overwrite replaces it completely (no stale chunks)
+    save_trajectories(path, other, meta, chunk_episodes=10, overwrite=True)
+    loaded, loaded_meta = load_trajectories(path)
+    np.testing.assert_array_equal(loaded["positions"], other["positions"].numpy())
+    assert sorted(p.name for p in path.iterdir()) == ["chunk_00000.npz", "meta.json"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # an existing empty directory is fine
+    (tmp_path / "empty").mkdir()
+    save_trajectories(tmp_path / "empty", arrays, meta)
+
+
+def test_missing_paths(tmp_path, walks):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_trajectories(tmp_path / "nope")
+    (tmp_path / "no_meta").mkdir()
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        load_trajectories(tmp_path / "no_meta")
+    arrays, meta = walks
+    path = save_trajectories(tmp_path / "ds", arrays, meta, chunk_episodes=10)
+    (path / "chunk_00002.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="chunk_00002.npz"):
+        load_trajectories(path)
+
+
+def test_dataset_split(tmp_path, walks):
+    arrays, meta = walks
+    ds = TrajectoryDataset.load(save_trajectories(tmp_path / "ds", arrays, meta))
+    assert len(ds) == 25 and ds.steps == 12 and ds.wall_x.dtype == torch.long
+    train, held = ds.split(0.2, torch.Generator().manual_seed(0))
+    assert len(train) == 20 and len(held) == 5
+    # disjoint and complete: every episode appears exactly once
+    starts = torch.cat([train.positions[:, 0], held.positions[:, 0]])
+    assert torch.equal(starts[starts[:, 0].argsort()], ds.positions[:, 0][ds.positions[:, 0, 0].argsort()])
+    again, _ = ds.split(0.2, torch.Generator().manual_seed(0))
+    assert torch.equal(again.positions, train.positions)
+    with pytest.raises(ValueError):
+        ds.split(1.0)
