@@ -19,8 +19,8 @@ def conv_block(in_channels: int, out_channels: int, stride: int, groups: int) ->
 class ConvEncoder(nn.Module):
     """Image (B, C, H, W) -> vector state (B, out_dim).
 
-    A stack of 3x3 conv blocks (the first at stride 1, the rest at stride 2) followed by a linear
-    map of the flattened feature map. Flattening (rather than global pooling) keeps *where* things
+    A stack of 3x3 conv blocks at stride 2 (each halves the resolution) followed by a linear map of
+    the flattened feature map. Flattening (rather than global pooling) keeps *where* things
     are, which is what a navigation world model needs.
 
     Example:
@@ -41,10 +41,9 @@ class ConvEncoder(nn.Module):
         if not channels:
             raise ValueError("channels must name at least one conv layer")
         blocks, size, prev = [], input_size, in_channels
-        for i, ch in enumerate(channels):
-            stride = 1 if i == 0 else 2
-            blocks.append(conv_block(prev, ch, stride, groups))
-            size = (size + 2 - 3) // stride + 1
+        for ch in channels:
+            blocks.append(conv_block(prev, ch, 2, groups))
+            size = (size + 2 - 3) // 2 + 1
             prev = ch
         self.features = nn.Sequential(*blocks)
         self.in_channels = in_channels

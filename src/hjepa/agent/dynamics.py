@@ -1,0 +1,101 @@
+"""Dynamics callables for the planners: the learned JEPA predictor and the true simulator.
+
+Both follow :data:`hjepa.planning.base.Dynamics`: ``(state (B, S, *state_shape), action (B, S, 2))
+-> next state (B, S, *state_shape)``. One planner step is ``action_repeat`` environment steps with
+the action held, which is also how the world model was trained (frameskip ``k``: a macro action is
+the ``k`` raw actions concatenated, ``[dx_0, dy_0, dx_1, dy_1, ...]``).
+
+Swapping one for the other is the point: the same planner and cost run on the learned model
+(Mode-2 in representation space) and on the simulator (an upper bound on what planning can do).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.planning.base import Dynamics
+from hjepa.world.model import JEPAWorldModel
+
+
+def _check_repeat(action_repeat: int) -> None:
+    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
+        raise ValueError(f"action_repeat must be an int >= 1, got {action_repeat!r}")
+
+
+def clip_norm(action: Tensor, max_norm: float) -> Tensor:
+    """Scale actions ``(..., A)`` so their L2 norm is at most ``max_norm`` (differentiable)."""
+    norm = action.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return action * (max_norm / norm).clamp(max=1.0)
+
+
+def held_macro_action(action: Tensor, action_repeat: int) -> Tensor:
+    """``action (..., 2)`` held for ``k`` steps -> the model's macro action ``(..., 2k)``."""
+    return action.repeat(*([1] * (action.dim() - 1)), action_repeat)
+
+
+def learned_dynamics(
+    model: JEPAWorldModel, action_repeat: int, max_action_norm: float | None = None
+) -> Dynamics:
+    """The world model's predictor as planner dynamics on states ``(B, S, D)``.
+
+    Args:
+        model: a JEPA world model whose predictor takes ``2 * action_repeat``-dim macro actions.
+        action_repeat: environment steps per planner step (the model's frameskip).
+        max_action_norm: if given, clip each held action's L2 norm to it first, as the
+            environment does (the model only ever saw clipped actions during training).
+
+    The callable keeps the autograd graph (for :class:`~hjepa.planning.gradient.GradientPlanner`)
+    and is equally happy under ``torch.no_grad()``.
+    """
+    _check_repeat(action_repeat)
+    if model.action_dim != 2 * action_repeat:
+        raise ValueError(
+            f"model takes {model.action_dim}-dim actions, but action_repeat {action_repeat} "
+            f"makes {2 * action_repeat}-dim macro actions"
+        )
+
+    def dynamics(state: Tensor, action: Tensor) -> Tensor:
+        if state.dim() != 3 or action.dim() != 3 or action.shape[:2] != state.shape[:2]:
+            raise ValueError(
+                f"expected state (B, S, D) and action (B, S, 2), got {tuple(state.shape)} "
+                f"and {tuple(action.shape)}"
+            )
+        batch, samples, dim = state.shape
+        if max_action_norm is not None:
+            action = clip_norm(action, max_action_norm)
+        macro = held_macro_action(action, action_repeat).to(state)
+        flat = batch * samples
+        next_state = model.step(state.reshape(flat, dim), macro.reshape(flat, -1))
+        return next_state.reshape(batch, samples, dim)
+
+    return dynamics
+
+
+def simulator_dynamics(env: TwoRooms, layout: Layout, action_repeat: int) -> Dynamics:
+    """The true Two Rooms simulator as planner dynamics on positions ``(B, S, 2)``.
+
+    Problem ``b`` lives in ``layout`` entry ``b`` (``len(layout) == B``), shared by its ``S``
+    samples. Each call steps the simulator ``action_repeat`` times holding the action (the
+    simulator clips its norm to ``max_step``).
+    """
+    _check_repeat(action_repeat)
+
+    def dynamics(state: Tensor, action: Tensor) -> Tensor:
+        if state.dim() != 3 or state.shape[-1] != 2 or action.shape != state.shape:
+            raise ValueError(
+                f"expected positions (B, S, 2) and actions (B, S, 2), got {tuple(state.shape)} "
+                f"and {tuple(action.shape)}"
+            )
+        if state.shape[0] != len(layout):
+            raise ValueError(
+                f"state has B={state.shape[0]} problems but the layout has {len(layout)}"
+            )
+        # env.step broadcasts leading dims *before* the layout's N: put samples first.
+        pos = state.transpose(0, 1)
+        held = action.transpose(0, 1)
+        for _ in range(action_repeat):
+            pos = env.step(pos, held, layout)
+        return pos.transpose(0, 1).contiguous()
+
+    return dynamics

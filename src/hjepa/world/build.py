@@ -1,0 +1,76 @@
+"""Architecture of the Two Rooms world model as plain data, and the function that builds it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hjepa.nn.conv import ConvEncoder
+from hjepa.objectives.temporal import InverseDynamics
+from hjepa.world.model import JEPAWorldModel
+from hjepa.world.predictor import ResidualActionPredictor
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Sizes of the encoder, predictor and inverse-dynamics head."""
+
+    obs_channels: int = 2
+    """Channels of an observation (agent, walls)."""
+    obs_size: int = 64
+    """Side of a raw observation in pixels."""
+    obs_pool: int = 2
+    """Average-pool factor before the encoder (2: 64x64 -> 32x32, exact and 4x cheaper)."""
+    channels: tuple[int, ...] = (32, 64, 64)
+    """Conv channels; each block halves the resolution."""
+    state_dim: int = 64
+    """Dimension D of the state (representation)."""
+    predictor_hidden: int = 256
+    """Width of the predictor MLP."""
+    predictor_layers: int = 3
+    """Linear layers in the predictor MLP."""
+    idm_hidden: int = 256
+    """Width of the inverse-dynamics MLP."""
+    frameskip: int = 4
+    """Environment steps per predictor step; the macro-action is the k actions concatenated."""
+    action_dim: int = 2
+    """Dimension of one environment action."""
+
+    def __post_init__(self) -> None:
+        if self.obs_size % self.obs_pool:
+            raise ValueError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
+        for name in ("obs_pool", "state_dim", "predictor_hidden", "predictor_layers", "frameskip", "idm_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def macro_action_dim(self) -> int:
+        return self.frameskip * self.action_dim
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WorldModelConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "channels" in known:
+            known["channels"] = tuple(known["channels"])
+        return cls(**known)
+
+
+def build_world_model(config: WorldModelConfig) -> tuple[JEPAWorldModel, InverseDynamics]:
+    """The world model and its inverse-dynamics head, freshly initialised."""
+    encoder = ConvEncoder(
+        in_channels=config.obs_channels,
+        input_size=config.obs_size // config.obs_pool,
+        channels=config.channels,
+        out_dim=config.state_dim,
+    )
+    predictor = ResidualActionPredictor(
+        state_dim=config.state_dim,
+        action_dim=config.macro_action_dim,
+        hidden=config.predictor_hidden,
+        layers=config.predictor_layers,
+    )
+    model = JEPAWorldModel(encoder, predictor, obs_pool=config.obs_pool)
+    inverse_dynamics = InverseDynamics(config.state_dim, config.macro_action_dim, config.idm_hidden)
+    return model, inverse_dynamics

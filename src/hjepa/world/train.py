@@ -1,0 +1,129 @@
+"""Training loop of the JEPA world model: sample windows, minimise the objective, log, check."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from hjepa.data.windows import WindowSampler
+from hjepa.eval.probe import LinearProbe
+from hjepa.objectives.temporal import InverseDynamics
+from hjepa.runs.progress import progress
+from hjepa.runs.run_dir import RunDir
+from hjepa.world.diagnostics import world_model_diagnostics
+from hjepa.world.model import JEPAWorldModel
+from hjepa.world.objective import WorldModelLossWeights, world_model_loss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of the world model."""
+
+    steps: int = 2000
+    """Gradient steps."""
+    batch_size: int = 128
+    """Windows per step."""
+    window: int = 8
+    """Predictor steps per window (each is ``frameskip`` environment steps)."""
+    lr: float = 2e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay to 5% of it)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    warmup_steps: int = 100
+    """Steps of linear learning-rate warm-up."""
+    grad_clip: float = 5.0
+    """Clip the global gradient norm to this value (0: no clipping)."""
+    log_every: int = 50
+    """Write the loss terms to metrics.jsonl every this many steps."""
+    eval_every: int = 500
+    """Run the held-out diagnostics (probe, rank, rollout error) every this many steps."""
+    eval_windows: int = 256
+    """Held-out windows per diagnostic."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "window", "log_every", "eval_every", "eval_windows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to 5% of the peak."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress_frac = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_frac))))
+
+
+@dataclass
+class TrainResult:
+    """What training leaves: final diagnostics, the fitted (x, y) probe and the wall-clock time."""
+
+    diagnostics: dict[str, float]
+    probe: LinearProbe
+    seconds: float
+    steps: int
+
+
+def train_world_model(
+    model: JEPAWorldModel,
+    inverse_dynamics: InverseDynamics | None,
+    train_windows: WindowSampler,
+    heldout_windows: WindowSampler,
+    weights: WorldModelLossWeights,
+    config: TrainConfig,
+    generator: torch.Generator,
+    run: RunDir | None = None,
+    bf16: bool = False,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` (and the inverse-dynamics head) in place; log to ``run`` if given.
+
+    Raises ``FloatingPointError`` if the loss becomes NaN/inf, naming the step and the terms,
+    rather than silently training on garbage.
+    """
+    params = list(model.parameters())
+    if inverse_dynamics is not None:
+        params += list(inverse_dynamics.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    eval_generator = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    model.train()
+    start = time.perf_counter()
+    bar = progress(range(config.steps), desc="train world model", enabled=show_progress)
+    diagnostics: dict[str, float] = {}
+    probe: LinearProbe | None = None
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        batch = train_windows.sample(config.batch_size, generator)
+        loss, terms = world_model_loss(model, inverse_dynamics, batch.obs, batch.actions, weights, bf16=bf16)
+        if not torch.isfinite(loss):
+            detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+            raise FloatingPointError(f"world-model loss is not finite at step {step} ({detail}); lower train.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+
+        last = step == config.steps - 1
+        if run is not None and (step % config.log_every == 0 or last):
+            record = {f"loss/{k}": float(v) for k, v in terms.items()}
+            record.update({"loss/total": float(loss), "lr": learning_rate(step, config)})
+            record["seconds"] = time.perf_counter() - start
+            run.log(record, step=step)
+        if (step + 1) % config.eval_every == 0 or last:
+            diagnostics, probe = world_model_diagnostics(
+                model, heldout_windows, config.eval_windows, eval_generator, bf16=bf16
+            )
+            if run is not None:
+                run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{float(loss):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
+    model.eval()
+    assert probe is not None  # the last step always runs the diagnostics
+    return TrainResult(diagnostics, probe, time.perf_counter() - start, config.steps)
