@@ -49,6 +49,17 @@ class LinearProbe:
         out = x @ self.weight + self.bias
         return out.to(features.dtype if features.is_floating_point() else torch.float32)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """Tensors only, so a checkpoint holding it loads with ``weights_only=True``."""
+        return {k: getattr(self, k).clone() for k in ("feature_mean", "feature_std", "weight", "bias")}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Tensor]) -> "LinearProbe":
+        missing = {"feature_mean", "feature_std", "weight", "bias"} - set(state)
+        if missing:
+            raise ValueError(f"probe state lacks {sorted(missing)}")
+        return cls(**{k: state[k].double() for k in ("feature_mean", "feature_std", "weight", "bias")})
+
 
 def fit_linear_probe(features: Tensor, targets: Tensor, ridge: float = 1e-3) -> LinearProbe:
     """Fit a ridge-regression probe in closed form.

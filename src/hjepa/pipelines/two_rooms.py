@@ -173,3 +173,221 @@ def collect(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> Trajec
         keep = (arrays["door_y"] < lo) | (arrays["door_y"] > hi)
         arrays = {k: v[keep] for k, v in arrays.items()}
     return TrajectoryDataset.from_arrays(arrays)
+
+
+def make_planner(plan: PlanConfig, env: TwoRooms):
+    """The Mode-2 optimiser named by ``plan.planner``, bounded by the environment's step size."""
+    from hjepa.planning.cem import CEM
+    from hjepa.planning.gradient import GradientPlanner
+    from hjepa.planning.mppi import MPPI
+
+    bound = env.config.max_step
+    if plan.planner == "mppi":
+        return MPPI(
+            2, -bound, bound, samples=plan.samples, iterations=plan.iterations,
+            temperature=plan.temperature, noise_std=plan.noise_std, elites=plan.elites,
+            adapt_std=True, min_std=0.2, max_std=bound, normalize_costs=True,
+        )
+    if plan.planner == "cem":
+        return CEM(
+            2, -bound, bound, samples=plan.samples, elites=plan.elites, iterations=plan.iterations,
+            init_std=plan.noise_std, min_std=0.2, momentum=0.1,
+        )
+    if plan.planner == "gradient":
+        return GradientPlanner(2, -bound, bound, iterations=plan.iterations, lr=0.3, restarts=plan.samples)
+    raise ValueError(f"unknown planner {plan.planner!r}: choose mppi, cem or gradient")
+
+
+def save_world_model(run: RunDir, name: str, model, inverse_dynamics, model_config: WorldModelConfig, probe) -> Path:
+    """Checkpoint loadable with ``torch.load(path, weights_only=True)``: weights, architecture and
+    the (x, y) probe used to draw planned paths."""
+    state = {
+        "format": "hjepa.two_rooms.world_model/1",
+        "model_config": model_config.to_dict(),
+        "model": model.state_dict(),
+        "inverse_dynamics": inverse_dynamics.state_dict() if inverse_dynamics is not None else {},
+        "probe": probe.state_dict() if probe is not None else {},
+    }
+    return run.save_checkpoint(name, state)
+
+
+def load_world_model(path: Path):
+    """(model, probe or None, model_config) from a checkpoint written by :func:`save_world_model`."""
+    from hjepa.eval.probe import LinearProbe
+    from hjepa.runs.run_dir import load_checkpoint
+
+    state = load_checkpoint(path)
+    if state.get("format") != "hjepa.two_rooms.world_model/1" or "model" not in state:
+        raise ValueError(f"{path} is not a Two Rooms world-model checkpoint (format {state.get('format')!r})")
+    config = WorldModelConfig.from_dict(state["model_config"])
+    model, _ = build_world_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{path}: weights do not match the stored architecture: {error}") from error
+    probe = LinearProbe.from_state_dict(state["probe"]) if state.get("probe") else None
+    model.eval()
+    return model, probe, config
+
+
+def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameskip: int, tasks) -> dict:
+    """Learned-model MPC, plus random actions and simulator MPC baselines: name -> NavigationResult."""
+    from hjepa.agent.cost import IntrinsicCost
+    from hjepa.agent.mpc import ModelPredictiveController
+    from hjepa.eval.navigation import LearnedMPC, RandomController, SimulatorMPC, evaluate_navigation
+
+    def mpc(seed_offset: int) -> ModelPredictiveController:
+        generator = torch.Generator().manual_seed(job.eval.seed + seed_offset)
+        return ModelPredictiveController(make_planner(job.plan, env), job.plan.horizon, frameskip, generator)
+
+    def run(controller, label):
+        return evaluate_navigation(
+            env, tasks, controller, env.config.max_episode_steps, env.config.success_radius,
+            record=job.eval.record, progress=job.progress,
+        )
+
+    step_weights = None
+    cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon, step_weights=step_weights)
+    results = {}
+    model.eval()
+    results["JEPA world model + " + job.plan.planner.upper()] = run(
+        LearnedMPC(env, model, mpc(1), cost.with_goal, position_decoder=probe.predict if probe else None), "learned"
+    )
+    if job.eval.baselines:
+        results["random actions"] = run(
+            RandomController(env, frameskip, torch.Generator().manual_seed(job.eval.seed + 2)), "random"
+        )
+        results["true simulator + " + job.plan.planner.upper()] = run(SimulatorMPC(env, mpc(3)), "simulator")
+    return results
+
+
+def build_sampler(dataset: TrajectoryDataset, env: TwoRooms, job: TwoRoomsJob) -> WindowSampler:
+    return WindowSampler(dataset, env, window=job.train.window, frameskip=job.model.frameskip, pool=job.model.obs_pool)
+
+
+def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint: Path | None = None) -> dict:
+    """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
+
+    ``dataset_path`` reuses a stored dataset instead of collecting; ``checkpoint`` reuses a trained
+    world model instead of training (then no training curves are drawn).
+    """
+    from hjepa.eval.navigation import episode_frames, plot_navigation, sample_navigation_tasks
+    from hjepa.runs.gif import write_gif
+    from hjepa.runs.metrics import read_metrics
+    from hjepa.runs.plots import plot_training_curves
+
+    t_start = time.perf_counter()
+    if job.threads > 0:
+        torch.set_num_threads(job.threads)
+    run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
+    run.write_config(job)
+    env = make_env(job)
+    bf16 = resolve_bf16(job.precision)
+    torch.manual_seed(job.seed)
+    generator = torch.Generator().manual_seed(job.seed)
+
+    # 1. data ---------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    if dataset_path is not None:
+        dataset = TrajectoryDataset.load(dataset_path)
+        data_source = str(dataset_path)
+    else:
+        dataset = collect(job, env, job.seed, job.data.episodes)
+        policy = RandomWalkPolicy(job.data.kappa, job.data.step_mean, job.data.step_std, env.config.max_step)
+        meta = collection_meta(env, policy, job.seed)
+        meta["doorway_start_fraction"] = job.data.doorway_start_fraction
+        save_trajectories(run.path("data"), dataset.to_arrays(), meta)
+        data_source = str(run.path("data"))
+    heldout = collect(job, env, job.seed + 1, job.data.heldout_episodes)
+    data_seconds = time.perf_counter() - t0
+
+    # 2. world model --------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    if checkpoint is not None:
+        model, probe, model_config = load_world_model(checkpoint)
+        from hjepa.world.diagnostics import world_model_diagnostics
+
+        diagnostics, probe = world_model_diagnostics(
+            model, build_sampler(heldout, env, job), job.train.eval_windows, torch.Generator().manual_seed(job.seed), bf16
+        )
+        train_steps = 0
+    else:
+        model_config = job.model
+        model, inverse_dynamics = build_world_model(model_config)
+        result: TrainResult = train_world_model(
+            model, inverse_dynamics, build_sampler(dataset, env, job), build_sampler(heldout, env, job),
+            job.loss, job.train, generator, run=run, bf16=bf16, show_progress=job.progress,
+        )
+        diagnostics, probe, train_steps = result.diagnostics, result.probe, result.steps
+        save_world_model(run, "world_model", model, inverse_dynamics, model_config, probe)
+    train_seconds = time.perf_counter() - t0
+
+    # 3. planning -----------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    tasks = sample_navigation_tasks(env, job.eval.episodes, job.eval.seed)
+    results = evaluate_controllers(job, env, model, probe, model_config.frameskip, tasks)
+    eval_seconds = time.perf_counter() - t0
+
+    # 4. report -------------------------------------------------------------------------------
+    learned_name = next(iter(results))
+    learned = results[learned_name]
+    record = list(range(min(job.eval.record, job.eval.episodes)))
+    metrics = read_metrics(run.path("metrics.jsonl")) if run.path("metrics.jsonl").exists() else []
+    if metrics:
+        plot_training_curves(metrics, None, run.path("training_curves.png"))
+    if record:
+        plot_navigation(env, tasks, learned, record, run.path("paths.png"))
+        frames = episode_frames(env, tasks, learned, record, stride=2)
+        write_gif(list(frames), run.path("episodes.gif"), fps=15, scale=3)
+    rows = []
+    for label, res in results.items():
+        s = res.summary()
+        rows.append({
+            "controller": label,
+            "success_rate": s["success_rate"],
+            "mean_steps_to_success": s["mean_steps_to_success"],
+            "median_final_distance_px": s["median_final_distance"],
+            "planning_ms_per_env_step": s["planning_ms_per_step"],
+        })
+    total_seconds = time.perf_counter() - t_start
+    summary = {
+        "success_rate": learned.success_rate,
+        "episodes": learned.episodes,
+        "planning_ms_per_step": learned.planning_ms_per_step,
+        "planning_ms_per_step_per_episode": learned.planning_ms_per_step_per_episode,
+        "train_seconds": train_seconds,
+        "data_seconds": data_seconds,
+        "eval_seconds": eval_seconds,
+        "total_seconds": total_seconds,
+        "train_steps": train_steps,
+        "dataset_episodes": len(dataset),
+        "layout": job.layout,
+        "bf16": bf16,
+        "world_model": diagnostics,
+        "controllers": {row["controller"]: row for row in rows},
+    }
+    run.write_json("summary.json", summary)
+    write_two_rooms_report(run, job, summary, rows, diagnostics, data_source)
+    return summary
+
+
+def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: list[dict], diagnostics: dict, data_source: str) -> None:
+    from hjepa.runs.report import markdown_table, write_report
+
+    timing = (
+        f"data {summary['data_seconds']:.1f} s, training {summary['train_seconds']:.1f} s "
+        f"({summary['train_steps']} steps, bf16={summary['bf16']}), evaluation {summary['eval_seconds']:.1f} s, "
+        f"total {summary['total_seconds']:.1f} s on {torch.get_num_threads()} CPU threads."
+    )
+    sections = [
+        ("Results", f"{summary['episodes']} cross-room episodes ({job.layout} layouts, evaluation seed "
+         f"{job.eval.seed}, never used for data), success = within {job.env.success_radius} px of the goal "
+         f"within {job.env.max_episode_steps} steps.\n\n" + markdown_table(rows, float_fmt=".3g")),
+        ("World model on held-out data", markdown_table([diagnostics], float_fmt=".3g")
+         + "\n\nprobe_rmse_px: linear probe of the agent's (x, y) from the state; rollout_rmse_px: the same probe "
+           "on the state predicted a whole window ahead; pred_error_tk: normalised prediction error k steps ahead."),
+        ("Time", timing),
+        ("Files", f"config.json, metrics.jsonl, checkpoints/world_model.pt, training_curves.png, paths.png, "
+         f"episodes.gif, summary.json. Data: {data_source}."),
+    ]
+    write_report(run.path("report.md"), f"Two Rooms: {job.name}", sections)

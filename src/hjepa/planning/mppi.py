@@ -72,6 +72,8 @@ class MPPI:
         elites: if given, weight only the ``elites`` lowest-cost samples (TD-MPC2 style).
         adapt_std: re-estimate the std from the weighted elites after each iteration.
         min_std, max_std: clamp of the adapted std.
+        normalize_costs: divide each problem's costs by their spread over the samples before
+            weighting, so ``temperature`` means the same for any cost scale (pixels or states).
 
     Example:
         >>> planner = MPPI(action_dim=2, action_low=-1.0, action_high=1.0, samples=256)
@@ -92,6 +94,7 @@ class MPPI:
         adapt_std: bool = False,
         min_std: float = 0.05,
         max_std: float = 2.0,
+        normalize_costs: bool = False,
     ) -> None:
         self.action_dim = action_dim
         self.action_low, self.action_high = action_bounds(action_dim, action_low, action_high)
@@ -116,6 +119,7 @@ class MPPI:
         self.adapt_std = adapt_std
         self.min_std = float(min_std)
         self.max_std = float(max_std)
+        self.normalize_costs = normalize_costs
 
     def plan(
         self,
@@ -157,6 +161,10 @@ class MPPI:
                 candidates = candidates.gather(
                     1, index[:, :, None, None].expand(-1, -1, horizon, self.action_dim)
                 )
+            if self.normalize_costs:  # scale-free temperature: costs in units of their spread
+                finite = torch.isfinite(costs)
+                spread = torch.where(finite, costs, torch.nan).nan_to_num(0.0).std(1, keepdim=True)
+                costs = costs / spread.clamp_min(1e-8)
             weights = mppi_weights(costs, self.temperature)  # w_k, (B, K)
             w = weights[:, :, None, None]
             mean = (w * candidates).sum(1)  # u <- sum_k w_k v_k

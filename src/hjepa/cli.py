@@ -1,0 +1,129 @@
+"""The ``hjepa`` command. Each subcommand is generated from a dataclass config by tyro, so every
+option is documented by the field's docstring: ``hjepa <command> --help``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import tyro
+
+from hjepa.envs.two_rooms import TwoRoomsConfig
+from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
+
+
+@dataclass(frozen=True)
+class TwoRoomsCommand:
+    """Collect reward-free data, train a JEPA world model, plan through the door, and report."""
+
+    job: Annotated[TwoRoomsJob, tyro.conf.arg(name="")] = field(default_factory=TwoRoomsJob)
+    dataset: Path | None = None
+    """Use this stored dataset (from `hjepa collect`) instead of collecting new data."""
+    checkpoint: Path | None = None
+    """Use this world-model checkpoint instead of training (e.g. runs/<name>/checkpoints/world_model.pt)."""
+
+    def run(self) -> dict:
+        from hjepa.pipelines.two_rooms import run_two_rooms
+
+        return run_two_rooms(self.job, dataset_path=self.dataset, checkpoint=self.checkpoint)
+
+
+@dataclass(frozen=True)
+class CollectCommand:
+    """Collect reward-free random-walk episodes into the chunked trajectory format."""
+
+    out: Path = Path("data/two-rooms")
+    """Directory to write (must not exist or be empty, unless --overwrite)."""
+    overwrite: bool = False
+    """Replace an existing dataset (the old one is kept until the new one is complete)."""
+    seed: int = 0
+    """Seed of the layouts, starts and walks."""
+    layout: Literal["random", "fixed"] = "random"
+    """Random wall and door per episode, or one fixed layout."""
+    chunk_episodes: int = 1000
+    """Episodes per chunk file."""
+    env: TwoRoomsConfig = field(default_factory=TwoRoomsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def run(self) -> dict:
+        import time
+
+        from hjepa.data.trajectories import save_trajectories
+        from hjepa.envs.random_walk import RandomWalkPolicy, collection_meta
+        from hjepa.pipelines.two_rooms import collect, make_env
+
+        job = TwoRoomsJob(layout=self.layout, env=self.env, data=self.data, seed=self.seed)
+        env = make_env(job)
+        start = time.perf_counter()
+        dataset = collect(job, env, self.seed, self.data.episodes)
+        policy = RandomWalkPolicy(self.data.kappa, self.data.step_mean, self.data.step_std, env.config.max_step)
+        meta = collection_meta(env, policy, self.seed)
+        meta["doorway_start_fraction"] = self.data.doorway_start_fraction
+        path = save_trajectories(self.out, dataset.to_arrays(), meta, self.chunk_episodes, overwrite=self.overwrite)
+        size = sum(f.stat().st_size for f in Path(path).iterdir())
+        info = {"path": str(path), "episodes": len(dataset), "steps": dataset.steps,
+                "bytes": size, "seconds": round(time.perf_counter() - start, 3)}
+        print(json.dumps(info))
+        return info
+
+
+@dataclass(frozen=True)
+class EvaluateCommand:
+    """Plan with a trained world model on fresh cross-room tasks (no training)."""
+
+    checkpoint: Path
+    """World-model checkpoint written by `hjepa two-rooms` (runs/<name>/checkpoints/world_model.pt)."""
+    name: str = "evaluate"
+    """Run name: results go to <runs_root>/<name>/."""
+    runs_root: Path = Path("runs")
+    """Directory holding run directories."""
+    overwrite: bool = False
+    """Replace an existing run of the same name (the old one is moved aside)."""
+    layout: Literal["random", "fixed"] = "random"
+    """Layouts of the evaluation tasks."""
+    progress: bool = True
+    """Show progress bars."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def run(self) -> dict:
+        from hjepa.pipelines.two_rooms import run_two_rooms
+
+        job = TwoRoomsJob(
+            name=self.name, runs_root=self.runs_root, overwrite=self.overwrite, layout=self.layout,
+            progress=self.progress, plan=self.plan, eval=self.eval,
+            data=DataConfig(episodes=1, heldout_episodes=300),
+        )
+        return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)
+
+
+Command = Union[
+    Annotated[TwoRoomsCommand, tyro.conf.subcommand("two-rooms")],
+    Annotated[CollectCommand, tyro.conf.subcommand("collect")],
+    Annotated[EvaluateCommand, tyro.conf.subcommand("evaluate")],
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hjepa`` console script."""
+    command = tyro.cli(
+        Command, args=argv, description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture)."
+    )
+    try:
+        summary = command.run()
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError) as error:
+        print(f"hjepa: error: {error}", file=sys.stderr)
+        return 2
+    if isinstance(command, TwoRoomsCommand | EvaluateCommand):
+        rate = summary["success_rate"]
+        print(f"success rate {rate:.1%} over {summary['episodes']} episodes; "
+              f"planning {summary['planning_ms_per_step']:.1f} ms per environment step (batched); "
+              f"total {summary['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
