@@ -345,7 +345,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         rows.append({
             "controller": label,
             "success_rate": s["success_rate"],
-            "mean_steps_to_success": s["mean_steps_to_success"],
+            "mean_steps_to_success": s["mean_steps_to_success"] if s["mean_steps_to_success"] == s["mean_steps_to_success"] else None,
             "median_final_distance_px": s["median_final_distance"],
             "planning_ms_per_env_step": s["planning_ms_per_step"],
         })

@@ -113,7 +113,7 @@ def train_world_model(
         last = step == config.steps - 1
         if run is not None and (step % config.log_every == 0 or last):
             record = {f"loss/{k}": float(v) for k, v in terms.items()}
-            record.update({"loss/total": float(loss), "lr": learning_rate(step, config)})
+            record.update({"loss/total": float(loss.detach()), "lr": learning_rate(step, config)})
             record["seconds"] = time.perf_counter() - start
             run.log(record, step=step)
         if (step + 1) % config.eval_every == 0 or last:
