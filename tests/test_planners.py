@@ -27,15 +27,6 @@ EFFORT = 0.1
 T = 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: thread hand-offs cost more than the math on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def dynamics(state: Tensor, action: Tensor) -> Tensor:
     return state @ A_MAT.T.to(state) + action @ B_MAT.T.to(state)
 

@@ -53,6 +53,14 @@ class DataConfig:
     door_band: tuple[float, float] | None = None
     """Hold out this band of door y positions from training data (generalisation test)."""
 
+    def __post_init__(self) -> None:
+        # Checked here so a bad value is refused before a run directory is created.
+        for name in ("episodes", "steps", "heldout_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.doorway_start_fraction <= 1.0:
+            raise ValueError(f"data.doorway_start_fraction must be in [0, 1], got {self.doorway_start_fraction}")
+
 
 @dataclass(frozen=True)
 class PlanConfig:
@@ -88,6 +96,10 @@ class EvalConfig:
     """Also evaluate random actions and the planner on the true simulator."""
     record: int = 8
     """Episodes drawn in the path plot and the GIF."""
+    wall_band: tuple[int, int] | None = None
+    """Draw evaluation layouts with the wall's x in this inclusive band only (e.g. data.wall_band)."""
+    door_band: tuple[float, float] | None = None
+    """Draw evaluation layouts with the door's y in this band only (e.g. data.door_band)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,22 @@ def training_wall_choices(env: TwoRooms, data: DataConfig) -> tuple[torch.Tensor
     return wall_choices, door_range
 
 
+def evaluation_layout_bands(eval_config: EvalConfig) -> tuple[torch.Tensor | None, tuple[float, float] | None]:
+    """Wall x choices and door y range of the evaluation tasks (None: the environment's full range)."""
+    wall_choices = None
+    if eval_config.wall_band is not None:
+        lo, hi = eval_config.wall_band
+        if lo > hi:
+            raise ValueError(f"eval.wall_band {eval_config.wall_band} is empty")
+        wall_choices = torch.arange(lo, hi + 1)
+    door_range = None
+    if eval_config.door_band is not None:
+        if eval_config.door_band[0] > eval_config.door_band[1]:
+            raise ValueError(f"eval.door_band {eval_config.door_band} is empty")
+        door_range = (float(eval_config.door_band[0]), float(eval_config.door_band[1]))
+    return wall_choices, door_range
+
+
 def collect(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> TrajectoryDataset:
     """Reward-free random walks (outside the held-out bands, if any) as a dataset."""
     policy = RandomWalkPolicy(
@@ -217,7 +245,7 @@ def load_world_model(path: Path):
     from hjepa.runs.run_dir import load_checkpoint
 
     state = load_checkpoint(path)
-    if state.get("format") != "hjepa.two_rooms.world_model/1" or "model" not in state:
+    if state.get("format") != "hjepa.two_rooms.world_model/1" or "model" not in state or "model_config" not in state:
         raise ValueError(f"{path} is not a Two Rooms world-model checkpoint (format {state.get('format')!r})")
     config = WorldModelConfig.from_dict(state["model_config"])
     model, _ = build_world_model(config)
@@ -279,6 +307,10 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     t_start = time.perf_counter()
     if job.threads > 0:
         torch.set_num_threads(job.threads)
+    # Read the given inputs first, so a missing or corrupt file is refused before a run directory
+    # is created (a half-made run would block rerunning the same --name).
+    stored_dataset = TrajectoryDataset.load(dataset_path) if dataset_path is not None else None
+    stored_model = load_world_model(checkpoint) if checkpoint is not None else None
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
     run.write_config(job)
     env = make_env(job)
@@ -288,8 +320,8 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
 
     # 1. data ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    if dataset_path is not None:
-        dataset = TrajectoryDataset.load(dataset_path)
+    if stored_dataset is not None:
+        dataset = stored_dataset
         data_source = str(dataset_path)
     else:
         dataset = collect(job, env, job.seed, job.data.episodes)
@@ -303,8 +335,8 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
 
     # 2. world model --------------------------------------------------------------------------
     t0 = time.perf_counter()
-    if checkpoint is not None:
-        model, probe, model_config = load_world_model(checkpoint)
+    if stored_model is not None:
+        model, probe, model_config = stored_model
         from hjepa.world.diagnostics import world_model_diagnostics
 
         diagnostics, probe = world_model_diagnostics(
@@ -324,7 +356,8 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
 
     # 3. planning -----------------------------------------------------------------------------
     t0 = time.perf_counter()
-    tasks = sample_navigation_tasks(env, job.eval.episodes, job.eval.seed)
+    eval_wall_choices, eval_door_range = evaluation_layout_bands(job.eval)
+    tasks = sample_navigation_tasks(env, job.eval.episodes, job.eval.seed, eval_wall_choices, eval_door_range)
     results = evaluate_controllers(job, env, model, probe, model_config.frameskip, tasks)
     eval_seconds = time.perf_counter() - t0
 

@@ -48,6 +48,16 @@ class JEPAWorldModel(nn.Module):
 
         Observations whose size already matches the encoder's input are not pooled again.
         """
+        size = getattr(self.encoder, "input_size", None)
+        channels = getattr(self.encoder, "in_channels", None)
+        if (
+            obs.dim() not in (4, 5)
+            or (channels is not None and obs.shape[-3] != channels)
+            or (size is not None and obs.shape[-1] not in (size, size * self.obs_pool))
+            or obs.shape[-1] != obs.shape[-2]
+        ):
+            expect = "C, H, W" if size is None else f"{channels}, {size * self.obs_pool}, {size * self.obs_pool}"
+            raise ValueError(f"encode expects obs (B, {expect}) or (B, T, {expect}), got {tuple(obs.shape)}")
         lead = obs.shape[:-3]
         flat = obs.reshape(-1, *obs.shape[-3:])
         if flat.shape[-1] != getattr(self.encoder, "input_size", flat.shape[-1]):

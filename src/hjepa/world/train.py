@@ -103,6 +103,12 @@ def train_world_model(
         loss, terms = world_model_loss(model, inverse_dynamics, batch.obs, batch.actions, weights, bf16=bf16)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+            for what, value in (("observations", batch.obs), ("actions", batch.actions)):
+                if not bool(torch.isfinite(value).all()):  # bad data, not a too-high learning rate
+                    raise FloatingPointError(
+                        f"training batch at step {step} has NaN or inf in its {what}; the world-model loss "
+                        f"is not finite ({detail}); check the dataset"
+                    )
             raise FloatingPointError(f"world-model loss is not finite at step {step} ({detail}); lower train.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,7 +129,7 @@ def train_world_model(
             if run is not None:
                 run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(loss):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
     model.eval()
     assert probe is not None  # the last step always runs the diagnostics
     return TrainResult(diagnostics, probe, time.perf_counter() - start, config.steps)

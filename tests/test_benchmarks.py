@@ -1,0 +1,66 @@
+"""Smoke test of the benchmark scripts: tiny sizes, results written to a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+# Small enough for a few seconds per run on 2 busy cores, still every stage of the pipeline.
+TINY = ("--threads 1 --no-progress --train.steps 30 --train.batch-size 16 --train.eval-windows 32 "
+        "--data.episodes 100 --data.heldout-episodes 40 --eval.episodes 4 --eval.record 0 "
+        "--env.max-episode-steps 20 --plan.samples 16 --plan.elites 4 --plan.horizon 4")
+
+
+def load(path: Path) -> dict:
+    result = json.loads(path.read_text())
+    assert result["format"] == "hjepa.benchmark/1"
+    assert {"cpu", "cores", "torch", "torch_threads"} <= set(result["machine"])
+    assert result["rows"] and set(result["columns"]) >= {k for k in ("measure", "planner", "run") if k in result["rows"][0]}
+    return result
+
+
+def test_env_throughput_quick(tmp_path):
+    import env_throughput
+
+    result = load(env_throughput.main(env_throughput.Config(quick=True, out_dir=tmp_path)))
+    measures = {(r["measure"], r["N"]) for r in result["rows"]}
+    assert {("step", 1), ("step + render", 64), ("step", 64)} <= measures
+    stored = next(r for r in result["rows"] if r["measure"] == "stored dataset")
+    # positions (101x2) + actions (100x2) float32 per episode: at least 1.6 MB per 1000 episodes.
+    assert stored["MB_per_1000_episodes"] > 1.6
+    assert all(r["env_steps_per_s"] > 0 for r in result["rows"] if "env_steps_per_s" in r)
+
+
+def test_planning_speed_quick(tmp_path):
+    import planning_speed
+
+    result = load(planning_speed.main(planning_speed.Config(quick=True, threads=1, out_dir=tmp_path)))
+    assert {(r["planner"], r["B"]) for r in result["rows"]} == {(p, b) for p in ("mppi", "cem", "gradient") for b in (1, 4)}
+    for row in result["rows"]:
+        assert 0 < row["median_ms_per_env_step"] <= row["p90_ms_per_env_step"]
+        assert row["median_ms_per_env_step"] == pytest.approx(row["median_ms_per_decision"] / 4)
+
+
+def test_two_rooms_suite_ablation_tiny(tmp_path):
+    import two_rooms_suite
+    import update_results
+
+    config = two_rooms_suite.Config(suite="ablation", extra_args=TINY, runs_root=tmp_path / "runs", out_dir=tmp_path)
+    result = load(two_rooms_suite.main(config))
+    assert [r["run"] for r in result["rows"]] == ["full", "variance=0", "covariance=0", "smoothness=0", "inverse-dynamics=0"]
+    for row in result["rows"]:
+        assert row["episodes"] == 4 and row["train_steps"] == 30
+        for key in ("success_rate", "random_success_rate", "simulator_success_rate"):
+            assert 0.0 <= row[key] <= 1.0
+    ablated = json.loads((tmp_path / "runs" / "bench-ablation-variance0" / "config.json").read_text())
+    assert ablated["loss"]["variance"] == 0
+
+    out = update_results.main(update_results.Config(results_dir=tmp_path, out=tmp_path / "RESULTS.md"))
+    text = out.read_text()
+    assert "Two Rooms quality: ablation suite" in text and "inverse-dynamics=0" in text

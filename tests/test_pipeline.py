@@ -1,0 +1,69 @@
+"""Helpers of the Two Rooms pipeline: precision, environment, held-out bands, planners."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hjepa.envs.two_rooms import TwoRoomsConfig
+from hjepa.pipelines.two_rooms import (
+    DataConfig,
+    PlanConfig,
+    TwoRoomsJob,
+    collect,
+    make_env,
+    make_planner,
+    resolve_bf16,
+    training_wall_choices,
+)
+from hjepa.planning.cem import CEM
+from hjepa.planning.gradient import GradientPlanner
+from hjepa.planning.mppi import MPPI
+
+
+def test_resolve_bf16():
+    assert resolve_bf16("fp32") is False
+    assert resolve_bf16("bf16") is True
+    assert isinstance(resolve_bf16("auto"), bool)
+
+
+def test_make_env_layout():
+    fixed = make_env(TwoRoomsJob(layout="fixed"))
+    assert fixed.config.fixed_layout
+    layout = fixed.sample_layout(5, torch.Generator().manual_seed(0))
+    assert (layout.wall_x == fixed.config.fixed_wall_x).all() and (layout.door_y == fixed.config.fixed_door_y).all()
+    # The job's layout wins over env.fixed_layout, and the other settings are kept.
+    env = make_env(TwoRoomsJob(layout="random", env=TwoRoomsConfig(fixed_layout=True, door_size=8.0)))
+    assert not env.config.fixed_layout and env.config.door_size == 8.0
+    assert len(set(env.sample_layout(50, torch.Generator().manual_seed(0)).wall_x.tolist())) > 1
+
+
+def test_training_wall_choices_excludes_band():
+    env = make_env(TwoRoomsJob())  # wall x in [20, 41]
+    assert training_wall_choices(env, DataConfig()) == (None, None)
+    choices, door_range = training_wall_choices(env, DataConfig(wall_band=(25, 30), door_band=(20.0, 30.0)))
+    assert choices.tolist() == list(range(20, 25)) + list(range(31, 42))
+    assert door_range == env.config.door_y_range
+    with pytest.raises(ValueError, match="leaves no wall position"):
+        training_wall_choices(env, DataConfig(wall_band=(0, 100)))
+
+
+def test_collect_excludes_held_out_bands():
+    job = TwoRoomsJob(data=DataConfig(steps=10, wall_band=(28, 33), door_band=(25.0, 35.0)))
+    env = make_env(job)
+    data = collect(job, env, seed=0, episodes=200)
+    assert 0 < len(data) < 200  # episodes whose door falls in the band are dropped
+    assert ((data.door_y < 25.0) | (data.door_y > 35.0)).all()
+    assert ((data.wall_x < 28) | (data.wall_x > 33)).all()
+    assert data.steps == 10
+
+
+@pytest.mark.parametrize("name, kind", [("mppi", MPPI), ("cem", CEM), ("gradient", GradientPlanner)])
+def test_make_planner(name, kind):
+    env = make_env(TwoRoomsJob())
+    assert isinstance(make_planner(PlanConfig(planner=name, samples=16, elites=4), env), kind)
+
+
+def test_make_planner_unknown_name():
+    with pytest.raises(ValueError, match="unknown planner 'bogus'"):
+        make_planner(PlanConfig(planner="bogus"), make_env(TwoRoomsJob()))
