@@ -309,7 +309,9 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         torch.set_num_threads(job.threads)
     # Read the given inputs first, so a missing or corrupt file is refused before a run directory
     # is created (a half-made run would block rerunning the same --name).
+    t0 = time.perf_counter()
     stored_dataset = TrajectoryDataset.load(dataset_path) if dataset_path is not None else None
+    load_seconds = time.perf_counter() - t0
     stored_model = load_world_model(checkpoint) if checkpoint is not None else None
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
     run.write_config(job)
@@ -331,7 +333,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         save_trajectories(run.path("data"), dataset.to_arrays(), meta)
         data_source = str(run.path("data"))
     heldout = collect(job, env, job.seed + 1, job.data.heldout_episodes)
-    data_seconds = time.perf_counter() - t0
+    data_seconds = time.perf_counter() - t0 + load_seconds
 
     # 2. world model --------------------------------------------------------------------------
     t0 = time.perf_counter()
