@@ -30,7 +30,7 @@ import tyro
 
 from common import RESULTS_DIR, write_result
 from hjepa.cli import TwoRoomsCommand
-from hjepa.world.train import TrainConfig
+from hjepa.pipelines.two_rooms import DEFAULT_TRAIN_STEPS
 
 ABLATIONS = ("variance", "covariance", "smoothness", "inverse-dynamics")
 EB_JEPA_ABLATION = {"full": 0.97, "variance": 0.47, "covariance": 0.46, "smoothness": 0.61, "inverse-dynamics": 0.01}
@@ -44,7 +44,7 @@ class Config:
     """Which set of runs."""
     extra_args: str = ""
     """`hjepa two-rooms` arguments appended to every run, one quoted string: --extra-args="--train.steps 30"."""
-    long_steps: int = 4 * TrainConfig().steps
+    long_steps: int = 4 * DEFAULT_TRAIN_STEPS["random"]
     """--train.steps of the `long` suite."""
     wall_band: tuple[int, int] = (29, 32)
     """Held-out wall x band of the `generalisation` suite (inclusive)."""

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.dynamics import learned_dynamics, simulator_dynamics
+from hjepa.agent.dynamics import clip_norm, learned_dynamics, simulator_dynamics
 from hjepa.agent.mpc import ModelPredictiveController
 from hjepa.envs.render_rgb import observations_to_rgb
 from hjepa.envs.tasks import sample_cross_room_tasks
@@ -165,7 +165,9 @@ class LearnedMPC:
         cost_factory: ``goal_states (N, D) -> IntrinsicCost`` (e.g. ``base.with_goal``).
         position_decoder: ``states (M, D) -> positions (M, 2)`` (e.g. a linear probe's
             ``predict``), to draw the planned path; None = no planned path.
-        clip_actions: clip held actions to ``max_step`` inside the model as the simulator does.
+        max_action_norm: clip held actions to this L2 norm inside the model (default: the
+            environment's ``max_step``, as the simulator does). Keep it within the range of the
+            training data's actions: the model never saw longer steps.
     """
 
     def __init__(
@@ -175,7 +177,7 @@ class LearnedMPC:
         mpc: ModelPredictiveController,
         cost_factory: Callable[[Tensor], IntrinsicCost],
         position_decoder: Callable[[Tensor], Tensor] | None = None,
-        clip_actions: bool = True,
+        max_action_norm: float | None = None,
     ) -> None:
         self.env = env
         self.model = model
@@ -183,7 +185,8 @@ class LearnedMPC:
         self.action_repeat = mpc.action_repeat
         self.cost_factory = cost_factory
         self.position_decoder = position_decoder
-        max_norm = env.config.max_step if clip_actions else None
+        max_norm = env.config.max_step if max_action_norm is None else min(max_action_norm, env.config.max_step)
+        self._max_norm = max_norm
         self._dynamics = learned_dynamics(model, mpc.action_repeat, max_norm)
         self._layout: Layout | None = None
         self._cost: IntrinsicCost | None = None
@@ -215,7 +218,8 @@ class LearnedMPC:
                 states = rollout(state, plan.actions.unsqueeze(1), self._dynamics)[:, 0]
                 flat = self.position_decoder(states.reshape(-1, states.shape[-1]))
                 path = flat.reshape(*states.shape[:2], 2).to(pos)
-        return ControllerOutput(action.to(pos), path)
+        # Execute exactly the action the model imagined (clipped as inside the model).
+        return ControllerOutput(clip_norm(action, self._max_norm).to(pos), path)
 
 
 # ------------------------------------------------------------------------------------ evaluation

@@ -13,6 +13,7 @@ Stages (each also available alone from the CLI):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,18 @@ class PlanConfig:
     """MPPI temperature (costs are normalised by their spread first)."""
     min_over_horizon: bool = True
     """Cost = the closest the plan gets to the goal (else the distance at the last step)."""
+    max_action: float = 2.0
+    """Largest action norm the planners may use (pixels per step). The random walks' steps are
+    N(1, 0.4), so longer actions would take the world model outside what it has seen."""
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "samples", "iterations", "elites"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
+        if self.elites > self.samples:
+            raise ValueError(f"plan.elites ({self.elites}) cannot exceed plan.samples ({self.samples})")
+        if not (self.max_action > 0 and self.noise_std > 0 and self.temperature > 0):
+            raise ValueError("plan.max_action, plan.noise_std and plan.temperature must be positive")
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,17 @@ def resolve_bf16(precision: str) -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+DEFAULT_TRAIN_STEPS = {"random": 2000, "fixed": 600}
+"""Training steps when ``train.steps`` is None: the fixed layout is the quick mode."""
+
+
+def train_config(job: TwoRoomsJob) -> TrainConfig:
+    """``job.train`` with its step count resolved for the job's layout."""
+    if job.train.steps is not None:
+        return job.train
+    return dataclasses.replace(job.train, steps=DEFAULT_TRAIN_STEPS[job.layout])
 
 
 def make_env(job: TwoRoomsJob) -> TwoRooms:
@@ -209,7 +233,7 @@ def make_planner(plan: PlanConfig, env: TwoRooms):
     from hjepa.planning.gradient import GradientPlanner
     from hjepa.planning.mppi import MPPI
 
-    bound = env.config.max_step
+    bound = min(plan.max_action, env.config.max_step)
     if plan.planner == "mppi":
         return MPPI(
             2, -bound, bound, samples=plan.samples, iterations=plan.iterations,
@@ -279,7 +303,10 @@ def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameski
     results = {}
     model.eval()
     results["JEPA world model + " + job.plan.planner.upper()] = run(
-        LearnedMPC(env, model, mpc(1), cost.with_goal, position_decoder=probe.predict if probe else None), "learned"
+        LearnedMPC(
+            env, model, mpc(1), cost.with_goal, position_decoder=probe.predict if probe else None,
+            max_action_norm=job.plan.max_action,
+        ), "learned"
     )
     if job.eval.baselines:
         results["random actions"] = run(
@@ -350,7 +377,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         model, inverse_dynamics = build_world_model(model_config)
         result: TrainResult = train_world_model(
             model, inverse_dynamics, build_sampler(dataset, env, job), build_sampler(heldout, env, job),
-            job.loss, job.train, generator, run=run, bf16=bf16, show_progress=job.progress,
+            job.loss, train_config(job), generator, run=run, bf16=bf16, show_progress=job.progress,
         )
         diagnostics, probe, train_steps = result.diagnostics, result.probe, result.steps
         save_world_model(run, "world_model", model, inverse_dynamics, model_config, probe)
