@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hjepa two-rooms --name demo
+	$(BIN)/hjepa two-rooms --name demo --overwrite
+
+# Speed and memory figures for benchmarks/RESULTS.md (the demo runs once more, measured).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/planning_speed.py
+	$(BIN)/python benchmarks/demo_memory.py
+	$(BIN)/python benchmarks/update_results.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
