@@ -71,11 +71,11 @@ class PlanConfig:
     """Which optimiser searches the action sequence."""
     horizon: int = 16
     """Planner steps (each is ``frameskip`` environment steps with the action held)."""
-    samples: int = 128
+    samples: int = 64
     """Candidate plans per iteration (MPPI/CEM) or restarts (gradient)."""
-    iterations: int = 3
+    iterations: int = 2
     """Optimiser iterations per decision (with warm start from the previous decision)."""
-    elites: int = 32
+    elites: int = 16
     """Elite plans kept by MPPI/CEM."""
     noise_std: float = 2.0
     """Initial sampling std of the actions (pixels per step)."""
