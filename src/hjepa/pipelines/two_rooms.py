@@ -216,13 +216,21 @@ def collect(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> Trajec
         max_step=env.config.max_step,
     )
     wall_choices, _ = training_wall_choices(env, job.data)
+    drawn = episodes
+    if job.data.door_band is not None:
+        # Door heights inside the band are rejected: draw enough episodes to keep ``episodes``.
+        full_lo, full_hi = env.config.door_y_range
+        lo, hi = job.data.door_band
+        kept_fraction = 1.0 - max(0.0, min(hi, full_hi) - max(lo, full_lo)) / (full_hi - full_lo)
+        if kept_fraction <= 0.0:
+            raise ValueError(f"data.door_band {job.data.door_band} leaves no door position for training")
+        drawn = int(episodes / kept_fraction * 1.2) + 16
     arrays = collect_random_walks(
-        env, policy, episodes, job.data.steps, seed, wall_x_choices=wall_choices,
+        env, policy, drawn, job.data.steps, seed, wall_x_choices=wall_choices,
         doorway_start_fraction=job.data.doorway_start_fraction,
     )
     if job.data.door_band is not None:
-        lo, hi = job.data.door_band
-        keep = (arrays["door_y"] < lo) | (arrays["door_y"] > hi)
+        keep = ((arrays["door_y"] < lo) | (arrays["door_y"] > hi)).nonzero().squeeze(-1)[:episodes]
         arrays = {k: v[keep] for k, v in arrays.items()}
     return TrajectoryDataset.from_arrays(arrays)
 
