@@ -300,27 +300,23 @@ def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameski
         generator = torch.Generator().manual_seed(job.eval.seed + seed_offset)
         return ModelPredictiveController(make_planner(job.plan, env), job.plan.horizon, frameskip, generator)
 
-    def run(controller, label):
+    def run(controller):
         return evaluate_navigation(
             env, tasks, controller, env.config.max_episode_steps, env.config.success_radius,
             record=job.eval.record, progress=job.progress,
         )
 
-    step_weights = None
-    cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon, step_weights=step_weights)
-    results = {}
+    cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon)
+    decode = probe.predict if probe is not None else None
     model.eval()
-    results["JEPA world model + " + job.plan.planner.upper()] = run(
-        LearnedMPC(
-            env, model, mpc(1), cost.with_goal, position_decoder=probe.predict if probe else None,
-            max_action_norm=job.plan.max_action,
-        ), "learned"
-    )
-    if job.eval.baselines:
-        results["random actions"] = run(
-            RandomController(env, frameskip, torch.Generator().manual_seed(job.eval.seed + 2)), "random"
+    results = {
+        "JEPA world model + " + job.plan.planner.upper(): run(
+            LearnedMPC(env, model, mpc(1), cost.with_goal, position_decoder=decode, max_action_norm=job.plan.max_action)
         )
-        results["true simulator + " + job.plan.planner.upper()] = run(SimulatorMPC(env, mpc(3)), "simulator")
+    }
+    if job.eval.baselines:
+        results["random actions"] = run(RandomController(env, frameskip, torch.Generator().manual_seed(job.eval.seed + 2)))
+        results["true simulator + " + job.plan.planner.upper()] = run(SimulatorMPC(env, mpc(3)))
     return results
 
 
