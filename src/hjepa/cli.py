@@ -52,16 +52,13 @@ class CollectCommand:
         import time
 
         from hjepa.data.trajectories import save_trajectories
-        from hjepa.envs.random_walk import RandomWalkPolicy, collection_meta
-        from hjepa.pipelines.two_rooms import collect, make_env
+        from hjepa.pipelines.two_rooms import collect, dataset_meta, make_env
 
         job = TwoRoomsJob(layout=self.layout, env=self.env, data=self.data, seed=self.seed)
         env = make_env(job)
         start = time.perf_counter()
         dataset = collect(job, env, self.seed, self.data.episodes)
-        policy = RandomWalkPolicy(self.data.kappa, self.data.step_mean, self.data.step_std, env.config.max_step)
-        meta = collection_meta(env, policy, self.seed)
-        meta["doorway_start_fraction"] = self.data.doorway_start_fraction
+        meta = dataset_meta(job, env, self.seed)
         path = save_trajectories(self.out, dataset.to_arrays(), meta, self.chunk_episodes, overwrite=self.overwrite)
         size = sum(f.stat().st_size for f in Path(path).iterdir())
         info = {"path": str(path), "episodes": len(dataset), "steps": dataset.steps,

@@ -209,12 +209,23 @@ def evaluation_layout_bands(eval_config: EvalConfig) -> tuple[torch.Tensor | Non
     return wall_choices, door_range
 
 
+def exploration_policy(data: DataConfig, env: TwoRooms) -> RandomWalkPolicy:
+    """The reward-free random walk that ``data`` describes."""
+    return RandomWalkPolicy(
+        kappa=data.kappa, step_mean=data.step_mean, step_std=data.step_std, max_step=env.config.max_step
+    )
+
+
+def dataset_meta(job: TwoRoomsJob, env: TwoRooms, seed: int) -> dict:
+    """Metadata stored beside a collected dataset (environment, policy, seed, doorway starts)."""
+    meta = collection_meta(env, exploration_policy(job.data, env), seed)
+    meta["doorway_start_fraction"] = job.data.doorway_start_fraction
+    return meta
+
+
 def collect(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> TrajectoryDataset:
     """Reward-free random walks (outside the held-out bands, if any) as a dataset."""
-    policy = RandomWalkPolicy(
-        kappa=job.data.kappa, step_mean=job.data.step_mean, step_std=job.data.step_std,
-        max_step=env.config.max_step,
-    )
+    policy = exploration_policy(job.data, env)
     wall_choices, _ = training_wall_choices(env, job.data)
     drawn = episodes
     if job.data.door_band is not None:
@@ -358,10 +369,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         data_source = str(dataset_path)
     else:
         dataset = collect(job, env, job.seed, job.data.episodes)
-        policy = RandomWalkPolicy(job.data.kappa, job.data.step_mean, job.data.step_std, env.config.max_step)
-        meta = collection_meta(env, policy, job.seed)
-        meta["doorway_start_fraction"] = job.data.doorway_start_fraction
-        save_trajectories(run.path("data"), dataset.to_arrays(), meta)
+        save_trajectories(run.path("data"), dataset.to_arrays(), dataset_meta(job, env, job.seed))
         data_source = str(run.path("data"))
     heldout = collect(job, env, job.seed + 1, job.data.heldout_episodes)
     data_seconds = time.perf_counter() - t0 + load_seconds
