@@ -10,6 +10,13 @@ be decorrelated (covariance). The conventions follow the authors' reference impl
 unbiased variance, ``eps`` inside the square root, the covariance penalty divided by ``D``, the
 variance term averaged over the two branches and the covariance term summed over them.
 
+Distributed training: the variance and covariance statistics are computed over the global batch
+(``gather_batch``: every process's embeddings, with gradients routed back to their owner), so the
+objective does not depend on the number of processes. The invariance term stays local: it is a
+mean over this process's pairs, and DDP's gradient averaging turns it into the mean over all
+pairs (exactly so when every process holds the same number of pairs). With one process nothing
+is gathered and the behaviour is that of the single-batch formulas below.
+
 Tiny example::
 
     >>> z_a = torch.tensor([[0.0, 0.0], [1.0, 2.0], [2.0, 1.0]])
@@ -29,21 +36,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.objectives.gather import gather_batch
 
-def _as_batch(z: Tensor, name: str = "z", min_rows: int = 2) -> Tensor:
-    """Flatten ``z (..., D)`` into ``(N, D)`` and check it has enough rows for a variance."""
+
+def _flatten(z: Tensor, name: str) -> Tensor:
+    """Flatten ``z (..., D)`` into ``(N, D)``."""
     if z.dim() < 2:
         raise ValueError(f"{name} must have shape (..., D) with at least 2 dims, got {tuple(z.shape)}")
-    flat = z.reshape(-1, z.shape[-1])
-    if flat.shape[0] < min_rows:
+    return z.reshape(-1, z.shape[-1])
+
+
+def _global_batch(z: Tensor, name: str = "z") -> Tensor:
+    """Flatten ``z (..., D)`` and gather it over processes into ``(N_global, D)`` with >= 2 rows."""
+    flat = gather_batch(_flatten(z, name))
+    if flat.shape[0] < 2:
         raise ValueError(
-            f"{name} needs at least {min_rows} embeddings to estimate a variance, got shape {tuple(z.shape)}"
+            f"{name} needs at least 2 embeddings (over all processes) to estimate a variance, "
+            f"got shape {tuple(z.shape)}"
         )
     return flat
 
 
+def _variance(z: Tensor, gamma: float, eps: float) -> Tensor:
+    """Variance hinge of an already global ``(N, D)`` batch."""
+    std = torch.sqrt(z.var(dim=0, unbiased=True) + eps)
+    return F.relu(gamma - std).mean()
+
+
+def _covariance(z: Tensor) -> Tensor:
+    """Covariance penalty of an already global ``(N, D)`` batch."""
+    n, d = z.shape
+    centred = z - z.mean(dim=0, keepdim=True)
+    cov = centred.T @ centred / (n - 1)
+    off_diag_sq = cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()
+    return off_diag_sq / d
+
+
 def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
-    """Mean squared distance between paired embeddings.
+    """Mean squared distance between paired embeddings (local: this process's pairs only).
 
     Args:
         z_a, z_b: embeddings ``(..., D)`` of the same shape.
@@ -63,11 +93,10 @@ def variance_loss(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
         gamma: target standard deviation.
         eps: added to the (unbiased) variance before the square root, for a finite gradient at 0.
     Returns:
-        scalar: ``mean_d relu(gamma - sqrt(var_n(z[:, d]) + eps))``.
+        scalar: ``mean_d relu(gamma - sqrt(var_n(z[:, d]) + eps))``, the variance taken over the
+        global (gathered) batch.
     """
-    z = _as_batch(z)
-    std = torch.sqrt(z.var(dim=0, unbiased=True) + eps)
-    return F.relu(gamma - std).mean()
+    return _variance(_global_batch(z), gamma, eps)
 
 
 def covariance_loss(z: Tensor) -> Tensor:
@@ -76,14 +105,10 @@ def covariance_loss(z: Tensor) -> Tensor:
     Args:
         z: embeddings ``(N, D)`` or ``(..., D)``; ``N >= 2``.
     Returns:
-        scalar: ``sum_{i != j} C_ij ** 2 / D`` with ``C = (z - mean)^T (z - mean) / (N - 1)``.
+        scalar: ``sum_{i != j} C_ij ** 2 / D`` with ``C = (z - mean)^T (z - mean) / (N - 1)`` over
+        the global (gathered) batch.
     """
-    z = _as_batch(z)
-    n, d = z.shape
-    centred = z - z.mean(dim=0, keepdim=True)
-    cov = centred.T @ centred / (n - 1)
-    off_diag_sq = cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()
-    return off_diag_sq / d
+    return _covariance(_global_batch(z))
 
 
 class VICRegTerms(NamedTuple):
@@ -114,8 +139,9 @@ def vicreg_loss(
         ``total = inv_weight * invariance + var_weight * variance + cov_weight * covariance``.
     """
     inv = invariance_loss(z_a, z_b)
-    var = 0.5 * (variance_loss(z_a, gamma, eps) + variance_loss(z_b, gamma, eps))
-    cov = covariance_loss(z_a) + covariance_loss(z_b)
+    g_a, g_b = _global_batch(z_a, "z_a"), _global_batch(z_b, "z_b")
+    var = 0.5 * (_variance(g_a, gamma, eps) + _variance(g_b, gamma, eps))
+    cov = _covariance(g_a) + _covariance(g_b)
     total = inv_weight * inv + var_weight * var + cov_weight * cov
     return VICRegTerms(total=total, invariance=inv, variance=var, covariance=cov)
 
@@ -132,10 +158,10 @@ def vc_regularizer(
     Args:
         z: embeddings ``(..., D)``; leading dims (e.g. batch and time) are flattened.
     Returns:
-        scalar: ``var_weight * variance_loss(z) + cov_weight * covariance_loss(z)``.
+        scalar: ``var_weight * variance_loss(z) + cov_weight * covariance_loss(z)`` (one gather).
     """
-    z = _as_batch(z)
-    return var_weight * variance_loss(z, gamma, eps) + cov_weight * covariance_loss(z)
+    z = _global_batch(z)
+    return var_weight * _variance(z, gamma, eps) + cov_weight * _covariance(z)
 
 
 class VICRegLoss(nn.Module):
