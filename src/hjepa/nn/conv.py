@@ -59,3 +59,52 @@ class ConvEncoder(nn.Module):
                 f" got {tuple(obs.shape)}"
             )
         return self.head(self.features(obs).flatten(1))
+
+
+class SpatialConvEncoder(nn.Module):
+    """Image (B, C, H, W) -> feature map (B, out_channels, h, w), returned flattened (B, D).
+
+    Unlike ``ConvEncoder`` there is no global linear map: each cell of the state only sees a
+    neighbourhood of the image, so a predictor made of convolutions can learn *local* rules
+    ("the agent stops where the wall is, unless the door is there") that transfer to any layout.
+    The state is returned flattened, ``D = out_channels * h * w``, so planners and probes can
+    treat it as a plain vector; ``grid`` gives ``(out_channels, h, w)`` to unflatten it.
+
+    Example:
+        >>> enc = SpatialConvEncoder(in_channels=2, input_size=32, channels=(32, 32), out_channels=16)
+        >>> enc(torch.zeros(5, 2, 32, 32)).shape, enc.grid
+        (torch.Size([5, 1024]), (16, 8, 8))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        input_size: int,
+        channels: tuple[int, ...],
+        out_channels: int,
+        groups: int = 8,
+    ) -> None:
+        super().__init__()
+        if not channels:
+            raise ValueError("channels must name at least one conv layer")
+        blocks, size, prev = [], input_size, in_channels
+        for ch in channels:
+            blocks.append(conv_block(prev, ch, 2, groups))
+            size = (size + 2 - 3) // 2 + 1
+            prev = ch
+        # A final 3x3 conv without normalisation: the state's scale is left to the objective.
+        blocks.append(nn.Conv2d(prev, out_channels, kernel_size=3, padding=1))
+        self.features = nn.Sequential(*blocks)
+        self.in_channels = in_channels
+        self.input_size = input_size
+        self.grid = (out_channels, size, size)
+        self.out_dim = out_channels * size * size
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs (B, C, H, W) -> (B, out_channels * h * w)."""
+        if obs.dim() != 4 or obs.shape[1] != self.in_channels or obs.shape[-1] != self.input_size:
+            raise ValueError(
+                f"SpatialConvEncoder expects (B, {self.in_channels}, {self.input_size}, {self.input_size}),"
+                f" got {tuple(obs.shape)}"
+            )
+        return self.features(obs).flatten(1)

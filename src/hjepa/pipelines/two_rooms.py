@@ -131,6 +131,9 @@ class TwoRoomsJob:
     """Random wall and door per episode (the model must read them from pixels) or one fixed layout."""
     threads: int = 0
     """Torch CPU threads (0: leave torch's default)."""
+    device: str = "cpu"
+    """Torch device of the world model and planner ('cpu', 'cuda', 'cuda:1'...); the environment
+    and data stay on the CPU."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """bf16 autocast for the encoder: 'auto' uses it only where the CPU supports bf16 natively."""
     progress: bool = True
@@ -378,6 +381,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     t0 = time.perf_counter()
     if stored_model is not None:
         model, probe, model_config = stored_model
+        model.to(job.device)
         from hjepa.world.diagnostics import world_model_diagnostics
 
         diagnostics, probe = world_model_diagnostics(
@@ -387,6 +391,8 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     else:
         model_config = job.model
         model, inverse_dynamics = build_world_model(model_config)
+        model.to(job.device)
+        inverse_dynamics.to(job.device)
         result: TrainResult = train_world_model(
             model, inverse_dynamics, build_sampler(dataset, env, job), build_sampler(heldout, env, job),
             job.loss, train_config(job), generator, run=run, bf16=bf16, show_progress=job.progress,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
-from hjepa.nn.conv import ConvEncoder
+from hjepa.nn.conv import ConvEncoder, SpatialConvEncoder
 from hjepa.objectives.temporal import InverseDynamics
 from hjepa.world.model import JEPAWorldModel
-from hjepa.world.predictor import ResidualActionPredictor
+from hjepa.world.predictor import ConvActionPredictor, ResidualActionPredictor
 
 
 @dataclass(frozen=True)
 class WorldModelConfig:
     """Sizes of the encoder, predictor and inverse-dynamics head."""
 
+    architecture: Literal["vector", "spatial"] = "vector"
+    """'vector': conv encoder to a D-dim vector, MLP predictor. 'spatial': conv encoder to a feature
+    map of ``spatial_channels`` x h x w (flattened as the state), convolutional predictor."""
     obs_channels: int = 2
     """Channels of an observation (agent, walls)."""
     obs_size: int = 64
@@ -24,6 +28,8 @@ class WorldModelConfig:
     """Conv channels; each block halves the resolution."""
     state_dim: int = 64
     """Dimension D of the state (representation)."""
+    spatial_channels: int = 16
+    """'spatial' only: channels of the state's feature map (state_dim is then channels * h * w)."""
     predictor_hidden: int = 256
     """Width of the predictor MLP."""
     predictor_layers: int = 3
@@ -59,18 +65,17 @@ class WorldModelConfig:
 
 def build_world_model(config: WorldModelConfig) -> tuple[JEPAWorldModel, InverseDynamics]:
     """The world model and its inverse-dynamics head, freshly initialised."""
-    encoder = ConvEncoder(
-        in_channels=config.obs_channels,
-        input_size=config.obs_size // config.obs_pool,
-        channels=config.channels,
-        out_dim=config.state_dim,
-    )
-    predictor = ResidualActionPredictor(
-        state_dim=config.state_dim,
-        action_dim=config.macro_action_dim,
-        hidden=config.predictor_hidden,
-        layers=config.predictor_layers,
-    )
+    input_size = config.obs_size // config.obs_pool
+    if config.architecture == "spatial":
+        encoder = SpatialConvEncoder(config.obs_channels, input_size, config.channels, config.spatial_channels)
+        predictor = ConvActionPredictor(
+            encoder.grid, config.macro_action_dim, config.predictor_hidden, config.predictor_layers
+        )
+    else:
+        encoder = ConvEncoder(config.obs_channels, input_size, config.channels, config.state_dim)
+        predictor = ResidualActionPredictor(
+            config.state_dim, config.macro_action_dim, config.predictor_hidden, config.predictor_layers
+        )
     model = JEPAWorldModel(encoder, predictor, obs_pool=config.obs_pool)
-    inverse_dynamics = InverseDynamics(config.state_dim, config.macro_action_dim, config.idm_hidden)
+    inverse_dynamics = InverseDynamics(predictor.state_dim, config.macro_action_dim, config.idm_hidden)
     return model, inverse_dynamics

@@ -33,10 +33,12 @@ def world_model_diagnostics(
     was_training = model.training
     model.eval()
     batch = heldout.sample(windows, generator)
+    device = next(model.parameters()).device
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        states = model.encode(batch.obs)
+        states = model.encode(batch.obs.to(device))
     states = states.float()  # (B, T+1, D)
-    predicted = model.rollout(states[:, 0], batch.actions)  # (B, T+1, D)
+    predicted = model.rollout(states[:, 0], batch.actions.to(device))  # (B, T+1, D)
+    states, predicted = states.cpu(), predicted.cpu()
     model.train(was_training)
 
     half = windows // 2

@@ -25,3 +25,43 @@ class ResidualActionPredictor(nn.Module):
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return state + self.net(torch.cat([state, action], dim=-1))
+
+
+class ConvActionPredictor(nn.Module):
+    """Predicts the next feature map as ``s + f([s, a])`` with a small convolutional net ``f``.
+
+    The state is a flattened feature map ``(..., C*h*w)``; the action is broadcast to every cell
+    as ``A`` extra channels. Every cell's update depends only on its neighbourhood, so the rule
+    "move by the action unless a wall is in the way" is the same everywhere and is learnt once
+    for all wall and door positions (an MLP on a global vector must learn it per layout).
+
+    Shapes: state (..., C*h*w), action (..., A) -> next state (..., C*h*w).
+    """
+
+    def __init__(self, grid: tuple[int, int, int], action_dim: int, hidden: int, layers: int, groups: int = 8) -> None:
+        super().__init__()
+        if layers < 2:
+            raise ValueError(f"ConvActionPredictor needs at least 2 layers, got {layers}")
+        channels, height, width = grid
+        self.grid = grid
+        self.state_dim = channels * height * width
+        self.action_dim = action_dim
+        body: list[nn.Module] = []
+        prev = channels + action_dim
+        for _ in range(layers - 1):
+            body += [
+                nn.Conv2d(prev, hidden, kernel_size=3, padding=1, bias=False),
+                nn.GroupNorm(min(groups, hidden), hidden),
+                nn.GELU(),
+            ]
+            prev = hidden
+        body.append(nn.Conv2d(prev, channels, kernel_size=3, padding=1))
+        self.net = nn.Sequential(*body)
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        lead = state.shape[:-1]
+        channels, height, width = self.grid
+        fmap = state.reshape(-1, channels, height, width)  # (N, C, h, w)
+        act = action.reshape(-1, self.action_dim, 1, 1).expand(-1, -1, height, width)  # (N, A, h, w)
+        delta = self.net(torch.cat([fmap, act], dim=1))
+        return state + delta.reshape(*lead, self.state_dim)

@@ -86,11 +86,15 @@ def train_world_model(
 ) -> TrainResult:
     """Train ``model`` (and the inverse-dynamics head) in place; log to ``run`` if given.
 
+    Training runs on the device of ``model``'s parameters (windows are rendered on the CPU and
+    moved there).
+
     Raises ``FloatingPointError`` if the loss becomes NaN/inf, naming the step and the terms,
     rather than silently training on garbage.
     """
     if config.steps is None:
         raise ValueError("train.steps must be set before training")
+    device = next(model.parameters()).device
     params = list(model.parameters())
     if inverse_dynamics is not None:
         params += list(inverse_dynamics.parameters())
@@ -105,7 +109,8 @@ def train_world_model(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         batch = train_windows.sample(config.batch_size, generator)
-        loss, terms = world_model_loss(model, inverse_dynamics, batch.obs, batch.actions, weights, bf16=bf16)
+        obs, actions = batch.obs.to(device, non_blocking=True), batch.actions.to(device, non_blocking=True)
+        loss, terms = world_model_loss(model, inverse_dynamics, obs, actions, weights, bf16=bf16)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             for what, value in (("observations", batch.obs), ("actions", batch.actions)):
