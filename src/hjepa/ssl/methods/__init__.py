@@ -1,0 +1,34 @@
+"""Image self-supervised methods, one file per family, all subclasses of ``hjepa.ssl.method.SSLMethod``.
+
+* ``vicreg``: VICReg (Bardes et al. 2022), with no weight sharing (``VICRegTwoEncoders``) and with
+  an image branch and an intensity-profile branch (``VICRegMultiModal``).
+* ``barlow``: Barlow Twins (Zbontar et al. 2021).
+* ``simclr``: SimCLR (Chen et al. 2020).
+* ``byol``: BYOL (Grill et al. 2020), with the no-predictor and VC-regulariser ablations.
+* ``simsiam``: SimSiam (Chen & He 2021), with the no-predictor / no-stop-gradient ablations.
+* ``lejepa``: LeJEPA (Balestriero & LeCun 2025).
+* ``profiles``: the second modality of ``VICRegMultiModal`` and its ``MLPBackbone``.
+"""
+
+from hjepa.ssl.methods.barlow import BarlowTwins
+from hjepa.ssl.methods.byol import BYOL
+from hjepa.ssl.methods.lejepa import LeJEPA
+from hjepa.ssl.methods.profiles import MLPBackbone, ProfileEncoder, intensity_profiles, profile_dim
+from hjepa.ssl.methods.simclr import SimCLR
+from hjepa.ssl.methods.simsiam import SimSiam
+from hjepa.ssl.methods.vicreg import VICReg, VICRegMultiModal, VICRegTwoEncoders
+
+__all__ = [
+    "BYOL",
+    "BarlowTwins",
+    "LeJEPA",
+    "MLPBackbone",
+    "ProfileEncoder",
+    "SimCLR",
+    "SimSiam",
+    "VICReg",
+    "VICRegMultiModal",
+    "VICRegTwoEncoders",
+    "intensity_profiles",
+    "profile_dim",
+]
