@@ -13,6 +13,7 @@ import tyro
 
 from hjepa.envs.two_rooms import TwoRoomsConfig
 from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
+from hjepa.ssl.config import SSLTrainConfig
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,110 @@ class EvaluateCommand:
         return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)
 
 
+@dataclass(frozen=True)
+class SSLTrainCommand:
+    """Self-supervised pre-training of an image encoder, then its frozen evaluation (linear probe,
+    k-NN, 1% / 10% labels, effective rank). Multi-process: torchrun --nproc-per-node N -m hjepa ssl train ..."""
+
+    config: Annotated[SSLTrainConfig, tyro.conf.arg(name="")] = field(default_factory=SSLTrainConfig)
+    name: str = "ssl"
+    """Run name: results go to <runs_root>/<name>/."""
+    runs_root: Path = Path("runs")
+    """Directory holding run directories."""
+    overwrite: bool = False
+    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
+    resume: bool = False
+    """Continue <runs_root>/<name> from its checkpoints/last.pt (same options; the result equals an
+    uninterrupted run)."""
+    stop_at: int | None = None
+    """Stop after this many steps with a checkpoint, to continue later with --resume."""
+
+    def run(self) -> dict:
+        from hjepa.ssl.trainer import run_ssl_training
+
+        return run_ssl_training(self.config, self.name, self.runs_root, self.overwrite, self.resume, self.stop_at)
+
+
+@dataclass(frozen=True)
+class SSLEvalCommand:
+    """Re-run the frozen evaluation of an SSL checkpoint (its stored config rebuilds the encoder)."""
+
+    checkpoint: Path
+    """Checkpoint written by `hjepa ssl train` (runs/<name>/checkpoints/last.pt)."""
+    name: str = "ssl-eval"
+    """Run name: results go to <runs_root>/<name>/."""
+    runs_root: Path = Path("runs")
+    """Directory holding run directories."""
+    overwrite: bool = False
+    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
+    device: str = "auto"
+    """Torch device: auto (a GPU if any, else the CPU), cpu, cuda, cuda:1..."""
+    threads: int = 0
+    """Torch CPU threads (0: leave torch's default)."""
+
+    def run(self) -> dict:
+        from hjepa.ssl.evaluation import evaluate_ssl
+
+        return evaluate_ssl(self.checkpoint, self.name, self.runs_root, self.overwrite, self.device, self.threads)
+
+
+@dataclass(frozen=True)
+class SSLCommand:
+    """Image self-supervised learning: `hjepa ssl train` and `hjepa ssl eval`."""
+
+    command: Annotated[
+        Union[
+            Annotated[SSLTrainCommand, tyro.conf.subcommand("train", prefix_name=False)],
+            Annotated[SSLEvalCommand, tyro.conf.subcommand("eval", prefix_name=False)],
+        ],
+        tyro.conf.arg(name=""),
+    ]
+
+    def run(self) -> dict:
+        return self.command.run()
+
+
 Command = Union[
     Annotated[TwoRoomsCommand, tyro.conf.subcommand("two-rooms")],
     Annotated[CollectCommand, tyro.conf.subcommand("collect")],
     Annotated[EvaluateCommand, tyro.conf.subcommand("evaluate")],
+    Annotated[SSLCommand, tyro.conf.subcommand("ssl")],
 ]
+
+
+def _print_ssl_summary(summary: dict) -> None:
+    """One line about an SSL run (nothing on ranks other than 0 of a distributed run)."""
+    if "stopped_at" in summary:
+        print(f"stopped at step {summary['stopped_at']} of {summary['steps']}; continue with --resume")
+    elif "linear_acc" in summary:
+        speed = f"; {summary['images_per_second']:.0f} images/s" if "images_per_second" in summary else ""
+        print(f"linear probe {summary['linear_acc']:.1%}, k-NN {summary['knn_acc']:.1%}, "
+              f"1% labels {summary['semi_1pct_acc']:.1%}, effective rank {summary['effective_rank']:.1f}"
+              f"{' (collapsed)' if summary['collapsed'] else ''}{speed}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hjepa`` console script."""
-    command = tyro.cli(
-        Command, args=argv, description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture)."
-    )
     try:
-        summary = command.run()
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError) as error:
+        command = tyro.cli(
+            Command, args=argv,
+            description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture).",
+        )
+    except ValueError as error:  # a config's own check, for nested subcommands that tyro does not catch
         print(f"hjepa: error: {error}", file=sys.stderr)
         return 2
+    errors: tuple[type[BaseException], ...] = (
+        ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError
+    )
+    if isinstance(command, SSLCommand):
+        errors += (FloatingPointError,)  # a diverging SSL loss: lower --lr
+    try:
+        summary = command.run()
+    except errors as error:
+        print(f"hjepa: error: {error}", file=sys.stderr)
+        return 2
+    if isinstance(command, SSLCommand):
+        _print_ssl_summary(summary)
     if isinstance(command, TwoRoomsCommand | EvaluateCommand):
         rate = summary["success_rate"]
         print(f"success rate {rate:.1%} over {summary['episodes']} episodes; "

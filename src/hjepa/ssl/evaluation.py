@@ -1,0 +1,211 @@
+"""Frozen evaluation of a self-supervised encoder, its report, and ``evaluate_ssl`` for checkpoints.
+
+After training, the backbone is frozen and read out on the train / test splits with
+``hjepa.eval.classify.feature_report``: linear probe, weighted k-NN, linear probes on 1% and 10% of
+the labels, and the RankMe effective rank / collapse verdict of the training features. The rank is
+also computed on the *projector embeddings* (what the SSL loss sees), since a projector can
+collapse while the backbone keeps a high rank and vice versa; the summary's ``effective_rank`` is
+the backbone's, ``embedding_effective_rank`` the projector's.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from hjepa.data.images import ImageDataset
+from hjepa.eval.classify import extract_features, feature_report
+from hjepa.eval.rank import collapse_verdict
+from hjepa.eval.spectrum import plot_spectrum, singular_value_spectrum
+from hjepa.runs.metrics import read_metrics
+from hjepa.runs.plots import plot_training_curves
+from hjepa.runs.report import markdown_table, write_report
+from hjepa.runs.run_dir import METRICS_FILE, RunDir, load_checkpoint
+from hjepa.ssl.build import ViewMaker
+from hjepa.ssl.config import CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model, derived_seeds
+from hjepa.ssl.data import load_ssl_data
+from hjepa.ssl.distributed import resolve_device
+from hjepa.ssl.method import SSLMethod
+
+CHUNK = 4096
+"""Images converted to float at a time (uint8 -> float32 of a whole CIFAR would take 600 MB)."""
+
+
+def dataset_features(encoder: torch.nn.Module, dataset: ImageDataset, batch_size: int = 512,
+                     channels_last: bool = False) -> Tensor:
+    """Frozen ``encoder`` features of every image: ``float32 (N, F)`` on the CPU."""
+    parts = []
+    for start in range(0, len(dataset), CHUNK):
+        images = dataset.float_images(slice(start, start + CHUNK))
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        parts.append(extract_features(encoder, images, batch_size).float().cpu())
+    return torch.cat(parts)
+
+
+def _chunks(count: int, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` bounds covering ``count`` rows, none holding a single row (batch statistics)."""
+    bounds = [(a, min(a + size, count)) for a in range(0, count, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], count)]
+    return bounds
+
+
+@torch.no_grad()
+def view0_embeddings(method: SSLMethod, views: ViewMaker, dataset: ImageDataset, count: int,
+                     device: torch.device, seed: int, batch_size: int = 512) -> Tensor:
+    """Projector embeddings of the first ``count`` images, un-augmented: ``float32 (count, E)``.
+
+    The method only embeds through ``forward(views)``, so each batch is given the views its recipe
+    makes (drawn with a generator seeded by ``seed``) with view 0 replaced by the image itself; the
+    method runs in eval mode and its state (e.g. LeJEPA's direction counter) is restored after.
+    """
+    count = min(count, len(dataset))
+    if count < 2:
+        raise ValueError(f"need at least 2 images for embedding statistics, got {count}")
+    generator = torch.Generator().manual_seed(seed)
+    saved = {k: v.clone() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()}
+    flags = [(m, m.training) for m in method.modules()]
+    method.eval()
+    try:
+        parts = []
+        for start, end in _chunks(count, batch_size):
+            images = dataset.float_images(slice(start, end))
+            batch = views(images, generator)
+            batch[0] = images
+            parts.append(method([v.to(device) for v in batch]).embeddings.float().cpu())
+    finally:
+        for module, was_training in flags:
+            module.training = was_training
+        method.load_state_dict(saved)
+    return torch.cat(parts)
+
+
+def frozen_evaluation(method: SSLMethod, views: ViewMaker, train: ImageDataset, test: ImageDataset,
+                      device: torch.device, seed: int, rank_images: int = 4096,
+                      channels_last: bool = False, embeddings: Tensor | None = None) -> tuple[dict, dict[str, Tensor]]:
+    """Evaluate every encoder of ``method`` frozen; returns ``(results, spectra)``.
+
+    ``embeddings``: ``view0_embeddings(method, views, train, rank_images, device, seed)`` when
+    already computed (in a distributed run every process must compute them together, since the
+    method's loss gathers across processes; the rest runs on rank 0 alone).
+
+    ``results``: ``feature_report`` of the first encoder (``linear_acc``, ``knn_acc``,
+    ``semi_1pct_acc``, ``semi_10pct_acc``, ``effective_rank``, ``collapsed``, ``median_std``), plus
+    ``embedding_effective_rank``, ``embedding_collapsed``, ``embedding_median_std`` of the projector
+    embeddings of ``rank_images`` training images, ``feature_dim``, ``embedding_dim``, and when the
+    method has several encoders ``encoders: {name: report}``. ``spectra``: normalised singular
+    values of the embeddings and of the backbone features of the same images.
+    """
+    reports: dict[str, dict] = {}
+    first_features: Tensor | None = None
+    for name, encoder in method.encoders().items():
+        train_x = dataset_features(encoder, train, channels_last=channels_last)
+        test_x = dataset_features(encoder, test, channels_last=channels_last)
+        reports[name] = feature_report(train_x, train.labels, test_x, test.labels, train.num_classes,
+                                       torch.Generator().manual_seed(seed))
+        if first_features is None:
+            first_features = train_x
+    assert first_features is not None, "method.encoders() returned no encoder"
+    if embeddings is None:
+        embeddings = view0_embeddings(method, views, train, rank_images, device, seed)
+    verdict = collapse_verdict(embeddings)
+    results = dict(next(iter(reports.values())))
+    results.update({
+        "embedding_effective_rank": verdict["effective_rank"],
+        "embedding_collapsed": verdict["collapsed"],
+        "embedding_median_std": verdict["median_std"],
+        "feature_dim": int(first_features.shape[1]),
+        "embedding_dim": int(embeddings.shape[1]),
+    })
+    if len(reports) > 1:
+        results["encoders"] = reports
+    spectra = {
+        "projector embeddings": singular_value_spectrum(embeddings),
+        "backbone features": singular_value_spectrum(first_features[: embeddings.shape[0]]),
+    }
+    return results, spectra
+
+
+RESULT_COLUMNS = ["linear_acc", "knn_acc", "semi_1pct_acc", "semi_10pct_acc", "effective_rank",
+                  "embedding_effective_rank", "collapsed"]
+CURVE_KEYS = ("loss", "lr", "images_per_second", "probe/train_acc", "eval/knn_acc", "eval/probe_acc")
+
+
+def write_ssl_outputs(run: RunDir, summary: dict, spectra: dict[str, Tensor], title: str, notes: str) -> None:
+    """``summary.json``, ``spectrum.png``, ``training_curves.png`` (when metrics were logged) and
+    ``report.md`` with the results table."""
+    run.write_json("summary.json", summary)
+    plot_spectrum(spectra, run.path("spectrum.png"), title=f"{summary['method']} on {summary['dataset']}")
+    files = ["config.json", "summary.json", "spectrum.png", "report.md"]
+    if run.path(METRICS_FILE).is_file():
+        metrics = read_metrics(run.path(METRICS_FILE))
+        present = {k for record in metrics for k in record}
+        keys = [k for k in present if k.startswith("loss/")]
+        keys = [k for k in CURVE_KEYS if k in present] + sorted(keys)
+        if keys:
+            plot_training_curves(metrics, keys, run.path("training_curves.png"))
+            files += ["metrics.jsonl", "training_curves.png", "checkpoints/last.pt"]
+    row = {"method": summary["method"], "dataset": summary["dataset"], "backbone": summary["backbone"]}
+    rows = [{"encoder": name, **report} for name, report in summary.get("encoders", {}).items()]
+    if not rows:
+        rows = [{"encoder": "backbone", **summary}]
+    table = markdown_table([{**row, **r} for r in rows],
+                           ["method", "dataset", "backbone", "encoder"] + RESULT_COLUMNS, float_fmt=".4g")
+    sections = [
+        ("Results", table + "\nFrozen encoder: linear probe (L-BFGS logistic regression), weighted k-NN "
+         "(k=20), linear probes on 1% / 10% of the training labels; effective rank = RankMe of the "
+         "training features (backbone) and of the projector embeddings."),
+        ("Run", notes),
+        ("Files", ", ".join(files) + "."),
+    ]
+    write_report(run.path("report.md"), title, sections)
+
+
+def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Path("runs"),
+                 overwrite: bool = False, device: str = "auto", threads: int = 0) -> dict:
+    """Rebuild the encoder of an SSL checkpoint and re-run the frozen evaluation into a new run.
+
+    The checkpoint's stored config gives the method, backbone and dataset. Inputs are read before
+    ``<runs_root>/<name>`` is created, so a bad checkpoint leaves no run directory behind.
+
+    Raises:
+        FileNotFoundError / ValueError: missing, corrupt or foreign checkpoint; weights that do
+            not fit the stored architecture.
+        FileExistsError: the run exists and not ``overwrite``.
+    """
+    start = time.perf_counter()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    state = load_checkpoint(checkpoint)
+    if state.get("format") != CHECKPOINT_FORMAT or "config" not in state or "method" not in state:
+        raise ValueError(f"{checkpoint} is not an SSL training checkpoint (format {state.get('format')!r})")
+    config = SSLTrainConfig.from_dict(state["config"])
+    train, test = load_ssl_data(config.dataset, config.data_root, config.test_fraction, config.image_size,
+                                config.folder_channels)
+    channels, size, _ = train.image_shape
+    torch.manual_seed(config.seed)
+    method, views = build_ssl_model(config, channels, size)
+    try:
+        method.load_state_dict(state["method"])
+    except RuntimeError as error:
+        raise ValueError(f"{checkpoint}: weights do not match the stored architecture: {error}") from error
+    resolved = resolve_device(device)
+    method.to(resolved)
+    run = RunDir.create(runs_root, name, overwrite=overwrite)
+    run.write_config({"checkpoint": str(checkpoint), "device": device, "threads": threads, "train": config.to_dict()})
+    eval_seed = derived_seeds(config.seed)[2]  # the seed of the evaluation at the end of training
+    results, spectra = frozen_evaluation(method, views, train, test, resolved, eval_seed, config.rank_images,
+                                         config.channels_last)
+    summary = {
+        **results, "method": config.method, "dataset": config.dataset, "backbone": config.backbone,
+        "checkpoint": str(checkpoint), "steps": int(state.get("step", 0)),
+        "train_images": len(train), "test_images": len(test), "eval_seconds": time.perf_counter() - start,
+    }
+    notes = (f"Checkpoint {checkpoint} (step {summary['steps']}), {len(train)} training and {len(test)} test "
+             f"images, evaluated in {summary['eval_seconds']:.1f} s on {resolved}.")
+    write_ssl_outputs(run, summary, spectra, f"SSL evaluation: {name}", notes)
+    return summary
