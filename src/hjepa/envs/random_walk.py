@@ -67,7 +67,7 @@ class RandomWalkPolicy:
         step_mean: float = 1.0,
         step_std: float = 0.4,
         max_step: float = 2.45,
-        resample_on_block: bool = True,
+        resample_on_block: float = 1.0,
     ) -> None:
         if not kappa >= 0 or math.isinf(kappa):
             raise ValueError(f"kappa must be finite and >= 0, got {kappa}")
@@ -77,7 +77,9 @@ class RandomWalkPolicy:
         self.step_mean = float(step_mean)
         self.step_std = float(step_std)
         self.max_step = float(max_step)
-        self.resample_on_block = bool(resample_on_block)
+        if not 0.0 <= float(resample_on_block) <= 1.0:
+            raise ValueError(f"resample_on_block must be a probability in [0, 1], got {resample_on_block}")
+        self.resample_on_block = float(resample_on_block)
         self.heading: torch.Tensor | None = None  # (n,) radians
         self.last_action: torch.Tensor | None = None  # (n, 2) the displacement asked last step
 
@@ -118,8 +120,9 @@ class RandomWalkPolicy:
         heading = self.heading + sample_von_mises(self.kappa, n, generator)
         # Draw the uniform headings every step so the random stream does not depend on collisions.
         fresh = (torch.rand(n, generator=generator) * 2 - 1) * math.pi
-        if self.resample_on_block and prev_pos is not None:
-            heading = torch.where(self.blocked(pos, prev_pos), fresh, heading)
+        redraw = torch.rand(n, generator=generator) < self.resample_on_block
+        if prev_pos is not None:
+            heading = torch.where(self.blocked(pos, prev_pos) & redraw, fresh, heading)
         self.heading = torch.remainder(heading + math.pi, 2 * math.pi) - math.pi
         length = self.step_mean + self.step_std * torch.randn(n, generator=generator)
         length = length.clamp(0.0, self.max_step)

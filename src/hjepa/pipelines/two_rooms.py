@@ -45,6 +45,10 @@ class DataConfig:
     """Mean step length (pixels)."""
     step_std: float = 0.4
     """Std of the step length (pixels)."""
+    resample_on_block: float = 1.0
+    """Probability that a walker stopped by a wall draws a new heading (else it keeps pushing).
+    Lower values give more steps spent pressing against walls, which is what teaches the world
+    model that walls stop the agent."""
     doorway_start_fraction: float = 0.5
     """Fraction of episodes that start inside the doorway (more windows that cross the door)."""
     heldout_episodes: int = 300
@@ -215,7 +219,8 @@ def evaluation_layout_bands(eval_config: EvalConfig) -> tuple[torch.Tensor | Non
 def exploration_policy(data: DataConfig, env: TwoRooms) -> RandomWalkPolicy:
     """The reward-free random walk that ``data`` describes."""
     return RandomWalkPolicy(
-        kappa=data.kappa, step_mean=data.step_mean, step_std=data.step_std, max_step=env.config.max_step
+        kappa=data.kappa, step_mean=data.step_mean, step_std=data.step_std, max_step=env.config.max_step,
+        resample_on_block=data.resample_on_block,
     )
 
 
