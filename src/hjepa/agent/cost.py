@@ -12,14 +12,24 @@ Terms, each returned separately by :meth:`IntrinsicCost.terms` for logging:
   The minimum matters: summing the distance over steps makes "stay pressed against a wall near
   the goal" a local minimum, while the closest approach over the horizon lets a plan go around.
 - ``action``: effort, the mean over steps of the squared action norm.
+- region terms (:class:`~hjepa.agent.regions.RegionTerm`, e.g. ``zone``: stay out of a
+  rectangle, ``room``: be inside a room), measured on positions read from the states by a frozen
+  affine map (the world model's linear probe of ``(x, y)``, see
+  :func:`~hjepa.agent.regions.position_map_from_probe`), in squared pixels.
+
+Besides the trajectory cost (one number per plan), :meth:`IntrinsicCost.step_terms` gives the
+per-step terms of each transition ``s_t -> s_{t+1}`` — what short-term memory stores and what the
+critic learns to sum: ``c_t = sum_k w_k term_k(s_{t+1}, a_t)`` (:meth:`IntrinsicCost.step_cost`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from hjepa.agent.regions import RegionTerm
 
 
 class IntrinsicCost(nn.Module):
@@ -40,6 +50,10 @@ class IntrinsicCost(nn.Module):
         include_current: with ``reduce_min``, let step 0 (the current state, equal for every plan)
             take part in the minimum. Off by default: otherwise a plan that starts near the goal
             and walks away costs the same as one that stays.
+        regions: region terms (distinct names), each with its own weight, box and reduction.
+        position_weight, position_bias: the frozen map ``xy = state @ weight + bias`` with
+            ``weight (D, 2)``, ``bias (2,)`` that region terms read positions through; required
+            when ``regions`` is not empty.
 
     Shapes: ``states (B, S, T+1, *state_shape)`` (flattened to ``D``), ``actions (B, S, T, A)``.
 
@@ -67,6 +81,9 @@ class IntrinsicCost(nn.Module):
         reduce_min: bool = False,
         softmin_temperature: float | None = None,
         include_current: bool = False,
+        regions: Sequence[RegionTerm] = (),
+        position_weight: Tensor | None = None,
+        position_bias: Tensor | None = None,
     ) -> None:
         object.__setattr__(self, "_frozen", False)
         super().__init__()
@@ -105,8 +122,13 @@ class IntrinsicCost(nn.Module):
             None if softmin_temperature is None else float(softmin_temperature)
         )
         self.include_current = bool(include_current)
+        regions = tuple(regions)
+        position_weight, position_bias = _check_regions(regions, position_weight, position_bias)
+        self.regions = regions  # a tuple of frozen dataclasses: nothing in it can change
         self.register_buffer("goal", goal)
         self.register_buffer("step_weights", step_weights)
+        self.register_buffer("position_weight", position_weight)
+        self.register_buffer("position_bias", position_bias)
         self._frozen = True  # from here on, __setattr__ refuses everything but `training`
 
     # ---- immutability ------------------------------------------------------------------------
@@ -152,7 +174,26 @@ class IntrinsicCost(nn.Module):
             reduce_min=self.reduce_min,
             softmin_temperature=self.softmin_temperature,
             include_current=self.include_current,
+            regions=self.regions,
+            position_weight=self.position_weight,
+            position_bias=self.position_bias,
         )
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Weight of every term that :meth:`terms` returns (``goal`` only when a goal is set)."""
+        out = {"goal": self.goal_weight} if self.goal is not None else {}
+        out["action"] = self.action_weight
+        out.update({region.name: float(region.weight) for region in self.regions})
+        return out
+
+    def describe(self) -> dict:
+        """Plain data for config files and reports: weights, aggregation and regions."""
+        return {
+            "goal_weight": self.goal_weight, "action_weight": self.action_weight, "squared": self.squared,
+            "reduce_min": self.reduce_min, "softmin_temperature": self.softmin_temperature,
+            "regions": [region.describe() for region in self.regions],
+        }
 
     # ---- the cost ----------------------------------------------------------------------------
 
@@ -195,7 +236,80 @@ class IntrinsicCost(nn.Module):
         if self.goal is not None:
             out["goal"] = self._aggregate(self.goal_distance(states))
         out["action"] = actions.square().sum(-1).mean(-1)
+        if self.regions:
+            xy = self.positions(states[:, :, 1:])  # (B, S, T, 2): the plan's steps 1..T
+            for region in self.regions:
+                out[region.name] = region.reduce_steps(region.penalty(xy))
         return out
+
+    def positions(self, states: Tensor) -> Tensor:
+        """``(x, y)`` read through the frozen position map: ``states (..., *state_shape) -> (..., 2)``.
+
+        ``states`` must keep the state's own dims last (``(B, S, T, D)`` or ``(N, D)``).
+        """
+        if self.position_weight is None or self.position_bias is None:
+            raise ValueError("IntrinsicCost has no position map (position_weight / position_bias)")
+        dim = self.position_weight.shape[0]
+        flat = states.reshape(*states.shape[: states.dim() - self._state_dims(states, dim)], dim)
+        return flat @ self.position_weight.to(flat) + self.position_bias.to(flat)
+
+    @staticmethod
+    def _state_dims(states: Tensor, dim: int) -> int:
+        """How many trailing dims of ``states`` make one state of ``dim`` numbers."""
+        size = 1
+        for k in range(1, states.dim() + 1):
+            size *= states.shape[-k]
+            if size == dim:
+                return k
+        raise ValueError(f"states of shape {tuple(states.shape)} do not end in a state of {dim} numbers")
+
+    def step_terms(self, states: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        """Unweighted per-transition terms, each ``(..., T)``: the cost of step ``s_t -> s_{t+1}``.
+
+        Args:
+            states: ``(..., T+1, *state_shape)``; ``actions``: ``(..., T, A)``.
+
+        ``goal``: distance of ``s_{t+1}`` to the goal (squared or not, as configured), ``action``:
+        ``||a_t||^2``, regions: their penalty at ``s_{t+1}``. No aggregation over steps.
+        """
+        if actions.dim() < 2:
+            raise ValueError(f"actions must be (..., T, A), got shape {tuple(actions.shape)}")
+        lead = actions.shape[:-2]
+        steps = actions.shape[-2]
+        state_shape = states.shape[len(lead) + 1 :]
+        if tuple(states.shape[: len(lead) + 1]) != (*lead, steps + 1):
+            raise ValueError(
+                f"states must be (..., T+1, *state_shape) matching actions {tuple(actions.shape)}, "
+                f"got {tuple(states.shape)}"
+            )
+        reached = states.narrow(len(lead), 1, steps).reshape(*lead, steps, -1)  # (..., T, D)
+        out: dict[str, Tensor] = {}
+        if self.goal is not None:
+            goal = self.goal.reshape(self.goal.shape[0], -1).to(reached)  # (G, D)
+            if goal.shape[1] != reached.shape[-1]:
+                raise ValueError(
+                    f"goal of shape {tuple(self.goal.shape)} does not match states of shape {tuple(states.shape)}"
+                )
+            if goal.shape[0] == 1:
+                goal = goal[0]
+            elif lead and lead[0] == goal.shape[0]:
+                goal = goal.view(goal.shape[0], *([1] * len(lead)), goal.shape[1])
+            else:
+                raise ValueError(f"goal batch {self.goal.shape[0]} does not match the leading dims {tuple(lead)}")
+            squared = (reached - goal).square().sum(-1)
+            out["goal"] = squared if self.squared else squared.sqrt()
+        out["action"] = actions.square().sum(-1)
+        if self.regions:
+            xy = self.positions(reached)
+            for region in self.regions:
+                out[region.name] = region.penalty(xy)
+        return out
+
+    def step_cost(self, states: Tensor, actions: Tensor) -> Tensor:
+        """Weighted sum of :meth:`step_terms`, ``(..., T)``."""
+        terms = self.step_terms(states, actions)
+        weights = self.weights
+        return sum(weights[name] * value for name, value in terms.items())
 
     def _aggregate(self, distance: Tensor) -> Tensor:
         """``(B, S, T+1) -> (B, S)`` by step weights, min or soft-min over steps."""
@@ -223,4 +337,34 @@ class IntrinsicCost(nn.Module):
         total = self.action_weight * terms["action"]
         if "goal" in terms:
             total = total + self.goal_weight * terms["goal"]
+        for region in self.regions:
+            total = total + float(region.weight) * terms[region.name]
         return total
+
+
+def _check_regions(
+    regions: tuple[RegionTerm, ...], weight: Tensor | None, bias: Tensor | None
+) -> tuple[Tensor | None, Tensor | None]:
+    """Validate region terms and the position map; return the map as detached copies."""
+    for region in regions:
+        if not isinstance(region, RegionTerm):
+            raise ValueError(f"regions must hold RegionTerm objects, got {type(region).__name__}")
+    names = [region.name for region in regions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"region term names must be distinct, got {names}")
+    if (weight is None) != (bias is None):
+        raise ValueError("give both position_weight and position_bias, or neither")
+    if regions and weight is None:
+        raise ValueError(
+            f"region terms {names} need a position map (position_weight, position_bias), e.g. from "
+            "position_map_from_probe(probe)"
+        )
+    if weight is None or bias is None:
+        return None, None
+    if weight.dim() != 2 or weight.shape[1] != 2 or tuple(bias.shape) != (2,):
+        raise ValueError(
+            f"position map must be weight (D, 2) and bias (2,), got {tuple(weight.shape)} and {tuple(bias.shape)}"
+        )
+    if not (torch.isfinite(weight).all() and torch.isfinite(bias).all()):
+        raise ValueError("position map contains NaN or inf")
+    return weight.detach().clone(), bias.detach().clone()

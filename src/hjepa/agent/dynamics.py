@@ -11,6 +11,7 @@ Swapping one for the other is the point: the same planner and cost run on the le
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from hjepa.envs.two_rooms import Layout, TwoRooms
@@ -35,7 +36,7 @@ def held_macro_action(action: Tensor, action_repeat: int) -> Tensor:
 
 
 def learned_dynamics(
-    model: JEPAWorldModel, action_repeat: int, max_action_norm: float | None = None
+    model: JEPAWorldModel, action_repeat: int, max_action_norm: float | None = None, bf16: bool = False
 ) -> Dynamics:
     """The world model's predictor as planner dynamics on states ``(B, S, D)``.
 
@@ -44,6 +45,8 @@ def learned_dynamics(
         action_repeat: environment steps per planner step (the model's frameskip).
         max_action_norm: if given, clip each held action's L2 norm to it first, as the
             environment does (the model only ever saw clipped actions during training).
+        bf16: run the predictor under CPU bfloat16 autocast (2-3x faster for convolutional
+            predictors on CPUs with native bf16); states stay float32 between steps.
 
     The callable keeps the autograd graph (for :class:`~hjepa.planning.gradient.GradientPlanner`)
     and is equally happy under ``torch.no_grad()``.
@@ -66,8 +69,9 @@ def learned_dynamics(
             action = clip_norm(action, max_action_norm)
         macro = held_macro_action(action, action_repeat).to(state)
         flat = batch * samples
-        next_state = model.step(state.reshape(flat, dim), macro.reshape(flat, -1))
-        return next_state.reshape(batch, samples, dim)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            next_state = model.step(state.reshape(flat, dim), macro.reshape(flat, -1))
+        return next_state.reshape(batch, samples, dim).to(state.dtype)
 
     return dynamics
 

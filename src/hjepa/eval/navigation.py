@@ -168,6 +168,7 @@ class LearnedMPC:
         max_action_norm: clip held actions to this L2 norm inside the model (default: the
             environment's ``max_step``, as the simulator does). Keep it within the range of the
             training data's actions: the model never saw longer steps.
+        bf16: run the predictor under CPU bfloat16 autocast while planning.
     """
 
     def __init__(
@@ -178,6 +179,7 @@ class LearnedMPC:
         cost_factory: Callable[[Tensor], IntrinsicCost],
         position_decoder: Callable[[Tensor], Tensor] | None = None,
         max_action_norm: float | None = None,
+        bf16: bool = False,
     ) -> None:
         self.env = env
         self.model = model
@@ -187,7 +189,7 @@ class LearnedMPC:
         self.position_decoder = position_decoder
         max_norm = env.config.max_step if max_action_norm is None else min(max_action_norm, env.config.max_step)
         self._max_norm = max_norm
-        self._dynamics = learned_dynamics(model, mpc.action_repeat, max_norm)
+        self._dynamics = learned_dynamics(model, mpc.action_repeat, max_norm, bf16=bf16)
         self._layout: Layout | None = None
         self._cost: IntrinsicCost | None = None
 

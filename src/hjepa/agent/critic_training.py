@@ -1,0 +1,135 @@
+"""Training the critic from short-term memory: Monte Carlo returns or TD(0) with a target network.
+
+Both regress ``V(s_t, g) / value_scale`` on a target divided by the same scale (mean squared error):
+
+- ``mc`` (the default): the discounted return actually paid in the stored episode,
+  ``G_t = c_t + discount * G_{t+1}`` (:meth:`ShortTermMemory.returns`; 0 after a terminal step, the
+  last cost repeated forever after a truncated one). Unbiased for the policy that produced the
+  episodes, no bootstrapping, stable; it needs whole episodes, which memory keeps. This is what
+  the pipeline uses: episodes are short (<= 50 decisions) and all stored whole.
+- ``td``: ``c_t + discount * (1 - done_t) * V_target(s_{t+1}, g)``, where ``V_target`` is a slowly
+  moving copy of the critic (Polyak averaging with rate ``target_tau``). Works from windows of any
+  length and on truncated episodes, at the price of bias while the critic is wrong.
+
+``c_t`` is the weighted sum of the stored unweighted terms with the task's weights, so one memory
+trains critics for several weightings.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Literal
+
+import torch
+
+from hjepa.agent.critic import Critic
+from hjepa.agent.memory import ShortTermMemory
+from hjepa.runs.progress import progress as progress_bar
+
+CriticMethod = Literal["mc", "td"]
+
+
+def mean_return(memory: ShortTermMemory, weights: dict[str, float], discount: float) -> float:
+    """Mean Monte Carlo return over the stored steps: a good ``value_scale`` for a new critic."""
+    returns = memory.returns(weights, discount)
+    finite = returns[torch.isfinite(returns)]
+    if finite.numel() == 0:
+        raise ValueError("memory holds no steps to compute returns from")
+    return max(float(finite.mean()), 1e-6)
+
+
+def train_critic(
+    critic: Critic,
+    memory: ShortTermMemory,
+    weights: dict[str, float],
+    discount: float,
+    method: CriticMethod = "mc",
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    target_tau: float = 0.01,
+    generator: torch.Generator | None = None,
+    log: Callable[[dict, int], None] | None = None,
+    log_every: int = 100,
+    progress: bool = False,
+) -> list[dict]:
+    """Fit ``critic`` on ``memory``; returns the logged records (``critic_loss`` per ``log_every``).
+
+    Args:
+        critic: trained in place (on the device of its parameters).
+        memory: the stored episodes; states and goals are the critic's inputs.
+        weights: term name -> weight of the per-step cost (the intrinsic cost's ``weights``).
+        discount: per step, in ``[0, 1)``.
+        method: ``mc`` or ``td`` (see the module docstring).
+        steps, batch_size, lr, weight_decay: AdamW settings.
+        target_tau: ``td`` only, Polyak rate of the target network.
+        generator: batch sampling randomness.
+        log: called as ``log(record, step)`` every ``log_every`` steps (e.g. ``RunDir.log``).
+    """
+    if method not in ("mc", "td"):
+        raise ValueError(f"critic method must be 'mc' or 'td', got {method!r}")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    if not 0.0 <= discount < 1.0:
+        raise ValueError(f"discount must be in [0, 1), got {discount}")
+    if not 0.0 < target_tau <= 1.0:
+        raise ValueError(f"target_tau must be in (0, 1], got {target_tau}")
+    if len(memory) == 0:
+        raise ValueError("memory is empty: act first, then train the critic")
+    device = critic.value_scale.device
+    scale = float(critic.value_scale)
+    returns = memory.returns(weights, discount) if method == "mc" else None
+    costs = memory.step_costs(weights)
+    target = copy.deepcopy(critic).requires_grad_(False) if method == "td" else None
+    optimizer = torch.optim.AdamW(critic.parameters(), lr=lr, weight_decay=weight_decay)
+    critic.train()
+    history: list[dict] = []
+    running = 0.0
+    bar = progress_bar(steps, desc="critic", enabled=progress)
+    for step in bar:
+        batch = memory.sample(batch_size, 1, generator)
+        state = batch.states[:, 0].to(device)
+        goal = batch.goals.to(device)
+        if returns is not None:
+            value = returns[batch.episode, batch.start].to(device)
+        else:
+            assert target is not None
+            cost = costs[batch.episode, batch.start].to(device)
+            with torch.no_grad():
+                following = target(batch.states[:, 1].to(device), goal)
+            value = cost + discount * (~batch.done[:, 0].to(device)).float() * following
+        loss = (critic.normalized(state, goal) - value / scale).square().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if target is not None:
+            with torch.no_grad():
+                for p_target, p in zip(target.parameters(), critic.parameters()):
+                    p_target.lerp_(p, target_tau)
+        running += float(loss)
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            count = (step % log_every) + 1
+            record = {"critic_loss": running / count}
+            running = 0.0
+            history.append({"step": step + 1, **record})
+            bar.set_postfix(loss=f"{record['critic_loss']:.4f}", refresh=False)
+            if log is not None:
+                log(record, step + 1)
+    critic.eval()
+    return history
+
+
+@torch.no_grad()
+def critic_error(critic: Critic, memory: ShortTermMemory, weights: dict[str, float], discount: float) -> dict:
+    """How well ``critic`` fits the Monte Carlo returns in ``memory``: relative RMSE and correlation."""
+    returns = memory.returns(weights, discount)
+    mask = torch.isfinite(returns)
+    rows, steps = mask.nonzero(as_tuple=True)
+    device = critic.value_scale.device
+    predicted = critic(memory.states[rows, steps].to(device), memory.goals[rows].to(device)).cpu()
+    truth = returns[rows, steps]
+    rmse = float((predicted - truth).square().mean().sqrt())
+    corr = float(torch.corrcoef(torch.stack([predicted, truth]))[0, 1]) if truth.numel() > 1 else float("nan")
+    return {"critic_rmse": rmse, "critic_relative_rmse": rmse / max(float(truth.abs().mean()), 1e-12),
+            "critic_corr": corr, "critic_samples": int(truth.numel())}
