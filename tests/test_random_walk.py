@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, sample_von_mises
@@ -84,13 +85,17 @@ def test_visits_both_rooms_and_resample_on_block():
     assert (rooms[:, 0] == 0).any() and (rooms[:, 0] == 1).any()  # starts in both rooms
     crossed = (rooms.min(dim=1).values == 0) & (rooms.max(dim=1).values == 1)
     assert crossed.float().mean() > 0.02
-    # Without re-drawing after a wall hit the walker slides along walls: more blocked steps.
-    def blocked_fraction(resample: bool) -> float:
+    # Without re-drawing after a wall hit the walker keeps pushing: more blocked steps, and the
+    # redraw probability interpolates between the two.
+    def blocked_fraction(resample: float) -> float:
         dd = collect_random_walks(env, RandomWalkPolicy(kappa=20.0, resample_on_block=resample), 400, 100, seed=6)
         moved = (dd["positions"][:, 1:] - dd["positions"][:, :-1]).norm(dim=-1)
         return float((moved < dd["actions"].norm(dim=-1) - 1e-4).float().mean())
 
-    assert blocked_fraction(True) < 0.5 * blocked_fraction(False)
+    always, sometimes, never = blocked_fraction(1.0), blocked_fraction(0.3), blocked_fraction(0.0)
+    assert always < sometimes < never and always < 0.5 * never
+    with pytest.raises(ValueError, match="probability"):
+        RandomWalkPolicy(resample_on_block=1.5)
 
 
 def test_rejects_policy_longer_than_env_step():

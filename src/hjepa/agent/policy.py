@@ -1,0 +1,121 @@
+"""The Mode-1 actor: a goal-conditioned policy ``a = A(s, g)``, and how it is fitted and used.
+
+Mode-1 is reactive: one forward pass of a small MLP per decision, instead of Mode-2's search over
+action sequences through the world model. The policy is trained by amortised inference — it
+regresses the actions that Mode-2 planning chose (:func:`fit_policy`, driven by the DAgger loop
+in :mod:`hjepa.agent.distill`) — and, in turn, proposes Mode-2's starting plan:
+:func:`policy_plan` rolls the policy through the world model for ``T`` steps, and that action
+sequence becomes the planner's initial mean (``init``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from hjepa.nn.mlp import mlp
+from hjepa.planning.base import Dynamics
+
+
+class GoalPolicy(nn.Module):
+    """``action = max_action * tanh(MLP([s, g, s - g]))``: bounded to the planner's action box.
+
+    Args:
+        state_dim: ``D``.
+        goal_dim: ``G`` (the difference ``s - g`` is an input when ``G == D``).
+        action_dim: ``A``.
+        max_action: bound of every action component (the planner's box ``[-max_action, max_action]``).
+        hidden: width of the MLP.
+        layers: linear layers of the MLP.
+
+    Shapes: ``state (..., D)``, ``goal (..., G)`` -> ``(..., A)``.
+    """
+
+    def __init__(self, state_dim: int, goal_dim: int, action_dim: int, max_action: float,
+                 hidden: int = 256, layers: int = 3) -> None:
+        super().__init__()
+        if min(state_dim, goal_dim, action_dim) < 1:
+            raise ValueError(f"dims must be >= 1, got {state_dim}, {goal_dim}, {action_dim}")
+        if not max_action > 0:
+            raise ValueError(f"max_action must be > 0, got {max_action}")
+        self.state_dim, self.goal_dim, self.action_dim = state_dim, goal_dim, action_dim
+        self.max_action = float(max_action)
+        self.use_difference = state_dim == goal_dim
+        in_dim = state_dim + goal_dim + (state_dim if self.use_difference else 0)
+        self.net = mlp(in_dim, hidden, action_dim, layers)
+
+    def forward(self, state: Tensor, goal: Tensor) -> Tensor:
+        if state.shape[-1] != self.state_dim or goal.shape[-1] != self.goal_dim:
+            raise ValueError(
+                f"policy expects state (..., {self.state_dim}) and goal (..., {self.goal_dim}), "
+                f"got {tuple(state.shape)} and {tuple(goal.shape)}"
+            )
+        state, goal = torch.broadcast_tensors(state, goal) if self.use_difference else (
+            state, goal.expand(*state.shape[:-1], self.goal_dim))
+        parts = [state, goal] + ([state - goal] if self.use_difference else [])
+        return self.max_action * torch.tanh(self.net(torch.cat(parts, dim=-1)))
+
+
+@torch.no_grad()
+def policy_plan(policy: GoalPolicy, dynamics: Dynamics, s0: Tensor, goal: Tensor, horizon: int) -> Tensor:
+    """The policy's own plan: roll it through ``dynamics`` for ``horizon`` steps.
+
+    Args:
+        s0: ``(B, D)`` current states; ``goal``: ``(B, G)``.
+        dynamics: planner dynamics on ``(B, S, D)`` states (here ``S = 1``).
+
+    Returns:
+        actions ``(B, horizon, A)``, the planner's ``init`` in Mode-2 warm-started by Mode-1.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    state = s0.unsqueeze(1)  # (B, 1, D)
+    goal = goal.unsqueeze(1).to(state)
+    actions = []
+    for _ in range(horizon):
+        action = policy(state, goal)  # (B, 1, A)
+        actions.append(action)
+        state = dynamics(state, action)
+    return torch.cat(actions, dim=1)
+
+
+def fit_policy(
+    policy: GoalPolicy,
+    states: Tensor,
+    goals: Tensor,
+    targets: Tensor,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    """Regress ``policy(states, goals)`` on ``targets`` (mean squared error); returns the losses.
+
+    Args:
+        states: ``(M, D)``; goals: ``(M, G)``; targets: ``(M, A)``, e.g. Mode-2's actions.
+        steps: AdamW steps on random minibatches of ``batch_size``.
+    """
+    if states.dim() != 2 or goals.dim() != 2 or targets.dim() != 2:
+        raise ValueError("states, goals and targets must be (M, D), (M, G) and (M, A)")
+    count = states.shape[0]
+    if count == 0 or goals.shape[0] != count or targets.shape[0] != count:
+        raise ValueError(f"need the same M >= 1 rows, got {states.shape[0]}, {goals.shape[0]}, {targets.shape[0]}")
+    if not torch.isfinite(targets).all():
+        raise ValueError("targets contain NaN or inf")
+    device = next(policy.parameters()).device
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
+    policy.train()
+    losses = []
+    bound = policy.max_action
+    targets = targets.clamp(-bound, bound)
+    for _ in range(steps):
+        index = torch.randint(count, (min(batch_size, count),), generator=generator)
+        prediction = policy(states[index].to(device), goals[index].to(device))
+        loss = (prediction - targets[index].to(device)).square().sum(-1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    policy.eval()
+    return losses

@@ -1,0 +1,98 @@
+"""The spatial world model (feature-map state, convolutional predictor) and its cost head."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hjepa.agent.cost import IntrinsicCost
+from hjepa.agent.dynamics import learned_dynamics
+from hjepa.agent.embedded_cost import EmbeddedCost
+from hjepa.nn.conv import SpatialConvEncoder
+from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.objective import WorldModelLossWeights, world_model_loss
+from hjepa.world.predictor import ConvActionPredictor
+
+SPATIAL = WorldModelConfig(
+    architecture="spatial", obs_pool=4, channels=(8,), spatial_channels=4, predictor_hidden=8,
+    predictor_layers=2, idm_hidden=16, cost_head_dim=6,
+)
+
+
+def test_spatial_encoder_keeps_a_grid():
+    enc = SpatialConvEncoder(in_channels=2, input_size=32, channels=(8, 8), out_channels=4)
+    assert enc.grid == (4, 8, 8) and enc.out_dim == 256
+    assert enc(torch.zeros(3, 2, 32, 32)).shape == (3, 256)
+    with pytest.raises(ValueError, match="SpatialConvEncoder expects"):
+        enc(torch.zeros(3, 1, 32, 32))
+
+
+def test_conv_predictor_is_translation_equivariant():
+    """The same local rule everywhere: shifting the input map shifts the update (away from the
+    zero-padded border)."""
+    torch.manual_seed(0)
+    pred = ConvActionPredictor((3, 16, 16), action_dim=2, hidden=8, layers=2).eval()
+    fmap = torch.zeros(1, 3, 16, 16)
+    fmap[0, :, 6, 6] = 1.0
+    action = torch.tensor([[0.5, -1.0]])
+    shifted = torch.roll(fmap, shifts=(2, 3), dims=(2, 3))
+    with torch.no_grad():
+        out = pred(fmap.flatten(1), action).reshape(1, 3, 16, 16)
+        out_shifted = pred(shifted.flatten(1), action).reshape(1, 3, 16, 16)
+    # two 3x3 layers see 2 cells: compare windows at least 3 cells from the zero-padded border
+    a = (out - fmap)[..., 3:10, 3:10]
+    b = (out_shifted - shifted)[..., 5:12, 6:13]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_conv_predictor_residual_and_shapes():
+    pred = ConvActionPredictor((2, 4, 4), action_dim=3, hidden=4, layers=3)
+    state, action = torch.randn(5, 7, 32), torch.randn(5, 7, 3)
+    assert pred(state, action).shape == (5, 7, 32)
+    with pytest.raises(ValueError, match="at least 2 layers"):
+        ConvActionPredictor((2, 4, 4), 3, 4, 1)
+
+
+def test_spatial_model_with_cost_head_trains_every_part():
+    torch.manual_seed(0)
+    model, idm = build_world_model(SPATIAL)
+    assert model.state_dim == 4 * 8 * 8 and model.embed(torch.zeros(2, model.state_dim)).shape == (2, 6)
+    obs = torch.rand(4, 3, 2, 64, 64)
+    actions = torch.randn(4, 2, SPATIAL.macro_action_dim)
+    loss, terms = world_model_loss(model, idm, obs, actions, WorldModelLossWeights())
+    loss.backward()
+    for name, part in (("encoder", model.encoder), ("predictor", model.predictor), ("head", model.cost_head)):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), name
+        assert any(g.abs().sum() > 0 for g in grads), name
+
+
+def test_model_without_head_embeds_as_identity():
+    model, _ = build_world_model(WorldModelConfig(architecture="spatial", channels=(8,), spatial_channels=2))
+    state = torch.randn(3, model.state_dim)
+    assert model.embed(state) is state
+    with pytest.raises(ValueError, match="cost_head_dim"):
+        WorldModelConfig(cost_head_dim=-1)
+
+
+def test_embedded_cost_measures_in_the_embedding():
+    embed = lambda s: 2.0 * s[..., :1]  # noqa: E731  (..., 2) -> (..., 1)
+    goal = torch.tensor([[4.0, 100.0]])
+    cost = EmbeddedCost(embed, IntrinsicCost(embed(goal), reduce_min=True))
+    states = torch.tensor([[[[0.0, 0.0], [1.0, 5.0], [2.0, -7.0]]]])  # (B=1, S=1, T+1=3, 2)
+    actions = torch.zeros(1, 1, 2, 2)
+    # embedded distances to 8: steps 1, 2 -> (2-8)^2 = 36, (4-8)^2 = 16; the second coordinate is ignored
+    assert cost(states, actions).item() == pytest.approx(16.0)
+
+
+def test_bf16_planning_dynamics_agree_with_fp32():
+    torch.manual_seed(0)
+    model, _ = build_world_model(SPATIAL)
+    model.eval()
+    fp32 = learned_dynamics(model, SPATIAL.frameskip)
+    bf16 = learned_dynamics(model, SPATIAL.frameskip, bf16=True)
+    state, action = torch.randn(2, 3, model.state_dim), torch.randn(2, 3, 2)
+    with torch.no_grad():
+        a, b = fp32(state, action), bf16(state, action)
+    assert b.dtype == torch.float32
+    assert (a - b).abs().max() < 0.05 * a.abs().max()
