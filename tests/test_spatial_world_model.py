@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.cost import IntrinsicCost
 from hjepa.agent.dynamics import learned_dynamics
-from hjepa.agent.embedded_cost import EmbeddedCost
 from hjepa.nn.conv import SpatialConvEncoder
 from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.objective import WorldModelLossWeights, world_model_loss
@@ -15,7 +13,7 @@ from hjepa.world.predictor import ConvActionPredictor
 
 SPATIAL = WorldModelConfig(
     architecture="spatial", obs_pool=4, channels=(8,), spatial_channels=4, predictor_hidden=8,
-    predictor_layers=2, idm_hidden=16, cost_head_dim=6,
+    predictor_layers=2, idm_hidden=16,
 )
 
 
@@ -53,36 +51,18 @@ def test_conv_predictor_residual_and_shapes():
         ConvActionPredictor((2, 4, 4), 3, 4, 1)
 
 
-def test_spatial_model_with_cost_head_trains_every_part():
+def test_spatial_model_trains_every_part():
     torch.manual_seed(0)
     model, idm = build_world_model(SPATIAL)
-    assert model.state_dim == 4 * 8 * 8 and model.embed(torch.zeros(2, model.state_dim)).shape == (2, 6)
+    assert model.state_dim == 4 * 8 * 8
     obs = torch.rand(4, 3, 2, 64, 64)
     actions = torch.randn(4, 2, SPATIAL.macro_action_dim)
     loss, terms = world_model_loss(model, idm, obs, actions, WorldModelLossWeights())
     loss.backward()
-    for name, part in (("encoder", model.encoder), ("predictor", model.predictor), ("head", model.cost_head)):
+    for name, part in (("encoder", model.encoder), ("predictor", model.predictor), ("inverse dynamics", idm)):
         grads = [p.grad for p in part.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), name
         assert any(g.abs().sum() > 0 for g in grads), name
-
-
-def test_model_without_head_embeds_as_identity():
-    model, _ = build_world_model(WorldModelConfig(architecture="spatial", channels=(8,), spatial_channels=2))
-    state = torch.randn(3, model.state_dim)
-    assert model.embed(state) is state
-    with pytest.raises(ValueError, match="cost_head_dim"):
-        WorldModelConfig(cost_head_dim=-1)
-
-
-def test_embedded_cost_measures_in_the_embedding():
-    embed = lambda s: 2.0 * s[..., :1]  # noqa: E731  (..., 2) -> (..., 1)
-    goal = torch.tensor([[4.0, 100.0]])
-    cost = EmbeddedCost(embed, IntrinsicCost(embed(goal), reduce_min=True))
-    states = torch.tensor([[[[0.0, 0.0], [1.0, 5.0], [2.0, -7.0]]]])  # (B=1, S=1, T+1=3, 2)
-    actions = torch.zeros(1, 1, 2, 2)
-    # embedded distances to 8: steps 1, 2 -> (2-8)^2 = 36, (4-8)^2 = 16; the second coordinate is ignored
-    assert cost(states, actions).item() == pytest.approx(16.0)
 
 
 def test_bf16_planning_dynamics_agree_with_fp32():

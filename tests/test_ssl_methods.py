@@ -50,6 +50,8 @@ def digits(batch: int = BATCH, seed: int = 0) -> torch.Tensor:
 
 def build(method: str, **kwargs) -> SSLMethod:
     torch.manual_seed(0)
+    if method.startswith("ijepa"):  # encodes a subset of patch tokens: needs a ViT
+        return build_method(method, lambda: build_backbone("vit", 1, SIZE, 16), 1, SIZE, PROJ, **kwargs)
     return build_method(method, small_convnet, 1, SIZE, PROJ, **kwargs)
 
 
@@ -64,7 +66,7 @@ def trainable(module: nn.Module) -> list[nn.Parameter]:
 # ------------------------------------------------------------------------------- every method
 def test_methods_tuple_matches_literal():
     assert METHODS == typing.get_args(MethodName)
-    assert len(METHODS) == len(set(METHODS)) == 17
+    assert len(METHODS) == len(set(METHODS)) == 21
     assert BACKBONES == ("convnet", "resnet18", "vit")
 
 

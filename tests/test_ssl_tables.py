@@ -28,8 +28,10 @@ def test_ssl_tables_quick(tmp_path):
     paths = [ssl_tables.table_ablation(config, runner := ssl_tables.Runner(config), "table5"),
              ssl_tables.table_methods(config, runner)]
     table5, methods = (load(p) for p in paths)
-    assert [r["method"] for r in table5["rows"]] == ["vicreg-inv", "vicreg-inv-cov", "vicreg-inv-var", "vicreg"]
-    assert [r["expected_collapse"] for r in table5["rows"]] == [True, True, False, False]
+    assert [r["method"] for r in table5["rows"]] == ["vicreg-inv", "vicreg-inv-cov", "vicreg-inv-var", "vicreg",
+                                                     "random-init"]
+    assert [r.get("expected_collapse") for r in table5["rows"]] == [True, True, False, False, None]
+    assert all(isinstance(r["matches_paper"], bool) for r in table5["rows"][:4])
     assert [r["method"] for r in methods["rows"]] == ssl_tables.METHOD_ROWS
     for row in table5["rows"] + methods["rows"]:
         assert 0.0 <= row["linear_acc"] <= 1.0 and 0.0 <= row["knn_acc"] <= 1.0
@@ -39,7 +41,14 @@ def test_ssl_tables_quick(tmp_path):
     assert vicreg["command"].startswith("hjepa ssl train") and "--steps 3" in vicreg["command"]
     assert vicreg["images_per_second"] > 0
     # vicreg is shared by table5 and methods: trained once.
-    assert vicreg["linear_acc"] == table5["rows"][-1]["linear_acc"]
+    assert vicreg["linear_acc"] == table5["rows"][3]["linear_acc"]
+
+    # --reuse: rows already in out_dir are taken from there, not trained again.
+    again = load(ssl_tables.table_ablation(ssl_tables.Config(quick=True, reuse=True, out_dir=tmp_path),
+                                           ssl_tables.Runner(ssl_tables.Config(quick=True, reuse=True, out_dir=tmp_path)),
+                                           "table5"))
+    assert all(r["reused_from"].startswith("ssl_") for r in again["rows"])
+    assert [r["linear_acc"] for r in again["rows"]] == [r["linear_acc"] for r in table5["rows"]]
 
     throughput = load(ssl_tables.table_throughput(ssl_tables.Config(quick=True, throughput_threads=1, out_dir=tmp_path)))
     assert {(r["backbone"], r["precision"]) for r in throughput["rows"]} == {

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Union
 import tyro
 
 from hjepa.envs.two_rooms import TwoRoomsConfig
+from hjepa.pipelines.agent import AgentRunJob, AgentTrainJob
 from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
 from hjepa.ssl.config import SSLTrainConfig
 
@@ -161,11 +162,63 @@ class SSLCommand:
         return self.command.run()
 
 
+@dataclass(frozen=True)
+class AgentTrainCommand:
+    """Train the agent's learned parts for one task on a world model: collect Mode-2 experience into
+    short-term memory, fit the critic, distill Mode-2 into the Mode-1 policy (DAgger)."""
+
+    job: Annotated[AgentTrainJob, tyro.conf.arg(name="")]
+
+    def run(self) -> dict:
+        from hjepa.pipelines.agent import run_agent_train
+
+        return run_agent_train(self.job)
+
+
+@dataclass(frozen=True)
+class AgentRunCommand:
+    """Run one task (reach, avoid, other-room) in one mode (mode1, mode2, mode2-warm) and report."""
+
+    job: Annotated[AgentRunJob, tyro.conf.arg(name="")]
+
+    def run(self) -> dict:
+        from hjepa.pipelines.agent import run_agent
+
+        return run_agent(self.job)
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    """The whole agent on a Two Rooms world model: `hjepa agent train` and `hjepa agent run`."""
+
+    command: Annotated[
+        Union[
+            Annotated[AgentRunCommand, tyro.conf.subcommand("run", prefix_name=False)],
+            Annotated[AgentTrainCommand, tyro.conf.subcommand("train", prefix_name=False)],
+        ],
+        tyro.conf.arg(name=""),
+    ]
+
+    def run(self) -> dict:
+        return self.command.run()
+
+
+def _print_agent_summary(summary: dict) -> None:
+    """One line about an agent run or training."""
+    result = summary.get("mode1", summary)
+    label = summary.get("mode", "mode1 (distilled)")
+    print(f"{summary['task']} {label}: success {result['success_rate']:.1%} over {result['episodes']:.0f} episodes, "
+          f"{result['violations_per_episode']:.2f} zone violations per episode, "
+          f"{result['decide_ms_per_action']:.2f} ms per action (decision, per episode); "
+          f"total {summary.get('total_seconds', float('nan')):.0f} s")
+
+
 Command = Union[
     Annotated[TwoRoomsCommand, tyro.conf.subcommand("two-rooms")],
     Annotated[CollectCommand, tyro.conf.subcommand("collect")],
     Annotated[EvaluateCommand, tyro.conf.subcommand("evaluate")],
     Annotated[SSLCommand, tyro.conf.subcommand("ssl")],
+    Annotated[AgentCommand, tyro.conf.subcommand("agent")],
 ]
 
 
@@ -202,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if isinstance(command, SSLCommand):
         _print_ssl_summary(summary)
+    if isinstance(command, AgentCommand):
+        _print_agent_summary(summary)
     if isinstance(command, TwoRoomsCommand | EvaluateCommand):
         rate = summary["success_rate"]
         print(f"success rate {rate:.1%} over {summary['episodes']} episodes; "

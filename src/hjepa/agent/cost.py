@@ -7,7 +7,8 @@ construction: a new goal means a new object (:meth:`IntrinsicCost.with_goal`).
 
 Terms, each returned separately by :meth:`IntrinsicCost.terms` for logging:
 
-- ``goal``: distance of the predicted representations to a goal representation, aggregated over
+- ``goal``: distance of the predicted representations to a goal representation (or to the nearest
+  of a set of goal representations: a goal *region* given by examples), aggregated over
   the horizon by fixed per-step weights, by the minimum over steps, or by a soft-min.
   The minimum matters: summing the distance over steps makes "stay pressed against a wall near
   the goal" a local minimum, while the closest approach over the horizon lets a plan go around.
@@ -50,6 +51,9 @@ class IntrinsicCost(nn.Module):
         include_current: with ``reduce_min``, let step 0 (the current state, equal for every plan)
             take part in the minimum. Off by default: otherwise a plan that starts near the goal
             and walks away costs the same as one that stays.
+        goal_set: ``(B, K, D)`` (or ``(1, K, D)``) representations of ``K`` acceptable goal states
+            (e.g. encoded observations all over a room): the goal distance is the distance to the
+            nearest of them. Exclusive with ``goal``; states must then be vectors ``(..., D)``.
         regions: region terms (distinct names), each with its own weight, box and reduction.
         position_weight, position_bias: the frozen map ``xy = state @ weight + bias`` with
             ``weight (D, 2)``, ``bias (2,)`` that region terms read positions through; required
@@ -81,6 +85,7 @@ class IntrinsicCost(nn.Module):
         reduce_min: bool = False,
         softmin_temperature: float | None = None,
         include_current: bool = False,
+        goal_set: Tensor | None = None,
         regions: Sequence[RegionTerm] = (),
         position_weight: Tensor | None = None,
         position_bias: Tensor | None = None,
@@ -96,6 +101,17 @@ class IntrinsicCost(nn.Module):
             if not torch.isfinite(goal).all():
                 raise ValueError("goal contains NaN or inf")
             goal = goal.detach().clone()
+        if goal_set is not None:
+            if goal is not None:
+                raise ValueError("give either goal or goal_set, not both")
+            if not isinstance(goal_set, Tensor) or goal_set.dim() != 3 or min(goal_set.shape) < 1:
+                raise ValueError(
+                    "goal_set must be a Tensor (B, K, D), got "
+                    f"{tuple(goal_set.shape) if isinstance(goal_set, Tensor) else type(goal_set).__name__}"
+                )
+            if not torch.isfinite(goal_set).all():
+                raise ValueError("goal_set contains NaN or inf")
+            goal_set = goal_set.detach().clone()
         if step_weights is not None:
             if reduce_min:
                 raise ValueError("give either step_weights or reduce_min=True, not both")
@@ -126,6 +142,7 @@ class IntrinsicCost(nn.Module):
         position_weight, position_bias = _check_regions(regions, position_weight, position_bias)
         self.regions = regions  # a tuple of frozen dataclasses: nothing in it can change
         self.register_buffer("goal", goal)
+        self.register_buffer("goal_set", goal_set)
         self.register_buffer("step_weights", step_weights)
         self.register_buffer("position_weight", position_weight)
         self.register_buffer("position_bias", position_bias)
@@ -165,8 +182,21 @@ class IntrinsicCost(nn.Module):
 
     def with_goal(self, goal: Tensor) -> IntrinsicCost:
         """A new cost, identical but for ``goal (B, *state_shape)``; ``self`` is unchanged."""
+        return self._replace_goal(goal.to(self.goal) if self.goal is not None else goal, None)
+
+    def with_goal_set(self, goal_set: Tensor) -> IntrinsicCost:
+        """A new cost, identical but for the goal region ``goal_set (B, K, D)``."""
+        return self._replace_goal(None, goal_set)
+
+    @property
+    def has_goal(self) -> bool:
+        """Whether a goal (or goal set) is set, i.e. whether the ``goal`` term exists."""
+        return self.goal is not None or self.goal_set is not None
+
+    def _replace_goal(self, goal: Tensor | None, goal_set: Tensor | None) -> IntrinsicCost:
         return IntrinsicCost(
-            goal=goal.to(self.goal) if self.goal is not None else goal,
+            goal=goal,
+            goal_set=goal_set,
             goal_weight=self.goal_weight,
             action_weight=self.action_weight,
             squared=self.squared,
@@ -182,7 +212,7 @@ class IntrinsicCost(nn.Module):
     @property
     def weights(self) -> dict[str, float]:
         """Weight of every term that :meth:`terms` returns (``goal`` only when a goal is set)."""
-        out = {"goal": self.goal_weight} if self.goal is not None else {}
+        out = {"goal": self.goal_weight} if self.has_goal else {}
         out["action"] = self.action_weight
         out.update({region.name: float(region.weight) for region in self.regions})
         return out
@@ -199,21 +229,36 @@ class IntrinsicCost(nn.Module):
 
     def goal_distance(self, states: Tensor) -> Tensor:
         """Per-step distance to the goal, ``states (B, S, T+1, *state_shape) -> (B, S, T+1)``."""
-        if self.goal is None:
+        if not self.has_goal:
             raise ValueError("IntrinsicCost has no goal: pass one at construction or with_goal()")
         if states.dim() < 4:
             raise ValueError(
                 f"states must be (B, S, T+1, *state_shape), got shape {tuple(states.shape)}"
             )
         batch, samples, steps = states.shape[:3]
-        flat = states.reshape(batch, samples, steps, -1)  # (B, S, T+1, D)
-        goal = self.goal.reshape(self.goal.shape[0], -1)  # (B or 1, D)
-        if goal.shape[1] != flat.shape[-1] or goal.shape[0] not in (1, batch):
+        flat = states.reshape(batch, samples * steps, -1)  # (B, S*(T+1), D)
+        return self._goal_sq_distance(flat, states.shape).reshape(batch, samples, steps)
+
+    def _goal_sq_distance(self, points: Tensor, shape_for_errors: tuple) -> Tensor:
+        """Distance (squared or not) of ``points (P, M, D)`` to the goal (batch 1 or P) -> ``(P, M)``."""
+        target = self.goal if self.goal is not None else self.goal_set
+        assert target is not None
+        count = target.shape[0]
+        if self.goal is not None:
+            target = self.goal.reshape(count, 1, -1)  # (G, 1, D)
+        if target.shape[-1] != points.shape[-1] or count not in (1, points.shape[0]):
             raise ValueError(
-                f"goal of shape {tuple(self.goal.shape)} does not match states of shape "
-                f"{tuple(states.shape)} (need goal batch 1 or {batch} and equal state size)"
+                f"goal of shape {tuple(target.shape if self.goal is None else self.goal.shape)} does not "
+                f"match states of shape {tuple(shape_for_errors)} (need goal batch 1 or {points.shape[0]} "
+                "and equal state size)"
             )
-        squared = (flat - goal[:, None, None, :].to(flat)).square().sum(-1)
+        target = target.to(points)
+        if self.goal is not None:
+            squared = (points - target).square().sum(-1)
+        else:  # nearest of K goal states, by ||p||^2 + ||g||^2 - 2 p.g
+            cross = points @ target.transpose(1, 2)  # (P, M, K)
+            squared = points.square().sum(-1, keepdim=True) + target.square().sum(-1)[:, None, :] - 2 * cross
+            squared = squared.amin(-1).clamp_min(0.0)
         return squared if self.squared else squared.sqrt()
 
     def terms(self, states: Tensor, actions: Tensor) -> dict[str, Tensor]:
@@ -233,7 +278,7 @@ class IntrinsicCost(nn.Module):
                 f"states must have T+1 = {actions.shape[2] + 1} steps, got {states.shape[2]}"
             )
         out: dict[str, Tensor] = {}
-        if self.goal is not None:
+        if self.has_goal:
             out["goal"] = self._aggregate(self.goal_distance(states))
         out["action"] = actions.square().sum(-1).mean(-1)
         if self.regions:
@@ -284,20 +329,10 @@ class IntrinsicCost(nn.Module):
             )
         reached = states.narrow(len(lead), 1, steps).reshape(*lead, steps, -1)  # (..., T, D)
         out: dict[str, Tensor] = {}
-        if self.goal is not None:
-            goal = self.goal.reshape(self.goal.shape[0], -1).to(reached)  # (G, D)
-            if goal.shape[1] != reached.shape[-1]:
-                raise ValueError(
-                    f"goal of shape {tuple(self.goal.shape)} does not match states of shape {tuple(states.shape)}"
-                )
-            if goal.shape[0] == 1:
-                goal = goal[0]
-            elif lead and lead[0] == goal.shape[0]:
-                goal = goal.view(goal.shape[0], *([1] * len(lead)), goal.shape[1])
-            else:
-                raise ValueError(f"goal batch {self.goal.shape[0]} does not match the leading dims {tuple(lead)}")
-            squared = (reached - goal).square().sum(-1)
-            out["goal"] = squared if self.squared else squared.sqrt()
+        if self.has_goal:
+            problems = lead[0] if lead else 1
+            points = reached.reshape(problems, -1, reached.shape[-1])  # (P, prod(lead[1:]) * T, D)
+            out["goal"] = self._goal_sq_distance(points, tuple(states.shape)).reshape(*lead, steps)
         out["action"] = actions.square().sum(-1)
         if self.regions:
             xy = self.positions(reached)
@@ -331,7 +366,7 @@ class IntrinsicCost(nn.Module):
 
     def forward(self, states: Tensor, actions: Tensor) -> Tensor:
         """Weighted sum of the terms, ``(B, S)``."""
-        if self.goal is None and self.goal_weight != 0:
+        if not self.has_goal and self.goal_weight != 0:
             raise ValueError("IntrinsicCost has no goal: pass one at construction or with_goal()")
         terms = self.terms(states, actions)
         total = self.action_weight * terms["action"]

@@ -13,6 +13,16 @@ Both regress ``V(s_t, g) / value_scale`` on a target divided by the same scale (
 
 ``c_t`` is the weighted sum of the stored unweighted terms with the task's weights, so one memory
 trains critics for several weightings.
+
+Hindsight goals (``hindsight > 0``, Monte Carlo only, for goal-*state* tasks): a few hundred
+episodes pursue a few hundred goals, far too few for ``V(s, g)`` to generalise over goals (a
+critic fitted on them alone is right on its training pairs and noise elsewhere). So a fraction of
+each batch takes as goal a state ``s_k`` the episode actually reached later (Andrychowicz et al.,
+2017, "future" strategy): the goal term is recomputed against ``s_k`` for the steps ``t .. k-1``,
+the other terms are kept, and the episode is taken to end at ``k``. The return is then the cost
+of the path the agent really took from ``s_t`` to ``s_k`` — an upper bound of the best cost-to-go,
+tight when the agent's paths are direct (Mode-2's are) — and an episode of length ``L`` gives
+``L (L + 1) / 2`` training pairs instead of ``L``.
 """
 
 from __future__ import annotations
@@ -21,9 +31,11 @@ import copy
 from typing import Callable, Literal
 
 import torch
+from torch import Tensor
 
 from hjepa.agent.critic import Critic
 from hjepa.agent.memory import ShortTermMemory
+from hjepa.planning.base import Dynamics
 from hjepa.runs.progress import progress as progress_bar
 
 CriticMethod = Literal["mc", "td"]
@@ -49,6 +61,11 @@ def train_critic(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     target_tau: float = 0.01,
+    hindsight: float = 0.0,
+    squared_distance: bool = True,
+    dynamics: Dynamics | None = None,
+    imagined: float = 0.0,
+    imagined_steps: int = 4,
     generator: torch.Generator | None = None,
     log: Callable[[dict, int], None] | None = None,
     log_every: int = 100,
@@ -64,6 +81,11 @@ def train_critic(
         method: ``mc`` or ``td`` (see the module docstring).
         steps, batch_size, lr, weight_decay: AdamW settings.
         target_tau: ``td`` only, Polyak rate of the target network.
+        hindsight: ``mc`` only, fraction of each batch with hindsight goals (needs a ``goal`` term).
+        squared_distance: the goal term is the squared (else plain) distance, as in the cost.
+        dynamics: the world model as planner dynamics, for ``imagined``.
+        imagined: fraction of each batch whose state is replaced by the world model's prediction
+            of it from up to ``imagined_steps`` steps earlier (see the module docstring).
         generator: batch sampling randomness.
         log: called as ``log(record, step)`` every ``log_every`` steps (e.g. ``RunDir.log``).
     """
@@ -77,6 +99,14 @@ def train_critic(
         raise ValueError(f"target_tau must be in (0, 1], got {target_tau}")
     if len(memory) == 0:
         raise ValueError("memory is empty: act first, then train the critic")
+    if not 0.0 <= hindsight <= 1.0:
+        raise ValueError(f"hindsight must be in [0, 1], got {hindsight}")
+    if hindsight > 0 and (method != "mc" or "goal" not in weights):
+        raise ValueError("hindsight goals need method='mc' and a 'goal' term in the weights")
+    relabelled = int(round(hindsight * batch_size))
+    if not 0.0 <= imagined <= 1.0 or (imagined > 0 and (dynamics is None or imagined_steps < 1)):
+        raise ValueError("imagined must be in [0, 1] and needs dynamics and imagined_steps >= 1")
+    predicted = int(round(imagined * batch_size))
     device = critic.value_scale.device
     scale = float(critic.value_scale)
     returns = memory.returns(weights, discount) if method == "mc" else None
@@ -99,6 +129,20 @@ def train_critic(
             with torch.no_grad():
                 following = target(batch.states[:, 1].to(device), goal)
             value = cost + discount * (~batch.done[:, 0].to(device)).float() * following
+        episode, t = batch.episode, batch.start
+        if relabelled:
+            extra = hindsight_batch(memory, relabelled, weights, discount, squared_distance, generator)
+            episode = torch.cat([episode[relabelled:], extra[0]])
+            t = torch.cat([t[relabelled:], extra[1]])
+            state = memory.states[episode, t].to(device)
+            goal = torch.cat([goal[relabelled:], extra[2].to(device)])
+            value = torch.cat([value[relabelled:], extra[3].to(device)])
+        if predicted:
+            assert dynamics is not None
+            with torch.no_grad():
+                imagined_part = imagined_states(memory, episode[:predicted], t[:predicted], dynamics,
+                                                imagined_steps, generator)
+            state = torch.cat([imagined_part.to(device), state[predicted:]])
         loss = (critic.normalized(state, goal) - value / scale).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,7 +151,7 @@ def train_critic(
             with torch.no_grad():
                 for p_target, p in zip(target.parameters(), critic.parameters()):
                     p_target.lerp_(p, target_tau)
-        running += float(loss)
+        running += float(loss.detach())
         if (step + 1) % log_every == 0 or step + 1 == steps:
             count = (step % log_every) + 1
             record = {"critic_loss": running / count}
@@ -118,6 +162,50 @@ def train_critic(
                 log(record, step + 1)
     critic.eval()
     return history
+
+
+def hindsight_batch(memory: ShortTermMemory, batch: int, weights: dict[str, float], discount: float,
+                    squared: bool, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``batch`` triples ``(s_t (B, D), s_k (B, D), G_t (B,))`` with the hindsight goal ``s_k``,
+    ``t < k <= L``, and the discounted cost paid from ``t`` until ``s_k`` was reached."""
+    slots = memory.slots
+    lengths = memory.lengths[slots].float()
+    episode = slots[torch.multinomial(lengths, batch, replacement=True, generator=generator)]
+    length = memory.lengths[episode]
+    t = (torch.rand(batch, generator=generator) * length).long().clamp(max=length - 1)
+    k = t + 1 + (torch.rand(batch, generator=generator) * (length - t)).long().clamp(max=length - t - 1)
+    window = memory.max_length
+    j = t[:, None] + torch.arange(window)[None, :]  # (B, J) steps t, t+1, ...
+    inside = j < k[:, None]
+    rows = episode[:, None]
+    reached = memory.states[rows, (j + 1).clamp(max=window)]  # s_{j+1}, (B, J, D)
+    goal = memory.states[episode, k]  # (B, D)
+    distance = (reached - goal[:, None, :]).square().sum(-1)
+    if not squared:
+        distance = distance.sqrt()
+    others = {name: w for name, w in weights.items() if name != "goal"}
+    other_costs = memory.step_costs(others)[rows, j.clamp(max=window - 1)] if others else 0.0
+    costs = (weights["goal"] * distance + other_costs) * inside
+    powers = discount ** torch.arange(window, dtype=costs.dtype)
+    returns = (costs * powers).sum(-1)
+    return episode, t, goal, returns
+
+
+def imagined_states(memory: ShortTermMemory, episode: Tensor, t: Tensor, dynamics: Dynamics, max_steps: int,
+                    generator: torch.Generator | None) -> Tensor:
+    """States ``(B, D)`` standing in for ``s_t``: predicted by ``dynamics`` from ``s_{t-h}`` under the
+    actions actually taken, ``h`` uniform in ``1 .. min(t, max_steps)`` (``h = 0``, the real state,
+    where ``t = 0``)."""
+    draw = 1 + (torch.rand(t.shape[0], generator=generator) * max_steps).long().clamp(max=max_steps - 1)
+    h = torch.minimum(draw, t)
+    start = t - h
+    state = memory.states[episode, start].unsqueeze(1)  # (B, 1, D)
+    device_state = state
+    for i in range(int(h.max()) if len(h) else 0):
+        action = memory.actions[episode, (start + i).clamp(max=memory.max_length - 1)].unsqueeze(1)
+        moved = dynamics(device_state, action.to(device_state))
+        device_state = torch.where((i < h).to(moved.device)[:, None, None], moved, device_state)
+    return device_state[:, 0]
 
 
 @torch.no_grad()

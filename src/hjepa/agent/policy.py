@@ -116,6 +116,6 @@ def fit_policy(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     policy.eval()
     return losses

@@ -10,6 +10,12 @@ a differentiable penalty in squared pixels:
   i.e. how far the agent would have to move to leave it;
 - ``stay``: squared distance from the point to the box shrunk by ``margin`` (zero inside).
 
+With ``saturation = r`` pixels a penalty ``p`` becomes ``r^2 (1 - exp(-p / r^2))``: the same near
+the region's edge, but flat (about ``r^2``) far from it. A flat far field does not pull a plan
+straight at the nearest point of a region (for a room: into the wall that separates it), which
+leaves the sampling planner free to find the way round, as the representation-space goal distance
+(which saturates a few pixels from the goal) does.
+
 The per-step penalties of a plan ``(B, S, T)`` are reduced over the horizon by ``reduce``:
 ``mean`` (a constraint: every step counts), ``max`` (the worst step) or ``min`` (a goal: the closest
 approach, as the goal-distance term does).
@@ -84,6 +90,7 @@ class RegionTerm:
         weight: weight of the term in the total cost.
         margin: pixels of safety: ``avoid`` inflates the box, ``stay`` shrinks it.
         reduce: aggregation over the plan's steps ``1..T``: ``mean``, ``max`` or ``min``.
+        saturation: pixels beyond which the penalty flattens out (None: plain squared pixels).
     """
 
     name: str
@@ -92,6 +99,7 @@ class RegionTerm:
     weight: float = 1.0
     margin: float = 0.0
     reduce: Reduce = "mean"
+    saturation: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -107,6 +115,8 @@ class RegionTerm:
         for label, value in (("weight", self.weight), ("margin", self.margin)):
             if not torch.isfinite(torch.tensor(float(value))) or value < 0:
                 raise ValueError(f"region {label} must be finite and >= 0, got {value}")
+        if self.saturation is not None and not (self.saturation > 0 and self.saturation != float("inf")):
+            raise ValueError(f"region saturation must be a finite number > 0 or None, got {self.saturation}")
         if self.kind == "stay":
             inner = (self.box.x_max - self.box.x_min, self.box.y_max - self.box.y_min)
             if min(inner) <= 2 * self.margin:
@@ -120,8 +130,13 @@ class RegionTerm:
     def penalty(self, xy: Tensor) -> Tensor:
         """Per-step penalty in squared pixels, ``xy (..., 2) -> (...)``."""
         if self.kind == "avoid":
-            return penetration_depth(xy, self.effective_box).square()
-        return outside_sq_distance(xy, self.effective_box)
+            penalty = penetration_depth(xy, self.effective_box).square()
+        else:
+            penalty = outside_sq_distance(xy, self.effective_box)
+        if self.saturation is None:
+            return penalty
+        cap = self.saturation**2
+        return cap * (1.0 - torch.exp(-penalty / cap))
 
     def reduce_steps(self, penalty: Tensor) -> Tensor:
         """``(..., T) -> (...)`` by ``reduce``."""
@@ -134,7 +149,7 @@ class RegionTerm:
     def describe(self) -> dict:
         """Plain data for logs and config files."""
         return {"name": self.name, "kind": self.kind, "box": list(self.box.as_tuple()), "weight": self.weight,
-                "margin": self.margin, "reduce": self.reduce}
+                "margin": self.margin, "reduce": self.reduce, "saturation": self.saturation}
 
 
 def position_map_from_probe(probe) -> tuple[Tensor, Tensor]:

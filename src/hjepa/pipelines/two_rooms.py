@@ -312,7 +312,6 @@ def load_world_model(path: Path):
 def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameskip: int, tasks) -> dict:
     """Learned-model MPC, plus random actions and simulator MPC baselines: name -> NavigationResult."""
     from hjepa.agent.cost import IntrinsicCost
-    from hjepa.agent.embedded_cost import EmbeddedCost
     from hjepa.agent.mpc import ModelPredictiveController
     from hjepa.eval.navigation import LearnedMPC, RandomController, SimulatorMPC, evaluate_navigation
 
@@ -330,13 +329,8 @@ def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameski
     decode = probe.predict if probe is not None else None
     model.eval()
 
-    def goal_cost(goal_states: torch.Tensor):
-        if model.cost_head is None:
-            return cost.with_goal(goal_states)
-        return EmbeddedCost(model.embed, cost.with_goal(model.embed(goal_states)))
-
     learned = LearnedMPC(
-        env, model, mpc(1), goal_cost, position_decoder=decode, max_action_norm=job.plan.max_action,
+        env, model, mpc(1), cost.with_goal, position_decoder=decode, max_action_norm=job.plan.max_action,
         bf16=resolve_bf16(job.precision) and str(job.device) == "cpu",
     )
     results = {"JEPA world model + " + job.plan.planner.upper(): run(learned)}

@@ -30,16 +30,21 @@ from torch import Tensor, nn
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.resnet import resnet18
 from hjepa.nn.vit import ViT
+from hjepa.ssl.boxed_views import BoxedViews
+from hjepa.ssl.masks import MaskedViews, MultiBlockMasks
 from hjepa.ssl.method import SSLMethod, feature_dim
 from hjepa.ssl.methods import (
     BYOL,
     BarlowTwins,
+    IJEPA,
     LeJEPA,
     MLPBackbone,
+    MaskedPixelPrediction,
     SimCLR,
     SimSiam,
     VICReg,
     VICRegMultiModal,
+    VICRegL,
     VICRegTwoEncoders,
     intensity_profiles,
     profile_dim,
@@ -72,6 +77,10 @@ MethodName = Literal[
     "simsiam-no-predictor-vc",
     "simsiam-no-stopgrad-vc",
     "lejepa",
+    "ijepa",
+    "ijepa-pixels",
+    "vicregl",
+    "vicregl-alpha0.9",
 ]
 METHODS: tuple[str, ...] = get_args(MethodName)
 
@@ -118,6 +127,11 @@ def build_method(
             * ``"simsiam"``; ``"simsiam-no-predictor"``; ``"simsiam-no-stopgrad"``; and both with
               ``-vc`` (plus ``vc_weight``).
             * ``"lejepa"``: ``num_views`` views, ``num_global`` global, lambda 0.05.
+            * ``"ijepa"``: I-JEPA (needs a ViT backbone), EMA target from ``base_momentum`` to 1,
+              predictor of width ``ijepa_predictor_dim(F)``, depth 3, 4 heads.
+              ``"ijepa-pixels"``: the same masks and predictor regressing normalised pixels.
+            * ``"vicregl"``: VICRegL with alpha 0.75, ``"vicregl-alpha0.9"`` with alpha 0.9;
+              global expander ``(P, P, P)`` as VICReg, local expander ``(min(P, 128),) * 2``.
         backbone_factory: returns a new backbone ``(B, in_channels, image_size, image_size) ->
             (B, F)`` with ``out_dim`` on each call.
         in_channels, image_size: the images the views will have (used by the profile branch).
@@ -185,8 +199,22 @@ def build_method(
             return LeJEPA(
                 backbone_factory(), (p, min(p, 128)), num_views=num_views, num_global=num_global, seed=seed
             )
+        case "ijepa" | "ijepa-pixels":
+            backbone = backbone_factory()
+            width = ijepa_predictor_dim(feature_dim(backbone))
+            if method == "ijepa":
+                return IJEPA(backbone, width, predictor_depth=3, predictor_heads=4, base_momentum=base_momentum)
+            return MaskedPixelPrediction(backbone, width, predictor_depth=3, predictor_heads=4)
+        case "vicregl" | "vicregl-alpha0.9":
+            local = min(p, 128)
+            return VICRegL(backbone_factory(), wide, (local, local), alpha=0.9 if method.endswith("0.9") else 0.75)
         case _:
             raise _unknown_method(method)
+
+
+def ijepa_predictor_dim(encoder_dim: int) -> int:
+    """I-JEPA's narrow predictor: half the encoder width, rounded down to a multiple of 4 (>= 4)."""
+    return max(4, encoder_dim // 2 // 4 * 4)
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -236,6 +264,9 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
     blur) for every method. Otherwise the papers' recipes: ``byol_views`` for VICReg, Barlow Twins
     and BYOL, ``simclr_views`` for SimCLR, ``simsiam_views`` for SimSiam, ``lejepa_views`` for
     LeJEPA. LeJEPA gets ``num_views`` views of the same recipe (must match ``build_method``'s).
+    I-JEPA (and its pixel variant) gets no augmentation: ``[images, context, targets]`` with
+    multi-block masks on the ViT patch grid (``hjepa.ssl.masks``). VICRegL gets VICReg's recipe
+    with the crop boxes: ``[view_a, view_b, boxes_a (B, 4), boxes_b (B, 4)]``.
     ``"vicreg-multimodal"`` returns ``[view, intensity_profiles(other view)]``.
 
     Returns:
@@ -250,6 +281,10 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
         raise ValueError(f"image_size must be >= 1, got {image_size}")
     digits = is_digit_sized(image_size, channels)
     match method:
+        case "ijepa" | "ijepa-pixels":
+            return MaskedViews(MultiBlockMasks(grid=image_size // vit_patch_size(image_size)))
+        case "vicregl" | "vicregl-alpha0.9":
+            return BoxedViews(digit_views(image_size) if digits else byol_views(image_size))
         case "lejepa":
             if num_views < 2:
                 raise ValueError(f"LeJEPA needs num_views >= 2, got {num_views}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from hjepa.nn.mlp import mlp
 from hjepa.nn.conv import ConvEncoder, SpatialConvEncoder
 from hjepa.objectives.temporal import InverseDynamics
 from hjepa.world.model import JEPAWorldModel
@@ -31,9 +30,6 @@ class WorldModelConfig:
     """Dimension D of the state (representation)."""
     spatial_channels: int = 16
     """'spatial' only: channels of the state's feature map (state_dim is then channels * h * w)."""
-    cost_head_dim: int = 0
-    """If > 0, an MLP head maps the state to a vector of this size in which the planner measures
-    goal distances; the VICReg and smoothness terms also act on it (see JEPAWorldModel)."""
     predictor_hidden: int = 256
     """Width of the predictor MLP."""
     predictor_layers: int = 3
@@ -48,8 +44,6 @@ class WorldModelConfig:
     def __post_init__(self) -> None:
         if self.obs_size % self.obs_pool:
             raise ValueError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
-        if self.cost_head_dim < 0:
-            raise ValueError(f"cost_head_dim must be >= 0, got {self.cost_head_dim}")
         for name in ("obs_pool", "state_dim", "predictor_hidden", "predictor_layers", "frameskip", "idm_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -82,9 +76,6 @@ def build_world_model(config: WorldModelConfig) -> tuple[JEPAWorldModel, Inverse
         predictor = ResidualActionPredictor(
             config.state_dim, config.macro_action_dim, config.predictor_hidden, config.predictor_layers
         )
-    cost_head = None
-    if config.cost_head_dim > 0:
-        cost_head = mlp(predictor.state_dim, config.predictor_hidden, config.cost_head_dim, 2)
-    model = JEPAWorldModel(encoder, predictor, obs_pool=config.obs_pool, cost_head=cost_head)
+    model = JEPAWorldModel(encoder, predictor, obs_pool=config.obs_pool)
     inverse_dynamics = InverseDynamics(predictor.state_dim, config.macro_action_dim, config.idm_hidden)
     return model, inverse_dynamics

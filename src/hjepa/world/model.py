@@ -17,25 +17,17 @@ class JEPAWorldModel(nn.Module):
         predictor: (state (B, D), action (B, A)) -> next state (B, D).
         obs_pool: average-pool factor applied to raw observations before the encoder
             (2 turns 64x64 frames into 32x32 exactly; 1 keeps them).
-        cost_head: optional map state (..., D) -> embedding (..., E) in which goal distances are
-            measured (:meth:`embed`). A spatial state is good for predicting but a poor ruler:
-            the distance between two feature maps stops growing once the agent's blobs no longer
-            overlap. The head is trained to be smooth in time, so distances in it keep growing
-            with how far apart two states are along the data's trajectories.
 
     Example:
         >>> s0 = model.encode(obs)                  # (B, D)
         >>> states = model.rollout(s0, actions)     # actions (B, T, A) -> (B, T+1, D)
     """
 
-    def __init__(
-        self, encoder: nn.Module, predictor: nn.Module, obs_pool: int = 1, cost_head: nn.Module | None = None
-    ) -> None:
+    def __init__(self, encoder: nn.Module, predictor: nn.Module, obs_pool: int = 1) -> None:
         super().__init__()
         self.encoder = encoder
         self.predictor = predictor
         self.obs_pool = obs_pool
-        self.cost_head = cost_head
 
     @property
     def state_dim(self) -> int:
@@ -71,11 +63,6 @@ class JEPAWorldModel(nn.Module):
         if flat.shape[-1] != getattr(self.encoder, "input_size", flat.shape[-1]):
             flat = self.preprocess(flat)
         return self.encoder(flat).reshape(*lead, -1)
-
-    def embed(self, state: torch.Tensor) -> torch.Tensor:
-        """state (..., D) -> the embedding goal distances are measured in: (..., E), or the state
-        itself when the model has no cost head."""
-        return state if self.cost_head is None else self.cost_head(state)
 
     def step(self, state: torch.Tensor, action: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """state (..., D), action (..., A) -> next state (..., D). ``z`` is reserved for latent variables."""

@@ -7,7 +7,6 @@ For a window of observations x[0..T] and macro-actions a[0..T-1]:
     L = w_pred * mean_t ||ŝ[t] - s[t]||²                    prediction in representation space
       + w_var * variance(s) + w_cov * covariance(s)         VICReg regulariser (no collapse)
       + w_smooth * ||s[t+1] - s[t]||²                        temporal smoothness (optional)
-    (with a cost head g, the VICReg terms also act on g(s) and smoothness acts on g(s) instead)
       + w_idm * ||IDM(s[t], s[t+1]) - a[t]||²                inverse dynamics (optional)
 
 The regulariser is what keeps the joint embedding from collapsing: without it, a constant encoder
@@ -79,15 +78,7 @@ def world_model_loss(
     flat = states.reshape(-1, states.shape[-1])
     terms["variance"] = variance_loss(flat)
     terms["covariance"] = covariance_loss(flat)
-    if model.cost_head is not None:
-        # The head is the planner's ruler: spread out (VICReg) and smooth along trajectories.
-        embedded = model.embed(states)  # (B, T+1, E)
-        flat_e = embedded.reshape(-1, embedded.shape[-1])
-        terms["variance"] = terms["variance"] + variance_loss(flat_e)
-        terms["covariance"] = terms["covariance"] + covariance_loss(flat_e)
-        terms["smoothness"] = temporal_smoothness(embedded)
-    else:
-        terms["smoothness"] = temporal_smoothness(states)
+    terms["smoothness"] = temporal_smoothness(states)
     if inverse_dynamics is not None:
         terms["inverse_dynamics"] = inverse_dynamics_loss(inverse_dynamics, states, actions)
     total = sum(getattr(weights, name) * value for name, value in terms.items())

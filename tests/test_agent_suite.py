@@ -1,0 +1,44 @@
+"""Smoke test of benchmarks/agent_suite.py on a tiny world model: every section, tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
+from hjepa.eval.probe import fit_linear_probe
+from hjepa.pipelines.two_rooms import save_world_model
+from hjepa.runs.run_dir import RunDir
+from hjepa.world.build import WorldModelConfig, build_world_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+TRAIN = ("--collect-episodes 3 --critic.steps 3 --critic.rounds 1 --critic.round-episodes 2 --critic.batch-size 8 "
+         "--policy.rounds 1 --policy.round-episodes 2 --policy.fit-steps 3 --episodes 2 --record 1")
+
+
+def test_agent_suite_runs_every_section(tmp_path):
+    import agent_suite
+
+    torch.manual_seed(0)
+    config = WorldModelConfig(channels=(4, 8), state_dim=8, predictor_hidden=16, predictor_layers=2, idm_hidden=16)
+    model, idm = build_world_model(config)
+    env = TwoRooms(TwoRoomsConfig(fixed_layout=True))
+    pos = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 50 + 5
+    with torch.no_grad():
+        probe = fit_linear_probe(model.encode(env.render(pos, env.sample_layout(64))), pos)
+    run = RunDir.create(tmp_path, "wm")
+    run.write_config({"layout": "fixed", "env": {"max_episode_steps": 8}})
+    checkpoint = save_world_model(run, "world_model", model, idm, config, probe)
+    path = agent_suite.main(agent_suite.Config(
+        checkpoint=checkpoint, episodes=2, horizons=(2,), warm_samples=(4,), latency_episodes=1, train_args=TRAIN,
+        runs_root=tmp_path, progress=False, out_dir=tmp_path))
+    result = json.loads(path.read_text())
+    assert result["format"] == "hjepa.benchmark/1"
+    sections = [r["section"] for r in result["rows"]]
+    assert sections == ["critic", "critic", "mode1", "mode1", "warm", "warm", "zone", "zone"]
+    assert all(0 <= r["success_rate"] <= 1 for r in result["rows"])
+    assert "latency_ms" in result["rows"][2] and (tmp_path / "bench-agent-train" / "checkpoints" / "policy.pt").is_file()
