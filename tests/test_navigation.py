@@ -15,7 +15,9 @@ from hjepa.agent.dynamics import learned_dynamics, simulator_dynamics
 from hjepa.agent.mpc import ModelPredictiveController
 from hjepa.envs.two_rooms import TwoRooms
 from hjepa.eval.navigation import (
+    ControllerOutput,
     LearnedMPC,
+    NavigationTasks,
     NavigationResult,
     RandomController,
     SimulatorMPC,
@@ -275,3 +277,57 @@ def test_plot_navigation_writes_png(env, simulator_run, tmp_path):
     tasks, result = simulator_run
     out = plot_navigation(env, tasks, result, [0, 1, 2], tmp_path / "nav.png")
     assert out.exists() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Recorder:
+    """Moves straight to the goal at full speed and records which episodes it was asked about."""
+
+    action_repeat = 1
+
+    def __init__(self, env: TwoRooms) -> None:
+        self.env = env
+        self.asked: list[list[int]] = []
+
+    def reset(self, tasks: NavigationTasks) -> None:
+        self.goal = tasks.goal
+
+    def act(self, pos, rows=None):
+        rows = torch.arange(pos.shape[0]) if rows is None else rows
+        self.asked.append(rows.tolist())
+        return ControllerOutput(self.goal[rows] - pos)
+
+
+def test_finished_episodes_are_not_planned_for():
+    env = TwoRooms()
+    layout = env.sample_layout(3, torch.Generator().manual_seed(0))
+    room0 = env.sample_in_room(layout, torch.zeros(3, dtype=torch.long), torch.Generator().manual_seed(1))
+    # Goals in the start room at 1, 4 and 40 steps' reach (max_step 2.45): they finish at different times.
+    offsets = torch.tensor([[0.0, 2.0], [0.0, 9.0], [0.0, 0.0]])
+    start = room0.clone()
+    start[:, 1] = 10.0
+    goal = start + offsets
+    goal[2, 1] = 50.0
+    tasks = NavigationTasks(layout, start, goal)
+    recorder = _Recorder(env)
+    result = evaluate_navigation(env, tasks, recorder, max_steps=30, success_radius=1.0)
+    assert result.success.tolist() == [True, True, True]
+    assert recorder.asked[0] == [0, 1, 2] and recorder.asked[-1] == [2]
+    assert all(0 not in asked for asked in recorder.asked[1:])
+
+
+def test_mpc_keeps_a_warm_start_per_episode_when_planning_a_subset():
+    planner = MPPI(1, -1.0, 1.0, samples=16, iterations=1)
+    mpc = ModelPredictiveController(planner, horizon=3, action_repeat=1, generator=torch.Generator().manual_seed(0))
+    mpc.reset(4)
+    dynamics = lambda s, a: s + a  # noqa: E731
+    cost = IntrinsicCost(torch.full((4, 1), 2.0), reduce_min=True)
+    mpc.act(torch.zeros(4, 1), dynamics, cost)
+    before = mpc.warm_start.clone()
+    rows = torch.tensor([1, 3])
+    sub_cost = IntrinsicCost(torch.full((2, 1), -2.0), reduce_min=True)
+    action, _ = mpc.act(torch.zeros(2, 1), dynamics, sub_cost, rows=rows)
+    assert action.shape == (2, 1)
+    torch.testing.assert_close(mpc.warm_start[[0, 2]], before[[0, 2]])  # untouched episodes
+    assert not torch.equal(mpc.warm_start[[1, 3]], before[[1, 3]])
+    with pytest.raises(ValueError, match="rows must be"):
+        mpc.act(torch.zeros(2, 1), dynamics, sub_cost, rows=torch.tensor([0]))

@@ -62,20 +62,37 @@ class ModelPredictiveController:
             self.warm_start[episodes.to(self.warm_start.device)] = 0.0
 
     def act(
-        self, state: Tensor, dynamics: Dynamics, cost: TrajectoryCost
+        self, state: Tensor, dynamics: Dynamics, cost: TrajectoryCost, rows: Tensor | None = None
     ) -> tuple[Tensor, PlanResult]:
-        """Plan from ``state (N, *state_shape)``; return the first action ``(N, A)`` and the plan.
+        """Plan from ``state (M, *state_shape)``; return the first action ``(M, A)`` and the plan.
 
         The plan starts from the previous call's warm start (none on the first call) and its own
-        warm start is kept for the next call.
+        warm start is kept for the next call. ``rows`` (M,) int64 names which of the ``N``
+        episodes given to :meth:`reset` ``state`` holds (default: all of them, ``M = N``), so
+        finished episodes need not be planned for; each episode keeps its own warm start.
         """
-        if self.batch is not None and state.shape[0] != self.batch:
+        if rows is not None:
+            if self.batch is None:
+                raise ValueError("rows needs reset(n) first")
+            if rows.dim() != 1 or rows.shape[0] != state.shape[0]:
+                raise ValueError(f"rows must be (M,) with M={state.shape[0]}, got {tuple(rows.shape)}")
+        elif self.batch is not None and state.shape[0] != self.batch:
             raise ValueError(f"state has {state.shape[0]} episodes, reset() was given {self.batch}")
         init = self.warm_start
+        if init is not None and rows is not None:
+            init = init[rows.to(init.device)]
         if init is not None and init.shape[0] != state.shape[0]:
             init = None  # a different batch: the old plan means nothing for it
         result = self.planner.plan(
             state, dynamics, cost, self.horizon, init=init, generator=self.generator
         )
-        self.warm_start = None if result.warm_start is None else result.warm_start.detach()
+        new = None if result.warm_start is None else result.warm_start.detach()
+        if rows is None or new is None:
+            self.warm_start = new
+        else:
+            if self.warm_start is None or self.warm_start.shape[1:] != new.shape[1:]:
+                self.warm_start = new.new_zeros(self.batch, *new.shape[1:])
+            else:
+                self.warm_start = self.warm_start.clone()
+            self.warm_start[rows.to(new.device)] = new
         return result.actions[:, 0].detach(), result

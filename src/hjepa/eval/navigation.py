@@ -91,13 +91,18 @@ class ControllerOutput:
 
 
 class Controller(Protocol):
-    """What :func:`evaluate_navigation` drives."""
+    """What :func:`evaluate_navigation` drives.
+
+    ``act(pos, rows)`` gets the positions ``(M, 2)`` of the episodes still running, ``rows``
+    (M,) being their indices among the tasks given to ``reset`` (None: all of them), and returns
+    their actions ``(M, 2)``: finished episodes cost no planning.
+    """
 
     action_repeat: int
 
     def reset(self, tasks: NavigationTasks) -> None: ...
 
-    def act(self, pos: Tensor) -> ControllerOutput: ...
+    def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput: ...
 
 
 class RandomController:
@@ -113,7 +118,7 @@ class RandomController:
     def reset(self, tasks: NavigationTasks) -> None:
         pass
 
-    def act(self, pos: Tensor) -> ControllerOutput:
+    def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
         n = pos.shape[0]
         angle = 2 * math.pi * torch.rand(n, generator=self.generator)
         length = self.env.config.max_step * torch.rand(n, generator=self.generator)
@@ -141,16 +146,21 @@ class SimulatorMPC:
 
     def reset(self, tasks: NavigationTasks) -> None:
         self._layout = tasks.layout
+        self._goal = tasks.goal
         self._cost = IntrinsicCost(tasks.goal, squared=self.squared, reduce_min=True)
         self._dynamics = simulator_dynamics(self.env, tasks.layout, self.action_repeat)
         self.mpc.reset(len(tasks))
 
-    def act(self, pos: Tensor) -> ControllerOutput:
-        if self._cost is None:
+    def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
+        if self._cost is None or self._layout is None:
             raise ValueError("SimulatorMPC.act called before reset(tasks)")
+        cost, dynamics = self._cost, self._dynamics
+        if rows is not None:
+            cost = IntrinsicCost(self._goal[rows], squared=self.squared, reduce_min=True)
+            dynamics = simulator_dynamics(self.env, self._layout.index(rows), self.action_repeat)
         with torch.no_grad():
-            action, plan = self.mpc.act(pos, self._dynamics, self._cost)
-            path = rollout(pos, plan.actions.unsqueeze(1), self._dynamics)[:, 0]  # (N, H+1, 2)
+            action, plan = self.mpc.act(pos, dynamics, cost, rows=rows)
+            path = rollout(pos, plan.actions.unsqueeze(1), dynamics)[:, 0]  # (M, H+1, 2)
         return ControllerOutput(action, path)
 
 
@@ -197,24 +207,27 @@ class LearnedMPC:
         param = next(self.model.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
-    def _encode(self, pos: Tensor) -> Tensor:
-        assert self._layout is not None
-        obs = self.env.render(pos.cpu(), self._layout)
+    def _encode(self, pos: Tensor, layout: Layout) -> Tensor:
+        obs = self.env.render(pos.cpu(), layout)
         return self.model.encode(obs.to(self._device()))
 
     def reset(self, tasks: NavigationTasks) -> None:
         self._layout = tasks.layout
         with torch.no_grad():
-            goal_states = self._encode(tasks.goal)  # (N, D), rendered once per task
-        self._cost = self.cost_factory(goal_states)
+            self._goal_states = self._encode(tasks.goal, tasks.layout)  # (N, D), rendered once per task
+        self._cost = self.cost_factory(self._goal_states)
         self.mpc.reset(len(tasks))
 
-    def act(self, pos: Tensor) -> ControllerOutput:
-        if self._cost is None:
+    def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
+        if self._cost is None or self._layout is None:
             raise ValueError("LearnedMPC.act called before reset(tasks)")
+        cost, layout = self._cost, self._layout
+        if rows is not None:
+            cost = self.cost_factory(self._goal_states[rows.to(self._goal_states.device)])
+            layout = layout.index(rows)
         with torch.no_grad():
-            state = self._encode(pos)  # (N, D)
-            action, plan = self.mpc.act(state, self._dynamics, self._cost)
+            state = self._encode(pos, layout)  # (M, D)
+            action, plan = self.mpc.act(state, self._dynamics, cost, rows=rows)
             path = None
             if self.position_decoder is not None:
                 states = rollout(state, plan.actions.unsqueeze(1), self._dynamics)[:, 0]
@@ -317,20 +330,24 @@ def evaluate_navigation(
     bar = progress_bar(max_steps, desc="navigation", enabled=progress)
     try:
         while t < max_steps and not bool(done.all()):
+            rows = (~done).nonzero().squeeze(-1)  # (M,) episodes still running
             tic = time.perf_counter()
-            out = controller.act(pos)
+            out = controller.act(pos[rows], rows)
             seconds += time.perf_counter() - tic
             decisions += 1
-            if tuple(out.action.shape) != (n, 2):
+            if tuple(out.action.shape) != (len(rows), 2):
                 raise ValueError(
                     f"controller returned action of shape {tuple(out.action.shape)}, "
-                    f"expected ({n}, 2)"
+                    f"expected ({len(rows)}, 2)"
                 )
+            slot = torch.full((n,), -1, dtype=torch.long)
+            slot[rows] = torch.arange(len(rows))
             for e in range(record):  # only the few recorded episodes, not a hot loop
                 if not done[e]:
                     plan = out.planned_path
-                    planned[e].append(None if plan is None else plan[e].detach().cpu().clone())
-            action = out.action.detach().cpu().float()
+                    planned[e].append(None if plan is None else plan[slot[e]].detach().cpu().clone())
+            action = torch.zeros(n, 2)
+            action[rows] = out.action.detach().cpu().float()
             taken = min(repeat, max_steps - t)
             for _ in range(taken):
                 moved = env.step(pos, action, layout)
