@@ -16,7 +16,7 @@ from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.objective import WorldModelLossWeights, world_model_loss
 from hjepa.world.train import TrainConfig, train_world_model
 
-TINY = WorldModelConfig(channels=(8, 16), state_dim=16, predictor_hidden=32, predictor_layers=2, idm_hidden=32)
+TINY = WorldModelConfig(architecture="vector", obs_pool=2, channels=(8, 16), state_dim=16, predictor_hidden=32, predictor_layers=2, idm_hidden=32)
 D, A = TINY.state_dim, TINY.macro_action_dim  # 16, 8
 WINDOW = 4
 TERMS = ("prediction", "variance", "covariance", "smoothness", "inverse_dynamics")

@@ -45,7 +45,7 @@ class DataConfig:
     """Mean step length (pixels)."""
     step_std: float = 0.4
     """Std of the step length (pixels)."""
-    resample_on_block: float = 1.0
+    resample_on_block: float = 0.0
     """Probability that a walker stopped by a wall draws a new heading (else it keeps pushing).
     Lower values give more steps spent pressing against walls, which is what teaches the world
     model that walls stop the agent."""

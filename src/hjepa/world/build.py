@@ -15,25 +15,28 @@ from hjepa.world.predictor import ConvActionPredictor, ResidualActionPredictor
 class WorldModelConfig:
     """Sizes of the encoder, predictor and inverse-dynamics head."""
 
-    architecture: Literal["vector", "spatial"] = "vector"
-    """'vector': conv encoder to a D-dim vector, MLP predictor. 'spatial': conv encoder to a feature
-    map of ``spatial_channels`` x h x w (flattened as the state), convolutional predictor."""
+    architecture: Literal["vector", "spatial"] = "spatial"
+    """'spatial': conv encoder to a feature map of ``spatial_channels`` x h x w (flattened as the
+    state) and a convolutional predictor, whose local rule "walls stop the agent, the door lets it
+    through" holds for every layout. 'vector': conv encoder to a ``state_dim`` vector and an MLP
+    predictor (cheaper to plan with; enough for one fixed layout)."""
     obs_channels: int = 2
     """Channels of an observation (agent, walls)."""
     obs_size: int = 64
     """Side of a raw observation in pixels."""
-    obs_pool: int = 2
-    """Average-pool factor before the encoder (2: 64x64 -> 32x32, exact and 4x cheaper)."""
-    channels: tuple[int, ...] = (32, 64, 64)
-    """Conv channels; each block halves the resolution."""
+    obs_pool: int = 4
+    """Average-pool factor before the encoder (4: 64x64 -> 16x16, exact and 16x cheaper)."""
+    channels: tuple[int, ...] = (32,)
+    """Conv channels; each block halves the resolution (16x16 -> 8x8 with the default)."""
     state_dim: int = 64
-    """Dimension D of the state (representation)."""
-    spatial_channels: int = 16
-    """'spatial' only: channels of the state's feature map (state_dim is then channels * h * w)."""
-    predictor_hidden: int = 256
-    """Width of the predictor MLP."""
+    """'vector' only: dimension D of the state (representation)."""
+    spatial_channels: int = 8
+    """'spatial' only: channels of the state's feature map (the state has channels * h * w
+    dimensions: 8 * 8 * 8 = 512 with the defaults)."""
+    predictor_hidden: int = 32
+    """Width of the predictor (conv channels for 'spatial', MLP units for 'vector')."""
     predictor_layers: int = 3
-    """Linear layers in the predictor MLP."""
+    """Layers of the predictor."""
     idm_hidden: int = 256
     """Width of the inverse-dynamics MLP."""
     frameskip: int = 4
@@ -61,6 +64,12 @@ class WorldModelConfig:
         if "channels" in known:
             known["channels"] = tuple(known["channels"])
         return cls(**known)
+
+
+# The previous default (until the spatial model): a 64-D vector state and an MLP predictor.
+VECTOR_WORLD_MODEL = WorldModelConfig(
+    architecture="vector", obs_pool=2, channels=(32, 64, 64), state_dim=64, predictor_hidden=256, predictor_layers=3
+)
 
 
 def build_world_model(config: WorldModelConfig) -> tuple[JEPAWorldModel, InverseDynamics]:
