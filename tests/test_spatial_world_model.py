@@ -76,3 +76,43 @@ def test_bf16_planning_dynamics_agree_with_fp32():
         a, b = fp32(state, action), bf16(state, action)
     assert b.dtype == torch.float32
     assert (a - b).abs().max() < 0.05 * a.abs().max()
+
+
+class _OracleModel(torch.nn.Module):
+    """'Encodes' the agent's x position exactly and predicts moves with or without walls."""
+
+    def __init__(self, env, layout_aware: bool) -> None:
+        super().__init__()
+        self.env, self.layout_aware = env, layout_aware
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.action_dim = 8
+
+    def encode(self, obs):
+        cols = torch.arange(obs.shape[-1], dtype=torch.float32)
+        agent = obs[:, 0]
+        x = (agent.sum(-2) * cols).sum(-1) / agent.sum((-1, -2))
+        wall = obs[:, 1, 4:-4].amax(-2)  # (N, W) columns holding wall (border rows left out)
+        wall[:, :4] = 0.0  # ignore the border walls
+        wall[:, -4:] = 0.0
+        return torch.stack([x, wall.argmax(-1).float() if self.layout_aware else torch.zeros_like(x)], -1)
+
+    def rollout(self, s0, actions):
+        x = s0[:, 0] + actions[..., 0::2].sum((-1, -2))
+        if self.layout_aware:  # the wall's first column is stored in the state: stop before it
+            x = torch.minimum(x, torch.maximum(s0[:, 0], s0[:, 1] - 1.0))
+        return torch.stack([x, s0[:, 1]], -1).unsqueeze(1)
+
+
+def test_wall_push_check_tells_a_wall_aware_model_from_a_leaky_one():
+    from hjepa.envs.two_rooms import TwoRooms
+    from hjepa.world.gating import wall_push_check
+
+    env = TwoRooms()
+    leaky = wall_push_check(_OracleModel(env, False), env, episodes=32, generator=torch.Generator().manual_seed(0))
+    aware = wall_push_check(_OracleModel(env, True), env, episodes=32, generator=torch.Generator().manual_seed(0))
+    for result in (leaky, aware):
+        assert result["open_true_px"] == pytest.approx(16.0, abs=0.01)
+        assert result["open_pred_px"] == pytest.approx(16.0, abs=1.0)
+        assert result["wall_true_px"] < 5.0
+    assert leaky["wall_pred_px"] > 14.0
+    assert aware["wall_pred_px"] < 6.0

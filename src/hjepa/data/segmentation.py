@@ -1,7 +1,7 @@
 """An offline semantic-segmentation dataset with exact masks: digits composited over photo textures.
 
 Each image is a ``size x size`` RGB crop of one of scikit-image's bundled photographs (the
-texture of ``hjepa.data.builtin_images.photo_patches``) with one MNIST digit (``mnist_5k``)
+texture of ``hjepa.data.builtin_images.photo_patches``, at reduced contrast) with one MNIST digit (``mnist_5k``)
 pasted on top: the digit's grey levels, dilated by a 3 x 3 maximum filter (bolder strokes, so
 that coarse feature maps can resolve them), are its opacity ``alpha``, its colour is a random RGB
 colour chosen to contrast with the background, its side is a random fraction ``digit_scale`` of
@@ -99,13 +99,16 @@ def _paste(digits: Tensor, size: int, sides: Tensor, tops: Tensor, lefts: Tensor
 
 
 def digit_scenes(count: int = 5000, size: int = 32, digit_scale: tuple[float, float] = (0.6, 1.0),
-                 generator: torch.Generator | None = None, photos: Sequence[str] = DEFAULT_PHOTOS) -> SegmentationDataset:
+                 texture_contrast: float = 0.5, generator: torch.Generator | None = None,
+                 photos: Sequence[str] = DEFAULT_PHOTOS) -> SegmentationDataset:
     """``count`` digits of ``mnist_5k`` composited over photo textures (module docstring).
 
     Args:
         count: images, at most 5000 (each digit of ``mnist_5k`` is used at most once).
         size: image side in pixels.
         digit_scale: range of the digit box's side as a fraction of ``size``.
+        texture_contrast: the background is ``mean + texture_contrast * (texture - mean)`` (per
+            image and channel): 1 keeps the photo, smaller values make the digit stand out more.
         generator: all randomness (digits chosen, textures, colours, sizes, positions); ``None``
             uses a generator seeded with 0.
         photos: source photographs of the textures (names of ``skimage.data`` photographs).
@@ -119,6 +122,8 @@ def digit_scenes(count: int = 5000, size: int = 32, digit_scale: tuple[float, fl
         raise ValueError(f"size must be >= 8, got {size}")
     if not 0.0 < digit_scale[0] <= digit_scale[1] <= 1.0:
         raise ValueError(f"digit_scale must satisfy 0 < lo <= hi <= 1, got {digit_scale}")
+    if not 0.0 <= texture_contrast <= 1.0:
+        raise ValueError(f"texture_contrast must be in [0, 1], got {texture_contrast}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     mnist = mnist_5k()
@@ -129,12 +134,13 @@ def digit_scenes(count: int = 5000, size: int = 32, digit_scale: tuple[float, fl
     textures = photo_patches(size=2 * size, per_image=per_photo, generator=generator, photos=photos)
     texture_rows = torch.randperm(len(textures), generator=generator)[:count]
     background = F.avg_pool2d(textures.float_images(texture_rows), 2)  # (N, 3, size, size): 2x2 box filter
+    mean = background.mean(dim=(2, 3), keepdim=True)  # (N, 3, 1, 1)
+    background = mean + texture_contrast * (background - mean)
     sides = (digit_scale[0] + (digit_scale[1] - digit_scale[0]) * torch.rand(count, generator=generator)) * size
     tops = (size - sides) * torch.rand(count, generator=generator)
     lefts = (size - sides) * torch.rand(count, generator=generator)
     alpha = _paste(digits, size, sides, tops, lefts)  # (N, 1, size, size)
     # A colour far from the background's mean, per channel: dark on light, light on dark.
-    mean = background.mean(dim=(2, 3), keepdim=True)  # (N, 3, 1, 1)
     u = torch.rand(count, 3, 1, 1, generator=generator)
     colour = torch.where(mean > 0.5, 0.35 * u, 0.65 + 0.35 * u)
     image = alpha * colour + (1 - alpha) * background

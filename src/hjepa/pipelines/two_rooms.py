@@ -27,6 +27,7 @@ from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, colle
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.gating import wall_push_check
 from hjepa.world.objective import WorldModelLossWeights
 from hjepa.world.train import TrainConfig, TrainResult, train_world_model
 
@@ -405,6 +406,9 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         )
         diagnostics, probe, train_steps = result.diagnostics, result.probe, result.steps
         save_world_model(run, "world_model", model, inverse_dynamics, model_config, probe)
+    # Pushed open loop into solid wall, does the model stop the agent? (decoded without a probe)
+    push = wall_push_check(model, env, generator=torch.Generator().manual_seed(job.seed + 7))
+    diagnostics = {**diagnostics, **{f"push_{k}": v for k, v in push.items()}}
     train_seconds = time.perf_counter() - t0
 
     # 3. planning -----------------------------------------------------------------------------
@@ -471,7 +475,9 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
          f"within {job.env.max_episode_steps} steps.\n\n" + markdown_table(rows, float_fmt=".3g")),
         ("World model on held-out data", markdown_table([diagnostics], float_fmt=".3g")
          + "\n\nprobe_rmse_px: linear probe of the agent's (x, y) from the state; rollout_rmse_px: the same probe "
-           "on the state predicted a whole window ahead; pred_error_tk: normalised prediction error k steps ahead."),
+           "on the state predicted a whole window ahead; pred_error_tk: normalised prediction error k steps ahead; "
+           "push_*: pushed 16 px to the right open loop, how far the agent really moved (true) and how far the "
+           "model says it moved (pred), in the open and against solid wall (see hjepa.world.gating)."),
         ("Time", timing),
         ("Files", f"config.json, metrics.jsonl, checkpoints/world_model.pt, training_curves.png, paths.png, "
          f"episodes.gif, summary.json. Data: {data_source}."),
