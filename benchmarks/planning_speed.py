@@ -32,6 +32,7 @@ from hjepa.agent.dynamics import learned_dynamics
 from hjepa.agent.mpc import ModelPredictiveController
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.pipelines.two_rooms import PlanConfig, load_world_model, make_planner
+from hjepa.pipelines.two_rooms import resolve_bf16
 from hjepa.world.build import WorldModelConfig, build_world_model
 
 TARGET_MS_PER_STEP = 5.0
@@ -55,6 +56,8 @@ class Config:
     """Planner settings (planner is overridden by --planners)."""
     threads: int = 0
     """Torch CPU threads (0: torch's default)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """bf16 autocast for the predictor, as the Two Rooms job plans ('auto': where the CPU has it)."""
     seed: int = 0
     quick: bool = False
     """Tiny sizes for a smoke test (B in (1, 4), 3 decisions, 1 warm-up)."""
@@ -101,7 +104,7 @@ def main(config: Config) -> Path:
         drift = 0.01 * torch.randn(warmup + decisions, *start.shape, generator=generator).cumsum(0)
         states = start.unsqueeze(0) + drift  # (decisions, B, D)
         cost = IntrinsicCost(squared=True, reduce_min=True).with_goal(goal)
-        dynamics = learned_dynamics(model, frameskip, env.config.max_step)
+        dynamics = learned_dynamics(model, frameskip, env.config.max_step, bf16=resolve_bf16(config.precision))
         for name in config.planners:
             plan = replace(config.plan, planner=name)
             mpc = ModelPredictiveController(make_planner(plan, env), plan.horizon, frameskip, torch.Generator().manual_seed(config.seed))
