@@ -24,7 +24,7 @@ def test_ssl_tables_quick(tmp_path):
     import ssl_tables
     import update_results
 
-    config = ssl_tables.Config(quick=True, throughput_threads=1, out_dir=tmp_path)
+    config = ssl_tables.Config(quick=True, throughput_threads=(1,), out_dir=tmp_path)
     paths = [ssl_tables.table_ablation(config, runner := ssl_tables.Runner(config), "table5"),
              ssl_tables.table_methods(config, runner)]
     table5, methods = (load(p) for p in paths)
@@ -50,7 +50,7 @@ def test_ssl_tables_quick(tmp_path):
     assert all(r["reused_from"].startswith("ssl_") for r in again["rows"])
     assert [r["linear_acc"] for r in again["rows"]] == [r["linear_acc"] for r in table5["rows"]]
 
-    throughput = load(ssl_tables.table_throughput(ssl_tables.Config(quick=True, throughput_threads=1, out_dir=tmp_path)))
+    throughput = load(ssl_tables.table_throughput(ssl_tables.Config(quick=True, throughput_threads=(1,), out_dir=tmp_path)))
     assert {(r["backbone"], r["precision"]) for r in throughput["rows"]} == {
         (b, p) for b in ("convnet", "resnet18", "vit") for p in ("fp32", "bf16")}
     assert all(r["images_per_second"] > 0 for r in throughput["rows"])
