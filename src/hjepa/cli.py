@@ -54,9 +54,9 @@ class CollectCommand:
         import time
 
         from hjepa.data.trajectories import save_trajectories
-        from hjepa.pipelines.two_rooms import collect, dataset_meta, make_env
+        from hjepa.pipelines.two_rooms import collect, dataset_meta, fixed_layout_defaults, make_env
 
-        job = TwoRoomsJob(layout=self.layout, env=self.env, data=self.data, seed=self.seed)
+        job = fixed_layout_defaults(TwoRoomsJob(layout=self.layout, env=self.env, data=self.data, seed=self.seed))
         env = make_env(job)
         start = time.perf_counter()
         dataset = collect(job, env, self.seed, self.data.episodes)
