@@ -120,10 +120,7 @@ class RandomWalkPolicy:
         heading = self.heading + sample_von_mises(self.kappa, n, generator)
         # Draw the uniform headings every step so the random stream does not depend on collisions.
         fresh = (torch.rand(n, generator=generator) * 2 - 1) * math.pi
-        if 0.0 < self.resample_on_block < 1.0:  # drawn only when needed: p = 0 and 1 keep the old stream
-            redraw = torch.rand(n, generator=generator) < self.resample_on_block
-        else:
-            redraw = torch.full((n,), self.resample_on_block == 1.0)
+        redraw = torch.rand(n, generator=generator) < self.resample_on_block
         if prev_pos is not None:
             heading = torch.where(self.blocked(pos, prev_pos) & redraw, fresh, heading)
         self.heading = torch.remainder(heading + math.pi, 2 * math.pi) - math.pi
