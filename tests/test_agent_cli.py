@@ -41,7 +41,8 @@ def world(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     try:
         torch.manual_seed(0)
-        config = WorldModelConfig(channels=(4, 8), state_dim=8, predictor_hidden=16, predictor_layers=2, idm_hidden=16)
+        config = WorldModelConfig(architecture="vector", obs_pool=2, channels=(4, 8), state_dim=8,
+                              predictor_hidden=16, predictor_layers=2, idm_hidden=16)
         model, idm = build_world_model(config)
         env = TwoRooms(TwoRoomsConfig(fixed_layout=True))
         pos = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 50 + 5

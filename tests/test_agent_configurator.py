@@ -23,7 +23,8 @@ from hjepa.world.build import WorldModelConfig, build_world_model
 def parts():
     torch.manual_seed(0)
     env = TwoRooms(TwoRoomsConfig(fixed_layout=True))
-    model, _ = build_world_model(WorldModelConfig(channels=(4, 8), state_dim=8, predictor_hidden=16,
+    model, _ = build_world_model(WorldModelConfig(architecture="vector", obs_pool=2, channels=(4, 8), state_dim=8,
+                                                  predictor_hidden=16,
                                                   predictor_layers=2, idm_hidden=16))
     model.eval()
     perception = PixelPerception(env, model)

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hjepa.data.segmentation import SEGMENTATION_CLASSES, digit_scenes
+from hjepa.data.builtin_images import DEFAULT_PHOTOS
+from hjepa.data.segmentation import SEGMENTATION_CLASSES, digit_scenes, texture_scenes
 from hjepa.eval.segmentation import cell_targets, encoder_maps, iou_scores, linear_segmentation_miou
 
 
@@ -43,6 +44,23 @@ def test_scenes_repeatable_and_split(scenes):
     assert not any(tuple(x.flatten()[:64].tolist()) in rows for x in test.images.images)
     with pytest.raises(ValueError, match="count"):
         digit_scenes(count=0)
+
+
+def test_texture_scenes_masks_and_labels():
+    scenes = texture_scenes(count=60, generator=torch.Generator().manual_seed(0))
+    assert scenes.images.images.shape == (60, 3, 32, 32) and scenes.num_classes == 10
+    assert scenes.class_names == DEFAULT_PHOTOS == scenes.images.class_names
+    for n in range(60):
+        label = int(scenes.images.labels[n])
+        classes = scenes.masks[n].unique().tolist()
+        assert label in classes and len(classes) == 2  # background photograph + another one in the shape
+        assert (scenes.masks[n] == label).float().mean() > 0.5  # the background covers most of the image
+    shape_area = (scenes.masks != scenes.images.labels.view(-1, 1, 1)).float().mean()
+    assert 0.15 < shape_area < 0.4
+    again = texture_scenes(count=60, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.images.images, scenes.images.images) and torch.equal(again.masks, scenes.masks)
+    with pytest.raises(ValueError, match="at least 2 photos"):
+        texture_scenes(count=4, photos=("brick",))
 
 
 def test_cell_targets_are_class_fractions():

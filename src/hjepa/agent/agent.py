@@ -37,10 +37,14 @@ EpisodeCost = Union[IntrinsicCost, PerProblemCost]
 @dataclass
 class Decision:
     """One decision for ``N`` episodes: ``action (N, A)`` to execute (norm-clipped); ``plan
-    (N, T, A)`` the plan it came from (Mode-2's, or the policy's rollout in Mode-1), or None."""
+    (N, T, A)`` the plan it came from (Mode-2's, or None in Mode-1); ``consensus (N, A)``: the
+    first action of the sampling planner's final search mean (norm-clipped) — MPPI's weighted
+    average of its best samples, a less noisy summary of what planning prefers than the single best
+    sample — or the action itself for other planners and Mode-1."""
 
     action: Tensor
     plan: Tensor | None = None
+    consensus: Tensor | None = None
 
 
 class Agent:
@@ -120,8 +124,8 @@ class Agent:
         goal = self.goal_input.to(state)
         if self.mode == "mode1":
             assert self.policy is not None
-            action = self.policy(state, goal)
-            return Decision(clip_norm(action, self.max_action_norm), None)
+            action = clip_norm(self.policy(state, goal), self.max_action_norm)
+            return Decision(action, None, action)
         assert self.planner is not None
         if self.mode == "mode2-warm":
             assert self.policy is not None
@@ -132,7 +136,10 @@ class Agent:
                                    generator=self.generator)
         warm = result.warm_start if result.warm_start is not None else shift_plan(result.actions, 1)
         self.warm_start = warm.detach()
-        return Decision(clip_norm(result.actions[:, 0].detach(), self.max_action_norm), result.actions.detach())
+        action = clip_norm(result.actions[:, 0].detach(), self.max_action_norm)
+        mean = result.info.get("mean")
+        consensus = clip_norm(mean[:, 0].detach(), self.max_action_norm) if isinstance(mean, Tensor) else action
+        return Decision(action, result.actions.detach(), consensus)
 
     @torch.no_grad()
     def imagine(self, state: Tensor, plan: Tensor | None) -> Tensor | None:

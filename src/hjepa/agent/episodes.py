@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -95,6 +96,7 @@ def run_episodes(
     memory: ShortTermMemory | None = None,
     teacher: Agent | None = None,
     label_own_actions: bool = False,
+    teacher_label: Literal["action", "consensus"] = "action",
     position_decoder=None,
     record: int = 0,
     progress: bool = False,
@@ -111,6 +113,8 @@ def run_episodes(
         memory: where the episodes are stored (None: not stored).
         teacher: a Mode-2 agent labelling every visited state with its action (DAgger).
         label_own_actions: store the executed actions as labels (the agent is its own teacher).
+        teacher_label: which of the teacher's outputs labels a state: the action it would execute,
+            or its ``consensus`` (see :class:`~hjepa.agent.agent.Decision`).
         position_decoder: ``states (M, D) -> (M, 2)`` to draw the first imagined trajectory.
         record: episodes whose first imagined trajectory is kept.
     """
@@ -151,7 +155,8 @@ def run_episodes(
             decisions += 1
             label = None
             if teacher is not None:
-                label = teacher.act(state).action
+                told = teacher.act(state)
+                label = told.consensus if teacher_label == "consensus" and told.consensus is not None else told.action
             elif label_own_actions:
                 label = decision.action
             action = decision.action.detach().cpu().float()

@@ -1,6 +1,12 @@
-"""An offline semantic-segmentation dataset with exact masks: digits composited over photo textures.
+"""Offline semantic-segmentation datasets with exact masks, composited from bundled images.
 
-Each image is a ``size x size`` RGB crop of one of scikit-image's bundled photographs (the
+``texture_scenes`` (the one the benchmarks use): a texture of one photograph with a large shape
+(ellipse or rectangle, random size, position and rotation) filled with the texture of another;
+every pixel's class is the photograph its texture comes from, the image's label is the
+background photograph (it covers most of the image). Recognising the texture of an image is
+easy for self-supervised features; segmenting the shape needs features that stay local.
+
+``digit_scenes``: each image is a ``size x size`` RGB crop of one of scikit-image's bundled photographs (the
 texture of ``hjepa.data.builtin_images.photo_patches``, at reduced contrast) with one MNIST digit (``mnist_5k``)
 pasted on top: the digit's grey levels, dilated by a 3 x 3 maximum filter (bolder strokes, so
 that coarse feature maps can resolve them), are its opacity ``alpha``, its colour is a random RGB
@@ -35,6 +41,7 @@ from hjepa.data.builtin_images import DEFAULT_PHOTOS, mnist_5k, photo_patches
 from hjepa.data.images import ImageDataset
 
 SEGMENTATION_CLASSES = ("background",) + tuple(str(i) for i in range(10))
+"""Pixel classes of ``digit_scenes``."""
 
 
 @dataclass
@@ -51,7 +58,7 @@ class SegmentationDataset:
     images: ImageDataset
     masks: Tensor
     num_classes: int
-    class_names: tuple[str, ...] = SEGMENTATION_CLASSES
+    class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
         n, _, h, w = self.images.images.shape
@@ -152,4 +159,78 @@ def digit_scenes(count: int = 5000, size: int = 32, digit_scale: tuple[float, fl
         name="digit-scenes",
         class_names=tuple(str(i) for i in range(10)),
     )
-    return SegmentationDataset(dataset, masks.long(), num_classes=len(SEGMENTATION_CLASSES))
+    return SegmentationDataset(dataset, masks.long(), len(SEGMENTATION_CLASSES), SEGMENTATION_CLASSES)
+
+
+def _shape_masks(count: int, size: int, radius: tuple[float, float], generator: torch.Generator) -> Tensor:
+    """Random filled ellipses or rectangles: bool ``(count, size, size)``.
+
+    Per image: kind (ellipse or rectangle, probability 1/2 each), centre uniform in the middle
+    40% of each side, half-axes ``~ U(radius) * size`` (a rectangle's scaled by 0.85 so both
+    kinds cover similar areas), rotation uniform.
+    """
+    u = torch.rand(6, count, 1, 1, generator=generator)
+    centre_x, centre_y = (0.3 + 0.4 * u[0]) * size, (0.3 + 0.4 * u[1]) * size
+    half_a = (radius[0] + (radius[1] - radius[0]) * u[2]) * size
+    half_b = (radius[0] + (radius[1] - radius[0]) * u[3]) * size
+    angle = math.pi * u[4]
+    ellipse = u[5] < 0.5
+    pixel = torch.arange(size, dtype=torch.float32) + 0.5
+    dx, dy = pixel.view(1, 1, size) - centre_x, pixel.view(1, size, 1) - centre_y
+    along = dx * torch.cos(angle) + dy * torch.sin(angle)  # rotated coordinates
+    across = -dx * torch.sin(angle) + dy * torch.cos(angle)
+    inside_ellipse = (along / half_a) ** 2 + (across / half_b) ** 2 <= 1.0
+    inside_box = (along.abs() <= 0.85 * half_a) & (across.abs() <= 0.85 * half_b)
+    return torch.where(ellipse, inside_ellipse, inside_box)
+
+
+def texture_scenes(count: int = 5000, size: int = 32, radius: tuple[float, float] = (0.2, 0.38),
+                   generator: torch.Generator | None = None, photos: Sequence[str] = DEFAULT_PHOTOS) -> SegmentationDataset:
+    """Texture of photo ``i`` with a shape filled with the texture of photo ``j != i`` (module docstring).
+
+    Textures are ``2 * size`` px crops of the photographs at random places, halved by a 2 x 2 box
+    filter; every image uses its own two crops.
+
+    Args:
+        count: images.
+        size: image side in pixels.
+        radius: range of the shape's half-axes as a fraction of ``size`` (the default shapes
+            cover about 12-45% of the image).
+        generator: all randomness; ``None`` uses a generator seeded with 0.
+        photos: the photographs, i.e. the classes (at least 2).
+    Returns:
+        ``SegmentationDataset`` "texture-scenes": images ``uint8 (count, 3, size, size)`` labelled
+        with the background photograph, masks ``int64 (count, size, size)`` holding each pixel's
+        photograph, ``num_classes = len(photos)``.
+    """
+    photos = tuple(photos)
+    if len(photos) < 2:
+        raise ValueError(f"texture_scenes needs at least 2 photos, got {list(photos)}")
+    if count < 1 or size < 8:
+        raise ValueError(f"need count >= 1 and size >= 8, got {count}, {size}")
+    if not 0.0 < radius[0] <= radius[1] <= 0.5:
+        raise ValueError(f"radius must satisfy 0 < lo <= hi <= 0.5, got {radius}")
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    k = len(photos)
+    background = torch.randint(0, k, (count,), generator=generator)
+    foreground = (background + torch.randint(1, k, (count,), generator=generator)) % k  # never the same photo
+    # Crop j of photo p is row p * per_photo + j of photo_patches; each use takes the next crop of its photo.
+    uses = torch.cat([background, foreground])
+    per_photo = int(torch.bincount(uses, minlength=k).max())
+    textures = photo_patches(size=2 * size, per_image=per_photo, generator=generator, photos=photos)
+    order = torch.argsort(uses, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(uses)) - torch.searchsorted(uses[order], uses[order])  # j-th use of its photo
+    crops = F.avg_pool2d(textures.float_images(uses * per_photo + rank), 2)  # (2N, 3, size, size)
+    inside = _shape_masks(count, size, radius, generator)  # (N, size, size)
+    image = torch.where(inside.unsqueeze(1), crops[count:], crops[:count])
+    masks = torch.where(inside, foreground.view(-1, 1, 1), background.view(-1, 1, 1))
+    dataset = ImageDataset(
+        images=(image * 255).round().clamp(0, 255).to(torch.uint8),
+        labels=background.clone(),
+        num_classes=k,
+        name="texture-scenes",
+        class_names=photos,
+    )
+    return SegmentationDataset(dataset, masks, k, photos)

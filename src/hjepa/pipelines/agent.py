@@ -6,8 +6,9 @@ train — for one task (all on the same, frozen world model):
     2. critic: fit the critic on memory (Monte Carlo returns, hindsight goals, imagined states),
        then let a short-horizon planner *with* the critic act and store its episodes (its own
        mistakes are what the critic must learn to price), and refit; ``critic.rounds`` times;
-    3. policy: DAgger — fit the Mode-1 policy on the labels, run it while Mode-2 labels every
-       visited state, aggregate, refit; ``policy.rounds`` times;
+    3. policy: DAgger — fit the Mode-1 policy on the labels, run it while Mode-2 (by default with
+       the critic, horizon 8, 4 iterations) labels every visited state, aggregate, refit;
+       ``policy.rounds`` times;
     4. save critic, policy and memory in ``checkpoints/``; evaluate Mode-1 on fresh episodes.
 
 run — one task in one mode (mode1, mode2, mode2-warm), optionally with the critic as terminal
@@ -137,8 +138,17 @@ class CriticOptions:
 class PolicyOptions:
     """Distillation of Mode-2 into the Mode-1 policy (DAgger)."""
 
-    rounds: int = 3
+    rounds: int = 6
     """DAgger rounds (the policy acts, Mode-2 labels the visited states)."""
+    teacher_critic: bool = True
+    """The labelling Mode-2 plans with the critic as terminal cost (its first action is then better
+    determined: the discounted cost prefers getting there sooner, the closest approach does not)."""
+    teacher_horizon: int | None = 8
+    """Horizon of the labelling Mode-2 (None: the task's)."""
+    teacher_iterations: int | None = 4
+    """Planner iterations of the labelling Mode-2 (None: the task's)."""
+    label: Literal["consensus", "action"] = "consensus"
+    """Label with the teacher's search mean's first action (less noisy) or the action it would execute."""
     round_episodes: int = 100
     """Episodes per round."""
     fit_steps: int = 1500
@@ -252,7 +262,8 @@ def with_horizon(config: AgentConfig, horizon: int) -> AgentConfig:
 
 def play(setup: AgentSetup, config: AgentConfig, agent: Agent, tasks: AgentTasks, memory: ShortTermMemory | None = None,
          teacher: Agent | None = None, label_own_actions: bool = False, record: int = 0, progress: bool = False,
-         desc: str = "episodes", violation_zone: Box | None = None) -> EpisodeResult:
+         desc: str = "episodes", violation_zone: Box | None = None,
+         teacher_label: Literal["action", "consensus"] = "action") -> EpisodeResult:
     """Run ``agent`` on ``tasks`` with the task's cost; see :func:`~hjepa.agent.episodes.run_episodes`.
 
     Violations are counted against the task's zone, or ``violation_zone`` when given (to count them
@@ -261,8 +272,8 @@ def play(setup: AgentSetup, config: AgentConfig, agent: Agent, tasks: AgentTasks
     decoder = setup.probe.predict if setup.probe is not None else None
     return run_episodes(setup.env, setup.perception, agent, tasks, cost, goal_states, setup.max_steps,
                         setup.frameskip, zone=violation_zone or config.zone_box, memory=memory, teacher=teacher,
-                        label_own_actions=label_own_actions, position_decoder=decoder, record=record,
-                        progress=progress, desc=desc)
+                        label_own_actions=label_own_actions, teacher_label=teacher_label,
+                        position_decoder=decoder, record=record, progress=progress, desc=desc)
 
 
 def new_memory(setup: AgentSetup, config: AgentConfig, capacity: int) -> ShortTermMemory:
@@ -337,12 +348,16 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     p = job.policy
     policy = GoalPolicy(dim, dim, 2, spec.max_action, p.hidden, p.layers).to(job.device)
     student = build_agent(setup, config, "mode1", job.seed, policy=policy)
+    teacher_spec = dataclasses.replace(spec, horizon=p.teacher_horizon or spec.horizon,
+                                       iterations=p.teacher_iterations or spec.iterations)
+    teacher_config = setup.configurator.configure(teacher_spec)
 
     def collect(round_index: int) -> dict:
         tasks = setup.configurator.sample_tasks(config, p.round_episodes, base + 200 + round_index)
-        labeller = build_agent(setup, config, "mode2", job.seed + 100 + round_index)
-        result = play(setup, config, student, tasks, memory, teacher=labeller, progress=job.progress,
-                      desc=f"dagger round {round_index}")
+        labeller = build_agent(setup, teacher_config, "mode2", job.seed + 100 + round_index,
+                               critic=critic if p.teacher_critic else None)
+        result = play(setup, config, student, tasks, memory, teacher=labeller, teacher_label=p.label,
+                      progress=job.progress, desc=f"dagger round {round_index}")
         summary = result.summary()
         return {"success_rate": summary["success_rate"], "teacher_gap": summary.get("teacher_gap", float("nan"))}
 
