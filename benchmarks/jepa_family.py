@@ -89,9 +89,14 @@ class Config:
     progress: bool = False
     """Progress bars of each run."""
     out_dir: Path = RESULTS_DIR
-    """Where jepa_family_ijepa.json / jepa_family_vicregl_<backbone>.json are written."""
+    """Where jepa_family_<table>[_<backbone>][_seed<N>].json are written."""
     append_results: bool = False
     """Also append the tables to benchmarks/RESULTS.md."""
+
+
+def seed_suffix(config: Config) -> str:
+    """``_seed<N>`` in result file names of seeds other than 0 (so a repeat keeps the first run)."""
+    return f"_seed{config.seed}" if config.seed else ""
 
 
 def base_config(config: Config, dataset: str) -> SSLTrainConfig:
@@ -195,7 +200,7 @@ def table_ijepa(config: Config, photo: bool = False) -> Path:
              "evaluation of the context encoder (backbone) on whole images; target_*: the same for I-JEPA's EMA "
              "target encoder. Commands: `hjepa ssl train` lines in the JSON.")
     return write_result(
-        config.out_dir, "jepa_family_ijepa_photo" if photo else "jepa_family_ijepa",
+        config.out_dir, ("jepa_family_ijepa_photo" if photo else "jepa_family_ijepa") + seed_suffix(config),
         f"JEPA family: I-JEPA vs pixel prediction vs VICReg ({base.dataset}, ViT)",
         "Same small ViT, same steps and batch: does predicting representations (I-JEPA) beat predicting pixels "
         "with the same masks and predictor (MAE-style), and how does it compare with VICReg?",
@@ -257,7 +262,7 @@ def table_vicregl(config: Config) -> Path:
         "image's background photograph from the pooled features (the library's frozen evaluation). Per-class IoUs "
         "are in the JSON.")
     return write_result(
-        config.out_dir, f"jepa_family_vicregl_{base.backbone}",
+        config.out_dir, f"jepa_family_vicregl_{base.backbone}" + seed_suffix(config),
         f"JEPA family: VICRegL vs VICReg, local features (texture-scenes, {base.backbone})",
         "Same backbone and budget: does VICRegL's local term improve a linear segmentation probe on frozen local "
         "features (mIoU) while keeping image classification within a few points of VICReg?",
