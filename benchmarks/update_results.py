@@ -59,6 +59,9 @@ def main(config: Config) -> Path:
     preface = Path(config.results_dir) / "targets.md"  # hand-written: figures against the targets
     if preface.exists():
         body = preface.read_text() + "\n" + body
+    for extra in sorted(Path(config.results_dir).glob("*.md")):  # other hand-written sections, at the end
+        if extra.name != "targets.md":
+            body = body.rstrip("\n") + "\n\n" + extra.read_text()
     atomic_write_text(config.out, header + "\n" + body)
     print(f"{len(sections)} sections written to {config.out}")
     return config.out
