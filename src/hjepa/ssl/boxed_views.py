@@ -15,6 +15,7 @@ are drawn here so that their boxes are known. Randomness comes from the explicit
 
 Example::
 
+    >>> from hjepa.ssl.views import digit_views
     >>> views = BoxedViews(digit_views(28))(torch.rand(4, 1, 28, 28), torch.Generator().manual_seed(0))
     >>> [tuple(v.shape) for v in views]
     [(4, 1, 28, 28), (4, 1, 28, 28), (4, 4), (4, 4)]
