@@ -16,6 +16,21 @@ def conv_block(in_channels: int, out_channels: int, stride: int, groups: int) ->
     )
 
 
+def stride2_blocks(
+    in_channels: int, input_size: int, channels: tuple[int, ...], groups: int
+) -> tuple[list[nn.Module], int, int]:
+    """One stride-2 ``conv_block`` per entry of ``channels``; returns (blocks, output side,
+    output channels)."""
+    if not channels:
+        raise ValueError("channels must name at least one conv layer")
+    blocks, size, prev = [], input_size, in_channels
+    for ch in channels:
+        blocks.append(conv_block(prev, ch, 2, groups))
+        size = (size + 2 - 3) // 2 + 1
+        prev = ch
+    return blocks, size, prev
+
+
 class ConvEncoder(nn.Module):
     """Image (B, C, H, W) -> vector state (B, out_dim).
 
@@ -38,13 +53,7 @@ class ConvEncoder(nn.Module):
         groups: int = 8,
     ) -> None:
         super().__init__()
-        if not channels:
-            raise ValueError("channels must name at least one conv layer")
-        blocks, size, prev = [], input_size, in_channels
-        for ch in channels:
-            blocks.append(conv_block(prev, ch, 2, groups))
-            size = (size + 2 - 3) // 2 + 1
-            prev = ch
+        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups)
         self.features = nn.Sequential(*blocks)
         self.in_channels = in_channels
         self.input_size = input_size
@@ -85,13 +94,7 @@ class SpatialConvEncoder(nn.Module):
         groups: int = 8,
     ) -> None:
         super().__init__()
-        if not channels:
-            raise ValueError("channels must name at least one conv layer")
-        blocks, size, prev = [], input_size, in_channels
-        for ch in channels:
-            blocks.append(conv_block(prev, ch, 2, groups))
-            size = (size + 2 - 3) // 2 + 1
-            prev = ch
+        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups)
         # A final 3x3 conv without normalisation: the state's scale is left to the objective.
         blocks.append(nn.Conv2d(prev, out_channels, kernel_size=3, padding=1))
         self.features = nn.Sequential(*blocks)
