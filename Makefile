@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,envs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/update_results.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	MUJOCO_GL=egl $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) runs
