@@ -1,0 +1,54 @@
+"""The external environments hjepa adapts, by name, with their success tests and probe targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+from hjepa.envs.adapters.base import PixelEnv
+
+EnvName = Literal["pusht", "pointmaze", "pendulum"]
+ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum")
+
+
+@dataclass(frozen=True)
+class EnvFunctions:
+    """How to build one environment and judge its states.
+
+    Attributes:
+        make: ``size -> PixelEnv`` (imports the optional package; raises ``MissingExtraError``).
+        success: ``(states (N, S), goals (N, S)) -> (N,)`` bool, the published success test.
+        distances: ``(states, goals) -> {name: (N,)}`` named distances for reports.
+        probe_targets: ``states (N, S) -> (N, K)``, what a linear probe should find in the
+            representation.
+    """
+
+    make: Callable[[int], PixelEnv]
+    success: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    distances: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+    probe_targets: Callable[[np.ndarray], np.ndarray]
+
+
+def env_functions(name: str) -> EnvFunctions:
+    """The :class:`EnvFunctions` of ``name`` (one of :data:`ENV_NAMES`)."""
+    if name == "pusht":
+        from hjepa.envs.adapters import pusht
+
+        return EnvFunctions(pusht.PushTPixels, pusht.pusht_success, pusht.pusht_distances, pusht.pusht_probe_targets)
+    if name == "pointmaze":
+        from hjepa.envs.adapters import pointmaze
+
+        return EnvFunctions(
+            pointmaze.PointMazePixels, pointmaze.pointmaze_success, pointmaze.pointmaze_distances,
+            pointmaze.pointmaze_probe_targets,
+        )
+    if name == "pendulum":
+        from hjepa.envs.adapters import pendulum
+
+        return EnvFunctions(
+            pendulum.PendulumPixels, pendulum.pendulum_success, pendulum.pendulum_distances,
+            pendulum.pendulum_probe_targets,
+        )
+    raise ValueError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")

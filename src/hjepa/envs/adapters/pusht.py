@@ -1,0 +1,123 @@
+"""PushT (``gym-pusht``) from pixels: push a T-shaped block onto a target pose with a round agent.
+
+The upstream environment's action is the *absolute* target of the agent's PD controller in
+``[0, 512]^2``. The adapter's action is the target *relative* to the agent, ``(dx, dy)`` in
+``[-max_step, max_step]^2`` (the upstream target is ``clip(agent + (dx, dy), 0, 512)``), as
+DINO-WM trains on relative PushT actions: the same action then means the same move anywhere.
+
+State (S = 10): agent ``(x, y)``, block ``(x, y, angle)``, agent velocity ``(vx, vy)`` — the
+seven entries of DINO-WM's PushT state, in its order — then the block's velocity ``(vx, vy)`` and
+angular velocity, so that ``set_state(get_state())`` restores the simulation exactly.
+
+Success (DINO-WM's ``eval_state``): the L2 distance between the current and goal
+``(agent x, agent y, block x, block y)`` is below 20 and the wrapped block-angle difference is
+below pi/9 (20 degrees).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hjepa.envs.adapters.base import PixelEnv, PixelSpec, check_size, to_chw_uint8, wrap_angle
+from hjepa.envs.adapters.extras import require
+
+STATE_NAMES = (
+    "agent_x", "agent_y", "block_x", "block_y", "block_angle", "agent_vx", "agent_vy",
+    "block_vx", "block_vy", "block_omega",
+)
+POSITION_THRESHOLD = 20.0
+"""DINO-WM: ``||(agent, block) position difference|| < 20`` (upstream units, the board is 512)."""
+ANGLE_THRESHOLD = np.pi / 9
+"""DINO-WM: wrapped block-angle difference below 20 degrees."""
+
+
+def pusht_success(states: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """DINO-WM's PushT success test: states, goals ``(N, S)`` -> ``(N,)`` bool."""
+    position = np.linalg.norm(states[..., :4] - goals[..., :4], axis=-1)
+    angle = np.abs(wrap_angle(states[..., 4] - goals[..., 4]))
+    return (position < POSITION_THRESHOLD) & (angle < ANGLE_THRESHOLD)
+
+
+def pusht_distances(states: np.ndarray, goals: np.ndarray) -> dict[str, np.ndarray]:
+    """Named distances to the goal, each ``(N,)``: the two quantities of the success test and
+    the agent's and block's position errors alone."""
+    return {
+        "position": np.linalg.norm(states[..., :4] - goals[..., :4], axis=-1),
+        "angle_deg": np.degrees(np.abs(wrap_angle(states[..., 4] - goals[..., 4]))),
+        "agent": np.linalg.norm(states[..., :2] - goals[..., :2], axis=-1),
+        "block": np.linalg.norm(states[..., 2:4] - goals[..., 2:4], axis=-1),
+    }
+
+
+def pusht_probe_targets(states: np.ndarray) -> np.ndarray:
+    """What a linear probe should read from the state: agent and block position, and the block
+    angle as (cos, sin) (an angle is not linear in anything): ``(N, S) -> (N, 6)``."""
+    angle = states[..., 4:5]
+    return np.concatenate([states[..., :4], np.cos(angle), np.sin(angle)], axis=-1)
+
+
+class PushTPixels(PixelEnv):
+    """PushT with ``(3, size, size)`` RGB observations and relative actions.
+
+    Args:
+        size: side of the observation in pixels (DINO-WM: 224 resized; the issue: 64 or 96).
+        max_step: bound of the relative action per axis (upstream units per step, board 512).
+    """
+
+    def __init__(self, size: int = 64, max_step: float = 40.0) -> None:
+        module = require("gym_pusht.envs.pusht", "gym-pusht", "the PushT adapter")
+        if not max_step > 0:
+            raise ValueError(f"max_step must be > 0, got {max_step}")
+        self.size = check_size(size)
+        self.max_step = float(max_step)
+        self.env = module.PushTEnv(
+            obs_type="pixels", render_mode="rgb_array", observation_width=self.size, observation_height=self.size
+        )
+        self.spec = PixelSpec(
+            "pusht", "gym_pusht/PushT-v0", (3, self.size, self.size), (-self.max_step,) * 2, (self.max_step,) * 2,
+            STATE_NAMES, float(self.env.metadata["render_fps"]),
+        )
+        self._started = False
+
+    def reset(self, seed: int) -> np.ndarray:
+        self.env.reset(seed=int(seed))
+        self._started = True
+        return self.render_obs()
+
+    def step(self, action: np.ndarray) -> np.ndarray:
+        if not self._started:
+            raise RuntimeError("PushTPixels: call reset() or set_state() before step()")
+        delta = self.clip_action(action)
+        target = np.clip(np.asarray(self.env.agent.position) + delta, 0.0, 512.0)
+        obs, *_ = self.env.step(target)
+        return to_chw_uint8(obs, self.size)
+
+    def get_state(self) -> np.ndarray:
+        agent, block = self.env.agent, self.env.block
+        return np.array([
+            *agent.position, *block.position, float(wrap_angle(block.angle)), *agent.velocity,
+            *block.velocity, block.angular_velocity,
+        ], dtype=np.float64)
+
+    def set_state(self, state: np.ndarray) -> np.ndarray:
+        state = self.check_state(state)
+        if not self._started:
+            self.env.reset(seed=0)
+            self._started = True
+        agent, block = self.env.agent, self.env.block
+        agent.position = (state[0], state[1])
+        agent.velocity = (state[5], state[6])
+        # Angle before position: the block rotates about its centre of gravity, not its origin.
+        block.angle = state[4]
+        block.position = (state[2], state[3])
+        block.velocity = (state[7], state[8])
+        block.angular_velocity = state[9]
+        self.env.space.reindex_shapes_for_body(block)
+        self.env.space.reindex_shapes_for_body(agent)
+        return self.render_obs()
+
+    def render_obs(self) -> np.ndarray:
+        return to_chw_uint8(self.env.get_obs(), self.size)
+
+    def close(self) -> None:
+        self.env.close()
