@@ -125,8 +125,9 @@ def test_success_tests_match_dino_wm_thresholds():
     assert got.tolist() == [True, False, False, True]
     maze_goal = np.array([[0.0, 0.0, 1.0, 1.0]])
     assert pointmaze_success(np.array([[0.3, 0.39, 0, 0], [0.3, 0.41, 0, 0]]), maze_goal).tolist() == [True, False]
-    pend = pendulum_success(np.array([[np.pi - 0.1, 5.0], [0.5, 0.0]]), np.array([[-np.pi + 0.1, 0.0]] * 2))
-    assert pend.tolist() == [True, False]
+    pend_goal = np.array([[-np.pi + 0.1, 1.0]] * 3)
+    pend = pendulum_success(np.array([[np.pi - 0.1, 1.9], [0.5, 1.0], [np.pi - 0.1, 2.1]]), pend_goal)
+    assert pend.tolist() == [True, False, False]  # wrapped angle; angle too far; too fast
 
 
 def test_batch_stacks_frames_oldest_first():

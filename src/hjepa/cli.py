@@ -13,6 +13,7 @@ import tyro
 
 from hjepa.envs.two_rooms import TwoRoomsConfig
 from hjepa.pipelines.agent import AgentRunJob, AgentTrainJob
+from hjepa.pipelines.gym_planning import GymJob
 from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
 from hjepa.ssl.config import SSLTrainConfig
 
@@ -97,6 +98,23 @@ class EvaluateCommand:
             data=DataConfig(episodes=1, heldout_episodes=300),
         )
         return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)
+
+
+@dataclass(frozen=True)
+class GymCommand:
+    """External environments from pixels (PushT, PointMaze, Pendulum; needs hjepa[envs]): collect
+    reward-free data, train a JEPA world model, plan to held-out goals with DINO-WM's protocol."""
+
+    job: Annotated[GymJob, tyro.conf.arg(name="")] = field(default_factory=GymJob)
+    dataset: Path | None = None
+    """Reuse the data directory of an earlier run (runs/<name>/data, holding train/ and heldout/)."""
+    checkpoint: Path | None = None
+    """Reuse a world model (runs/<name>/checkpoints/world_model.pt) instead of training."""
+
+    def run(self) -> dict:
+        from hjepa.pipelines.gym_planning import run_gym
+
+        return run_gym(self.job, dataset_path=self.dataset, checkpoint=self.checkpoint)
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,7 @@ Command = Union[
     Annotated[EvaluateCommand, tyro.conf.subcommand("evaluate")],
     Annotated[SSLCommand, tyro.conf.subcommand("ssl")],
     Annotated[AgentCommand, tyro.conf.subcommand("agent")],
+    Annotated[GymCommand, tyro.conf.subcommand("gym")],
 ]
 
 
@@ -248,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if isinstance(command, SSLCommand):
         errors += (FloatingPointError,)  # a diverging SSL loss: lower --lr
+    if isinstance(command, GymCommand):
+        from hjepa.envs.adapters.extras import MissingExtraError
+
+        errors += (MissingExtraError,)  # names the extra to install
     try:
         summary = command.run()
     except errors as error:
@@ -257,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         _print_ssl_summary(summary)
     if isinstance(command, AgentCommand):
         _print_agent_summary(summary)
+    if isinstance(command, GymCommand):
+        print(f"{summary['env_id']}: success {summary['success_rate']:.1%} over {summary['episodes']} goals "
+              f"(already solved at the start: {summary['start_success_rate']:.1%}); CPU seconds: data "
+              f"{summary['cpu_seconds']['data']:.0f}, training {summary['cpu_seconds']['train']:.0f}, "
+              f"planning {summary['cpu_seconds']['plan']:.0f}")
     if isinstance(command, TwoRoomsCommand | EvaluateCommand):
         rate = summary["success_rate"]
         print(f"success rate {rate:.1%} over {summary['episodes']} episodes; "

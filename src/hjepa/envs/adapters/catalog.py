@@ -21,8 +21,8 @@ class EnvFunctions:
         make: ``size -> PixelEnv`` (imports the optional package; raises ``MissingExtraError``).
         success: ``(states (N, S), goals (N, S)) -> (N,)`` bool, the published success test.
         distances: ``(states, goals) -> {name: (N,)}`` named distances for reports.
-        probe_targets: ``states (N, S) -> (N, K)``, what a linear probe should find in the
-            representation.
+        probe_targets: ``states (N, S) -> (N, 2)``, the two state quantities the world-model
+            diagnostics' linear probe looks for in the representation.
     """
 
     make: Callable[[int], PixelEnv]
