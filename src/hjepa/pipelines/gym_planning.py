@@ -32,6 +32,9 @@ from hjepa.world.objective import WorldModelLossWeights
 from hjepa.world.train import TrainConfig
 
 CHECKPOINT_FORMAT = "hjepa.gym.world_model/1"
+CURVE_KEYS = ("loss/total", "loss/prediction", "loss/variance", "loss/inverse_dynamics", "eval/probe_r2",
+              "eval/pred_error_t1", "eval/rollout_rmse_px", "eval/effective_rank", "lr")
+"""The curves drawn in training_curves.png (every metric is in metrics.jsonl)."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +421,8 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     learned = results[label]
     metrics = read_metrics(run.path("metrics.jsonl")) if run.path("metrics.jsonl").exists() else []
     if metrics:
-        plot_training_curves(metrics, None, run.path("training_curves.png"))
+        keys = [k for k in CURVE_KEYS if any(k in record for record in metrics)]
+        plot_training_curves(metrics, keys, run.path("training_curves.png"))
     if learned.frames:
         write_gif(learned.frames, run.path("episodes.gif"), fps=10, scale=2, ncols=4)
     rows = [{"controller": name, **res.summary()} for name, res in results.items()]

@@ -1,0 +1,170 @@
+"""External-environment pipeline: the pixel dataset format, windows, exploration, the DINO-WM
+goal-reaching harness, and a tiny collect-train-plan run of `hjepa gym` per environment."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from hjepa.cli import main
+from hjepa.data.pixel_trajectories import PixelTrajectories, load_pixel_trajectories, save_pixel_trajectories
+from hjepa.data.pixel_windows import PixelWindowSampler
+from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy
+from hjepa.eval.goal_reaching import latent_dynamics, sample_goal_tasks
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame"}
+
+
+def toy_dataset(episodes=3, steps=12, channels=3, size=8, action_dim=2, seed=0) -> PixelTrajectories:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (episodes, steps + 1, channels, size, size), dtype=np.uint8)
+    actions = rng.uniform(-2, 2, (episodes, steps, action_dim)).astype(np.float32)
+    states = rng.normal(size=(episodes, steps + 1, 4))
+    return PixelTrajectories(frames, actions, states, np.arange(episodes), {"env": {"name": "toy"}})
+
+
+def test_pixel_dataset_round_trip_and_errors(tmp_path):
+    data = toy_dataset()
+    path = save_pixel_trajectories(tmp_path / "d", data.to_arrays(), {"env": {"name": "toy"}, "seed": 3}, chunk_episodes=2)
+    arrays, meta = load_pixel_trajectories(path)
+    for name, value in data.to_arrays().items():
+        assert np.array_equal(arrays[name], value) and arrays[name].dtype == value.dtype
+    assert meta["episodes"] == 3 and meta["steps"] == 12 and len(meta["chunks"]) == 2 and meta["seed"] == 3
+    with pytest.raises(FileExistsError, match="overwrite"):
+        save_pixel_trajectories(path, data.to_arrays())
+    bad = data.to_arrays()
+    bad["states"] = bad["states"].copy()
+    bad["states"][0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="states contains NaN"):
+        save_pixel_trajectories(tmp_path / "nan", bad)
+    bad = dict(data.to_arrays(), actions=data.actions[:, :5])
+    with pytest.raises(ValueError, match="actions shape"):
+        save_pixel_trajectories(tmp_path / "shape", bad)
+    (path / "chunk_00001.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="corrupt"):
+        PixelTrajectories.load(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        PixelTrajectories.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        PixelTrajectories.load(tmp_path / "empty")
+
+
+def test_windows_follow_frameskip_stacking_and_scaling():
+    data = toy_dataset(steps=12)
+    k, window, stack = 3, 2, 2
+    sampler = PixelWindowSampler(data, window, k, stack, pool=1, action_scale=np.array([2.0, 4.0]),
+                                 probe_targets=lambda s: s[..., :2])
+    episode, start = torch.tensor([1, 2]), torch.tensor([0, 5])
+    batch = sampler.gather(episode, start)
+    assert batch.obs.shape == (2, window + 1, 3 * stack, 8, 8) and batch.actions.shape == (2, window, 2 * k)
+    for b, (e, s) in enumerate(zip(episode.tolist(), start.tolist())):
+        for i in range(window + 1):
+            t = s + k * i
+            expected = np.concatenate([data.frames[e, max(t - 1, 0)], data.frames[e, t]]) / 255.0
+            assert np.allclose(batch.obs[b, i].numpy(), expected)
+            assert np.allclose(batch.positions[b, i].numpy(), data.states[e, t, :2])
+        for i in range(window):
+            raw = data.actions[e, s + k * i: s + k * (i + 1)] / np.array([2.0, 4.0])
+            assert np.allclose(batch.actions[b, i].numpy(), raw.reshape(-1))  # time-ordered concatenation
+    pooled = PixelWindowSampler(data, window, k, 1, pool=2, action_scale=np.ones(2), probe_targets=lambda s: s[..., :2])
+    expected = data.frames[0, 0].reshape(3, 4, 2, 4, 2).mean((2, 4))
+    assert np.abs(pooled.frames[0, 0].numpy() - expected).max() <= 0.5  # rounded box average
+    with pytest.raises(ValueError, match="too short"):
+        PixelWindowSampler(data, 5, 3, 1, 1, np.ones(2), lambda s: s[..., :2])
+
+
+def test_correlated_noise_has_the_stationary_std_it_claims():
+    policy = CorrelatedNoisePolicy((-2.0,), (2.0,), rho=0.8, sigma=0.25)
+    rng = np.random.default_rng(0)
+    policy.reset(2000, rng)
+    actions = np.stack([policy.act(np.zeros((2000, 1)), rng) for _ in range(30)])  # (T, N, 1)
+    assert abs(actions.std() - 0.25 * 2.0) < 0.02  # sigma * half-range, clipping is rare here
+    lag = np.corrcoef(actions[:-1].ravel(), actions[1:].ravel())[0, 1]
+    assert abs(lag - 0.8) < 0.03
+    assert actions.min() >= -2 and actions.max() <= 2
+    with pytest.raises(ValueError, match="rho"):
+        CorrelatedNoisePolicy((-1.0,), (1.0,), rho=1.0)
+
+
+def test_push_seeking_walks_into_the_block():
+    policy = PushSeekingPolicy(max_step=40.0, push_prob=1.0, noise=0.0)
+    rng = np.random.default_rng(0)
+    states = np.zeros((1, 10))
+    states[0, :4] = [100.0, 100.0, 300.0, 100.0]
+    policy.reset(1, rng)
+    action = policy.act(states, rng)
+    assert action[0, 0] == 40.0 and abs(action[0, 1]) < 40.0  # heads for the block (to the right)
+    assert policy._waypoints[0, 0] > 300.0  # a waypoint beyond the block: the walk pushes it
+
+
+def test_goal_tasks_and_held_action_dynamics():
+    data = toy_dataset(episodes=4, steps=12)
+    tasks = sample_goal_tasks(data, 6, goal_steps=5, frame_stack=2, seed=1)
+    again = sample_goal_tasks(data, 6, goal_steps=5, frame_stack=2, seed=1)
+    assert np.array_equal(tasks.start, again.start)  # a fixed evaluation seed repeats the tasks
+    for i in range(6):
+        e, s = tasks.episode[i], tasks.start[i]
+        assert np.array_equal(tasks.goal_frames[i, -1], data.frames[e, s + 5])
+        assert np.array_equal(tasks.goal_frames[i, 0], data.frames[e, s + 4])
+        assert np.array_equal(tasks.start_states[i], data.states[e, s])
+        assert np.array_equal(tasks.reference_actions[i], data.actions[e, s:s + 5])
+
+    class Recorder:
+        def step(self, state, action):
+            self.seen = action
+            return state
+
+    model = Recorder()
+    dynamics = latent_dynamics(model, frameskip=3, action_dim=2, hold=True)
+    dynamics(torch.zeros(1, 1, 4), torch.tensor([[[0.5, -1.0]]]))
+    assert model.seen.tolist() == [[[0.5, -1.0, 0.5, -1.0, 0.5, -1.0]]]
+
+
+TINY = ["--data.episodes", "4", "--data.steps", "30", "--data.heldout-episodes", "3", "--data.copies", "2",
+        "--model.channels", "8", "16", "--model.state-dim", "16", "--model.predictor-hidden", "32",
+        "--model.idm-hidden", "32", "--train.steps", "4", "--train.batch-size", "8", "--train.window", "2",
+        "--train.log-every", "2", "--train.eval-every", "4", "--train.eval-windows", "16", "--train.warmup-steps", "1",
+        "--plan.samples", "8", "--plan.elites", "2", "--plan.iterations", "1", "--plan.horizon", "2",
+        "--eval.episodes", "3", "--eval.budget-steps", "10", "--eval.goal-steps", "10", "--eval.record", "2",
+        "--no-progress"]
+
+
+@pytest.mark.parametrize("env", ["pendulum", "pointmaze", "pusht"])
+def test_collect_train_plan_smoke(env, tmp_path, capsys):
+    pytest.importorskip(NEEDS[env], reason=f"{NEEDS[env]} is not installed (pip install 'hjepa[envs]')")
+    code = main(["gym", "--env", env, "--runs-root", str(tmp_path), "--name", "run", *TINY])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "success" in out
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.jsonl", "checkpoints/world_model.pt", "training_curves.png",
+                 "episodes.gif", "report.md", "summary.json", "data/train/meta.json", "data/heldout/meta.json"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["env"] == env and summary["episodes"] == 3 and 0.0 <= summary["success_rate"] <= 1.0
+    assert set(summary["cpu_seconds"]) == {"data", "train", "plan"}
+    replay = summary["controllers"]["held-out episode's own actions (open loop)"]
+    assert replay["success_rate"] == 1.0  # deterministic simulator: the episode's own actions reach its goal
+    if env != "pendulum":
+        return
+    # Reuse the data and the model: planning only.
+    code = main(["gym", "--env", env, "--runs-root", str(tmp_path), "--name", "again", *TINY,
+                 "--dataset", str(run / "data"), "--checkpoint", str(run / "checkpoints/world_model.pt")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["train_steps"] == 0
+
+
+def test_gym_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:  # tyro refuses a config's own check itself
+        main(["gym", "--env", "pendulum", "--runs-root", str(tmp_path), "--plan.elites", "400"])
+    assert stop.value.code == 2 and "plan.elites" in capsys.readouterr().err
+    pytest.importorskip("pygame", reason="pygame is not installed (pip install 'hjepa[envs]')")
+    code = main(["gym", "--env", "pendulum", "--runs-root", str(tmp_path), "--dataset", str(tmp_path / "nope")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "gym-pendulum").exists()  # refused before a run directory was made
