@@ -347,11 +347,17 @@ class Maze:
         """Wall channel (N, size, size) in {0, 1}: every pixel whose centre is not free space when
         the drawn doors are the open ones."""
         cfg = self.config
+        # The mask depends only on (drawn, centre): render each distinct layout once (one for the
+        # fixed layout, however many copies).
+        key = torch.cat([layout.drawn.float(), layout.centre.float()], dim=1)
+        unique, inverse = torch.unique(key, dim=0, return_inverse=True)
+        doors = cfg.num_doors
+        drawn = MazeLayout(unique[:, :doors] > 0.5, unique[:, :doors] > 0.5, unique[:, doors:])
         grid = torch.stack(torch.meshgrid(torch.arange(cfg.size).float(), torch.arange(cfg.size).float(), indexing="xy"), -1)
-        pixels = grid.reshape(-1, 1, 2).expand(-1, len(layout), 2)  # (H*W, N, 2) as (x, y)
-        drawn = MazeLayout(layout.drawn, layout.drawn, layout.centre)
-        free = self.is_free(pixels, drawn)  # (H*W, N)
-        return (~free).float().t().reshape(len(layout), cfg.size, cfg.size)
+        pixels = grid.reshape(-1, 1, 2).expand(-1, len(drawn), 2)  # (H*W, U, 2) as (x, y)
+        free = self.is_free(pixels, drawn)  # (H*W, U)
+        masks = (~free).float().t().reshape(len(drawn), cfg.size, cfg.size)
+        return masks[inverse]
 
     def agent_image(self, pos: torch.Tensor) -> torch.Tensor:
         """Agent channel (N, size, size): a Gaussian dot of peak 1 at each position (N, 2)."""
