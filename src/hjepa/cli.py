@@ -14,6 +14,7 @@ import tyro
 from hjepa.envs.two_rooms import TwoRoomsConfig
 from hjepa.pipelines.agent import AgentRunJob, AgentTrainJob
 from hjepa.pipelines.gym_planning import GymJob
+from hjepa.pipelines.maze import MazeJob
 from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
 from hjepa.ssl.config import SSLTrainConfig
 
@@ -98,6 +99,21 @@ class EvaluateCommand:
             data=DataConfig(episodes=1, heldout_episodes=300),
         )
         return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)
+
+
+@dataclass(frozen=True)
+class MazeCommand:
+    """Multi-room maze: a two-level JEPA world model (latent macro-actions, optional latent z) from
+    reward-free walks, hierarchical planning (--hierarchical, default) beside flat planning."""
+
+    job: Annotated[MazeJob, tyro.conf.arg(name="")] = field(default_factory=MazeJob)
+    checkpoint: Path | None = None
+    """Use this two-level checkpoint (runs/<name>/checkpoints/hierarchy.pt) instead of training."""
+
+    def run(self) -> dict:
+        from hjepa.pipelines.maze import run_maze
+
+        return run_maze(self.job, checkpoint=self.checkpoint)
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,7 @@ Command = Union[
     Annotated[SSLCommand, tyro.conf.subcommand("ssl")],
     Annotated[AgentCommand, tyro.conf.subcommand("agent")],
     Annotated[GymCommand, tyro.conf.subcommand("gym")],
+    Annotated[MazeCommand, tyro.conf.subcommand("maze")],
 ]
 
 
@@ -285,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(already solved at the start: {summary['start_success_rate']:.1%}); CPU seconds: data "
               f"{summary['cpu_seconds']['data']:.0f}, training {summary['cpu_seconds']['train']:.0f}, "
               f"planning {summary['cpu_seconds']['plan']:.0f}")
+    if isinstance(command, MazeCommand):
+        for label, row in summary["controllers"].items():
+            by = ", ".join(f"{k} rooms {v:.0%}" for k, v in row["by_rooms_apart"].items())
+            print(f"{label}: success {row['success_rate']:.1%} ({by}); planning {row['planning_seconds']:.1f} s")
     if isinstance(command, TwoRoomsCommand | EvaluateCommand):
         rate = summary["success_rate"]
         print(f"success rate {rate:.1%} over {summary['episodes']} episodes; "

@@ -95,6 +95,9 @@ class HighLevelModel(nn.Module):
         self.abstraction = mlp(low_state_dim, hidden, state_dim, abstraction_layers)
         self.action_encoder = MacroActionEncoder(macro_steps * low_action_dim, hidden, latent_action_dim)
         self.predictor = LatentPredictor(state_dim, latent_action_dim, latent_dim, hidden, layers)
+        # Training only: a linear read-out of s1 from s2, so the abstraction keeps the main content
+        # of the level-1 state (where the agent is) rather than only what is easiest to predict.
+        self.readout = nn.Linear(state_dim, low_state_dim)
 
     @property
     def z_scale(self) -> Tensor:
@@ -125,6 +128,20 @@ class HighLevelModel(nn.Module):
         for t in range(macro_actions.shape[1]):
             states.append(self.step(states[-1], macro_actions[:, t], z))
         return torch.stack(states, dim=1)
+
+    @torch.no_grad()
+    def held_direction_actions(self, speeds: tuple[float, ...], directions: int = 8) -> Tensor:
+        """A vocabulary of macro-actions (len(speeds) * directions, U): the encoder means of
+        holding each of ``directions`` headings at each speed for the whole macro step, the
+        discrete action set a search planner uses at level 2."""
+        if directions < 2 or not speeds or min(speeds) <= 0:
+            raise ValueError(f"need directions >= 2 and positive speeds, got {directions}, {speeds}")
+        angle = torch.arange(directions, dtype=torch.float32) * (2 * torch.pi / directions)
+        unit = torch.stack([angle.cos(), angle.sin()], -1)  # (K, 2)
+        held = torch.cat([speed * unit for speed in speeds])  # (K * len(speeds), 2)
+        steps = self.macro_steps * self.low_action_dim // 2
+        device = next(self.parameters()).device
+        return self.encode_actions(held.repeat(1, steps).to(device))[0]
 
     def config(self) -> dict:
         """Constructor arguments (for checkpoints)."""

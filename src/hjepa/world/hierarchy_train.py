@@ -10,6 +10,11 @@ of each macro step ``a[t]`` (``k * A1`` numbers):
     L = w_pred * mean_t ||ŝ2[t] - s2[t]||^2                   multi-step prediction (rollout)
       + w_var * variance(s2) + w_cov * covariance(s2)         VICReg: no collapse of the abstraction
       + w_kl * KL(q(u | a) || N(0, I))                         the macro-action carries little information
+      + w_read * ||W s2[t] + b - s1[t]||^2                      s2 keeps the main content of s1 (linear read-out)
+
+Without the read-out term the projection is free to keep only the most predictable directions of
+``s1`` (measured: a linear probe of the agent's position from ``s2`` was off by 9.5 px, against
+1.8 px from ``s1``), and subgoals become too vague to lead through 6-px doors.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class HighLevelLossWeights:
     """VICReg covariance penalty on the level-2 states."""
     kl: float = 0.02
     """KL of the noisy macro-action to N(0, I) (its information content, nats per macro step)."""
+    readout: float = 1.0
+    """Error of the linear read-out of the level-1 state from the level-2 state."""
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -122,6 +129,7 @@ def high_level_loss(
         "variance": variance_loss(s2.reshape(-1, s2.shape[-1])),
         "covariance": covariance_loss(s2.reshape(-1, s2.shape[-1])),
         "kl": kl_to_standard_normal(mean, log_var).mean(),
+        "readout": (high.readout(s2) - low_states.detach()).pow(2).mean(),
     }
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {k: v.detach() for k, v in terms.items()}, z

@@ -1,0 +1,117 @@
+"""Navigation in the maze with a two-level world model: the hierarchical controller, and tasks
+grouped by how many rooms apart start and goal are.
+
+:class:`HierarchicalMPC` is a controller for :func:`hjepa.eval.navigation.evaluate_navigation`
+(which runs on the maze unchanged, as does the flat :class:`~hjepa.eval.navigation.LearnedMPC`):
+it renders and encodes the observation, plans with a
+:class:`~hjepa.planning.hierarchical.HierarchicalPlanner` over the learned level-2 and level-1
+predictors, and returns the first action. With a latent ``z`` at level 2 it plans with ``z`` at the
+prior's mean (``z_mode='mean'``) or scores every plan over draws from the prior (``'expected'``,
+``'worst'``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from hjepa.agent.dynamics import clip_norm, learned_dynamics
+from hjepa.envs.maze import Maze
+from hjepa.envs.maze_tasks import MazeTasks
+from hjepa.eval.navigation import ControllerOutput, NavigationTasks
+from hjepa.planning.base import rollout
+from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
+from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
+from hjepa.world.hierarchy import HighLevelModel
+from hjepa.world.latent import sample_prior
+from hjepa.world.model import JEPAWorldModel
+
+ZMode = Literal["mean", "expected", "worst"]
+
+
+def navigation_tasks(tasks: MazeTasks) -> NavigationTasks:
+    """The generic navigation tasks (layout, start, goal) of maze tasks."""
+    return NavigationTasks(tasks.layout, tasks.start, tasks.goal)
+
+
+class HierarchicalMPC:
+    """Two-level Mode-2 control from pixels.
+
+    Args:
+        env: renders observations from positions and layouts.
+        low_model: level-1 world model (eval mode); its predictor takes ``2 * frameskip`` actions.
+        high: level-2 model on top of it (eval mode).
+        planner: the hierarchical planner (its level-2 planner works on macro-actions ``(U,)``).
+        generator: randomness of the planners (and of the z draws).
+        max_action_norm: clip held actions to this norm inside the model and when executing.
+        z_mode: with a latent at level 2, 'mean' plans with z = 0, 'expected' / 'worst' score
+            plans by the mean / max cost over ``z_draws`` draws from the prior (z = 0 included).
+        z_draws: draws for 'expected' and 'worst'.
+        position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
+    """
+
+    def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
+                 generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
+                 position_decoder: Callable[[Tensor], Tensor] | None = None) -> None:
+        if high.low_state_dim != low_model.state_dim:
+            raise ValueError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
+        if high.low_action_dim != low_model.action_dim:
+            raise ValueError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
+        if z_mode not in ("mean", "expected", "worst"):
+            raise ValueError(f"z_mode must be 'mean', 'expected' or 'worst', got {z_mode!r}")
+        if z_draws < 1:
+            raise ValueError(f"z_draws must be >= 1, got {z_draws}")
+        self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
+        self.generator = generator
+        self.action_repeat = low_model.action_dim // 2
+        self.max_norm = min(max_action_norm, env.config.max_step)
+        self.z_mode, self.z_draws = z_mode, z_draws
+        self.position_decoder = position_decoder
+        self._low_dynamics = learned_dynamics(low_model, self.action_repeat, self.max_norm)
+        self._tasks: NavigationTasks | None = None
+
+    def _encode(self, pos: Tensor, layout) -> Tensor:
+        return self.low_model.encode(self.env.render(pos.cpu(), layout))
+
+    def _problem(self) -> TwoLevelProblem:
+        if not self.high.latent_dim or self.z_mode == "mean":
+            return TwoLevelProblem(self._low_dynamics, fixed_z_step(self.high.step), self.high.abstract, deterministic_cost)
+        z = sample_prior(self.z_draws, self.high.z_scale.detach(), self.generator)
+        samples = LatentSamples(self.high.step, z, "mean" if self.z_mode == "expected" else "max")
+        return TwoLevelProblem(self._low_dynamics, samples.dynamics, self.high.abstract, samples.cost,
+                               lift=samples.lift, lower=samples.lower)
+
+    def reset(self, tasks: NavigationTasks) -> None:
+        self._tasks = tasks
+        with torch.no_grad():
+            self._goal = self._encode(tasks.goal, tasks.layout)  # (N, D1)
+        self._state = HierarchyState()
+        self._problem_now = self._problem()
+
+    def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
+        if self._tasks is None:
+            raise ValueError("HierarchicalMPC.act called before reset(tasks)")
+        n = len(self._tasks)
+        rows = torch.arange(n) if rows is None else rows
+        layout = self._tasks.layout.index(rows)
+        with torch.no_grad():
+            s1 = self._encode(pos, layout)
+            result = self.planner.plan(s1, self._goal[rows], self._problem_now, self._state.index(rows), self.generator)
+        self._state = self._state.update(rows, result.state, n)
+        path = None
+        if self.position_decoder is not None:
+            with torch.no_grad():
+                states = rollout(s1, result.actions.unsqueeze(1), self._low_dynamics)[:, 0]
+            path = self.position_decoder(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], 2).to(pos)
+        return ControllerOutput(clip_norm(result.actions[:, 0], self.max_norm).to(pos), path)
+
+
+def success_by_distance(rooms_apart: Tensor, success: Tensor) -> dict[int, tuple[float, int]]:
+    """``{rooms apart: (success rate, episodes)}`` from per-episode distances and successes (N,)."""
+    out = {}
+    for d in sorted(set(rooms_apart.tolist())):
+        mask = rooms_apart == d
+        out[int(d)] = (float(success[mask].float().mean()), int(mask.sum()))
+    return out
