@@ -191,3 +191,16 @@ def test_core_imports_and_commands_work_without_the_extras(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
     assert "hjepa[envs]" in result.stderr  # the CLI's one-line error names the extra
+
+
+def test_pointmaze_free_states_lie_in_corridors_at_rest():
+    env = _make("pointmaze")
+    states = env.sample_free_states(200, np.random.default_rng(0))
+    assert states.shape == (200, 4) and np.all(states[:, 2:] == 0)
+    maze = env.env.maze
+    for x, y in states[:, :2]:
+        i = int(np.floor(maze.y_map_center - y))  # row of the cell holding (x, y)
+        j = int(np.floor(x + maze.x_map_center))
+        assert maze.maze_map[i][j] != 1, (x, y)
+    cells = {(int(np.floor(2.5 - y)), int(np.floor(x + 2.5))) for x, y in states[:, :2]}
+    assert len(cells) == 7  # all seven corridor cells of the U are used

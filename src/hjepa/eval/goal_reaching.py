@@ -14,6 +14,9 @@ Protocol (Zhou et al., "DINO-WM", 2024, ``goal_source='dset'``):
    (DINO-WM's MPC counts an episode solved once it succeeds after a round). The final check
    alone is reported too.
 
+:func:`random_state_tasks` gives DINO-WM's other goal source (its PointMaze setting): start and
+goal anywhere in free space.
+
 Controllers: :class:`LatentMPC` (plan in the world model's representation space with MPC),
 :class:`RandomActions` and :class:`ReplayReference` (the held-out episode's own actions, open
 loop: the upper bound of a deterministic simulator, and a check of the harness itself).
@@ -86,6 +89,25 @@ def sample_goal_tasks(
         dataset.states[episode, start], frames_at(start), dataset.states[episode, goal], frames_at(goal),
         reference, episode, start,
     )
+
+
+def random_state_tasks(batch: PixelEnvBatch, n: int, seed: int) -> GoalTasks:
+    """DINO-WM's ``random_state`` goals (its PointMaze protocol): start and goal states drawn
+    anywhere in free space at rest by the adapter's ``sample_free_states``, the goal observation
+    rendered from the goal state (``m`` copies of the frame: at rest nothing moves). No reference
+    actions exist (``reference_actions`` is empty). ``batch`` needs at least one copy."""
+    env = batch.envs[0]
+    if not hasattr(env, "sample_free_states"):
+        raise ValueError(f"{env.spec.name} has no free-space state sampler: use eval.goal_source dataset")
+    rng = np.random.default_rng(seed)
+    starts, goals = env.sample_free_states(n, rng), env.sample_free_states(n, rng)
+    m = batch.frame_stack
+
+    def frames(states: np.ndarray) -> np.ndarray:
+        return np.stack([np.repeat(env.set_state(s)[None], m, axis=0) for s in states])
+
+    empty = np.zeros((n, 0, env.spec.action_dim))
+    return GoalTasks(starts, frames(starts), goals, frames(goals), empty, np.full(n, -1), np.zeros(n, dtype=np.int64))
 
 
 class Controller(Protocol):

@@ -88,8 +88,8 @@ class GymModelConfig:
     frameskip: int = 5
     """Environment steps per predictor step (DINO-WM: 5)."""
     frame_stack: int | None = None
-    """Frames per observation (None: the environment's default; 2 for Pendulum, whose single
-    frame does not show the angular velocity)."""
+    """Frames per observation (None: the environment's default; 2 for Pendulum and PointMaze,
+    whose single frame does not show the (angular) velocity)."""
 
     def __post_init__(self) -> None:
         for name in ("obs_pool", "frameskip", "state_dim", "predictor_hidden", "predictor_layers"):
@@ -146,6 +146,10 @@ class GymEvalConfig:
     (DINO-WM: goal_H 5 x frameskip 5)."""
     budget_steps: int = 50
     """Environment steps the controller may take (success is checked every planner step)."""
+    goal_source: Literal["dataset", "random_state"] = "dataset"
+    """'dataset': goals that held-out episodes reached goal_steps later (DINO-WM's PushT setting);
+    'random_state': start and goal anywhere in free space at rest (DINO-WM's PointMaze setting;
+    PointMaze only; give it a longer budget_steps)."""
     baselines: bool = True
     """Also run random actions and the held-out episode's own actions (open loop)."""
     record: int = 8
@@ -205,7 +209,7 @@ class EnvDefaults:
 
 ENV_DEFAULTS = {
     "pusht": EnvDefaults(episodes=400, train_steps=1500, frame_stack=1),
-    "pointmaze": EnvDefaults(episodes=300, train_steps=1500, frame_stack=1),
+    "pointmaze": EnvDefaults(episodes=300, train_steps=1500, frame_stack=2),
     "pendulum": EnvDefaults(episodes=300, train_steps=1500, frame_stack=2),
 }
 """Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md)."""
@@ -320,7 +324,7 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     from hjepa.agent.mpc import ModelPredictiveController
     from hjepa.envs.adapters.batch import PixelEnvBatch
     from hjepa.eval.goal_reaching import (
-        LatentMPC, RandomActions, ReplayReference, evaluate_goal_reaching, sample_goal_tasks,
+        LatentMPC, RandomActions, ReplayReference, evaluate_goal_reaching, random_state_tasks, sample_goal_tasks,
     )
     from hjepa.world.train import train_world_model
 
@@ -391,8 +395,11 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     # 3. goal-conditioned planning --------------------------------------------------------------
     clock = StageClock()
     model.eval()
-    tasks = sample_goal_tasks(heldout, job.eval.episodes, job.eval.goal_steps, frame_stack, job.eval.seed)
-    batch = PixelEnvBatch(lambda: functions.make(job.size), len(tasks), frame_stack)
+    batch = PixelEnvBatch(lambda: functions.make(job.size), job.eval.episodes, frame_stack)
+    if job.eval.goal_source == "random_state":
+        tasks = random_state_tasks(batch, job.eval.episodes, job.eval.seed)
+    else:
+        tasks = sample_goal_tasks(heldout, job.eval.episodes, job.eval.goal_steps, frame_stack, job.eval.seed)
     plan_dim = spec.action_dim * (1 if job.plan.hold else frameskip)
     mpc = ModelPredictiveController(make_planner(job.plan, plan_dim), job.plan.horizon, frameskip,
                                     torch.Generator().manual_seed(job.eval.seed))
@@ -401,7 +408,8 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     controllers = {label: LatentMPC(model, mpc, cost, action_scale, frameskip, job.plan.hold)}
     if job.eval.baselines:
         controllers["random actions"] = RandomActions(np.asarray(spec.action_low), action_scale, frameskip, job.eval.seed + 1)
-        controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
+        if job.eval.goal_source == "dataset":
+            controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
     results = {}
     try:
         for name, controller in controllers.items():
@@ -455,9 +463,11 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
         f"data {summary['data_seconds']:.0f} s, training {summary['train_seconds']:.0f} s, evaluation "
         f"{summary['eval_seconds']:.0f} s, total {summary['total_seconds']:.0f} s."
     )
+    goals = (f"goals from held-out episodes (evaluation seed {job.eval.seed}): the goal is the observation the "
+             f"episode reached {job.eval.goal_steps} steps after the start" if job.eval.goal_source == "dataset" else
+             f"start and goal states drawn anywhere in free space at rest (DINO-WM's random_state, seed {job.eval.seed})")
     protocol = (
-        f"{summary['episodes']} goals from held-out episodes (evaluation seed {job.eval.seed}): the goal is the "
-        f"observation the episode reached {job.eval.goal_steps} steps after the start; {job.eval.budget_steps} "
+        f"{summary['episodes']} {goals}; {job.eval.budget_steps} "
         f"environment steps allowed, success checked every {job.model.frameskip} steps (success_rate) and at the "
         f"end (final_success_rate); start_success_rate: tasks already solved at the start. Planner: "
         f"{job.plan.planner.upper()} {job.plan.samples} samples x {job.plan.iterations} iterations, top "

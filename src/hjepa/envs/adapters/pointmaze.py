@@ -95,5 +95,17 @@ class PointMazePixels(PixelEnv):
         self._mujoco.mj_forward(self.sim.model, self.sim.data)
         return to_chw_uint8(self.sim.render(), self.size)
 
+    def sample_free_states(self, n: int, rng: np.random.Generator, noise: float = 0.25) -> np.ndarray:
+        """``n`` states at rest anywhere in the corridors: a free cell uniformly, its centre moved by
+        up to ``noise`` along each axis (the upstream reset's ``position_noise_range``), zero
+        velocity. DINO-WM's PointMaze evaluation draws its starts and goals this way
+        (``goal_source='random_state'``). Returns ``(n, 4)``."""
+        maze = self.env.maze
+        cells = [(i, j) for i, row in enumerate(maze.maze_map) for j, v in enumerate(row) if v != 1]
+        centres = np.array([maze.cell_rowcol_to_xy(np.array(c)) for c in cells], dtype=np.float64)
+        picked = centres[rng.integers(0, len(centres), n)]
+        offset = rng.uniform(-noise, noise, (n, 2)) * maze.maze_size_scaling
+        return np.concatenate([picked + offset, np.zeros((n, 2))], axis=1)
+
     def close(self) -> None:
         self.env.close()
