@@ -34,29 +34,37 @@ from hjepa.ssl.methods import (
 from hjepa.ssl.views import byol_views, digit_views, lejepa_views, simclr_views, simsiam_views
 
 BATCH, SIZE, PROJ = 16, 28, 32
+RGB_METHODS = ("sie", "sie-vicreg")
+"""Methods whose views rotate and recolour RGB images (every other one is tested on grey digits)."""
 
 
-def small_convnet() -> SmallConvNet:
-    return SmallConvNet(1, widths=(8, 16, 32), convs_per_stage=1)
+def channels_of(method: str) -> int:
+    return 3 if method in RGB_METHODS else 1
+
+
+def small_convnet(channels: int = 1) -> SmallConvNet:
+    return SmallConvNet(channels, widths=(8, 16, 32), convs_per_stage=1)
 
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def digits(batch: int = BATCH, seed: int = 0) -> torch.Tensor:
-    return torch.rand(batch, 1, SIZE, SIZE, generator=gen(seed))
+def digits(batch: int = BATCH, seed: int = 0, channels: int = 1) -> torch.Tensor:
+    return torch.rand(batch, channels, SIZE, SIZE, generator=gen(seed))
 
 
 def build(method: str, **kwargs) -> SSLMethod:
     torch.manual_seed(0)
     if method.startswith("ijepa"):  # encodes a subset of patch tokens: needs a ViT
         return build_method(method, lambda: build_backbone("vit", 1, SIZE, 16), 1, SIZE, PROJ, **kwargs)
-    return build_method(method, small_convnet, 1, SIZE, PROJ, **kwargs)
+    channels = channels_of(method)
+    return build_method(method, lambda: small_convnet(channels), channels, SIZE, PROJ, **kwargs)
 
 
 def views_for(method: str, batch: int = BATCH) -> list[torch.Tensor]:
-    return build_views(method, SIZE, 1)(digits(batch), gen(1))
+    channels = channels_of(method)
+    return build_views(method, SIZE, channels)(digits(batch, channels=channels), gen(1))
 
 
 def trainable(module: nn.Module) -> list[nn.Parameter]:
@@ -66,7 +74,7 @@ def trainable(module: nn.Module) -> list[nn.Parameter]:
 # ------------------------------------------------------------------------------- every method
 def test_methods_tuple_matches_literal():
     assert METHODS == typing.get_args(MethodName)
-    assert len(METHODS) == len(set(METHODS)) == 21
+    assert len(METHODS) == len(set(METHODS)) == 24
     assert BACKBONES == ("convnet", "resnet18", "vit")
 
 
@@ -101,7 +109,7 @@ def test_forward_backward_step(method):
     for name, encoder in encoders.items():  # every encoder is evaluated on images
         encoder.eval()
         with torch.no_grad():
-            assert encoder(digits(4)).shape == (4, encoder.out_dim), name
+            assert encoder(digits(4, channels=channels_of(method))).shape == (4, encoder.out_dim), name
 
 
 def test_byol_target_is_an_ema_without_gradients():

@@ -117,21 +117,14 @@ class ImageDataset:
             class_names=self.class_names,
         )
 
-    def split(
+    def split_indices(
         self, test_fraction: float, generator: torch.Generator, stratified: bool = True
-    ) -> tuple["ImageDataset", "ImageDataset"]:
-        """Random train / test split, ``(train, test)``, each keeping the original row order.
+    ) -> tuple[Tensor, Tensor]:
+        """The rows of ``split``: ``(train_idx, test_idx)``, each ``int64`` in increasing order.
 
-        Args:
-            test_fraction: fraction of rows for the test set, in ``(0, 1)``.
-            generator: source of the random permutation (CPU ``torch.Generator``).
-            stratified: when true, each class is split on its own: ``round(test_fraction * n_c)``
-                of its ``n_c`` rows (halves rounded up) go to test, clamped to ``[1, n_c - 1]`` for
-                classes with at least 2 rows (a single-row class goes to train), so both sides see
-                every class that can be shared. When false, ``round(test_fraction * N)`` rows
-                chosen uniformly go to test.
-        Raises:
-            ValueError: ``test_fraction`` outside ``(0, 1)`` or one side would be empty.
+        Datasets that carry per-row annotations beside the images (e.g. the transformation
+        parameters of ``hjepa.data.transformed_objects``) use it to split those the same way.
+        Arguments and errors as ``split``.
         """
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -158,6 +151,25 @@ class ImageDataset:
                 f"split of {len(self)} rows with test_fraction={test_fraction} leaves "
                 f"{train_idx.numel()} train and {test_idx.numel()} test rows; both must be non-empty"
             )
+        return train_idx, test_idx
+
+    def split(
+        self, test_fraction: float, generator: torch.Generator, stratified: bool = True
+    ) -> tuple["ImageDataset", "ImageDataset"]:
+        """Random train / test split, ``(train, test)``, each keeping the original row order.
+
+        Args:
+            test_fraction: fraction of rows for the test set, in ``(0, 1)``.
+            generator: source of the random permutation (CPU ``torch.Generator``).
+            stratified: when true, each class is split on its own: ``round(test_fraction * n_c)``
+                of its ``n_c`` rows (halves rounded up) go to test, clamped to ``[1, n_c - 1]`` for
+                classes with at least 2 rows (a single-row class goes to train), so both sides see
+                every class that can be shared. When false, ``round(test_fraction * N)`` rows
+                chosen uniformly go to test.
+        Raises:
+            ValueError: ``test_fraction`` outside ``(0, 1)`` or one side would be empty.
+        """
+        train_idx, test_idx = self.split_indices(test_fraction, generator, stratified)
         return (
             self.subset(train_idx, name=f"{self.name}-train"),
             self.subset(test_idx, name=f"{self.name}-test"),

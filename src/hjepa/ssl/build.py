@@ -30,14 +30,18 @@ from torch import Tensor, nn
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.resnet import resnet18
 from hjepa.nn.vit import ViT
+from hjepa.data.moving_digits import grey_textures
 from hjepa.ssl.boxed_views import BoxedViews
+from hjepa.ssl.flow_views import FlowViews
 from hjepa.ssl.masks import MaskedViews, MultiBlockMasks
 from hjepa.ssl.method import SSLMethod, feature_dim
 from hjepa.ssl.methods import (
     BYOL,
+    SIE,
     BarlowTwins,
     IJEPA,
     LeJEPA,
+    MCJEPA,
     MLPBackbone,
     MaskedPixelPrediction,
     SimCLR,
@@ -49,6 +53,7 @@ from hjepa.ssl.methods import (
     intensity_profiles,
     profile_dim,
 )
+from hjepa.ssl.transform_views import IDENTITY_PARAMS, PARAM_DIM, TransformViews
 from hjepa.ssl.views import (
     ViewPair,
     ViewRecipe,
@@ -81,6 +86,9 @@ MethodName = Literal[
     "ijepa-pixels",
     "vicregl",
     "vicregl-alpha0.9",
+    "sie",
+    "sie-vicreg",
+    "mc-jepa",
 ]
 METHODS: tuple[str, ...] = get_args(MethodName)
 
@@ -88,6 +96,11 @@ BackboneName = Literal["convnet", "resnet18", "vit"]
 BACKBONES: tuple[str, ...] = get_args(BackboneName)
 
 ViewMaker = Callable[[Tensor, torch.Generator], list[Tensor]]
+
+MCJEPA_TEXTURES = 512
+"""Background textures MC-JEPA's training frames draw from."""
+MCJEPA_TEXTURE_SEED = 1
+"""Seed of those textures (the evaluation video uses other crops, ``hjepa.ssl.flow_eval``)."""
 
 
 def _unknown_method(method: str) -> ValueError:
@@ -132,6 +145,13 @@ def build_method(
               ``"ijepa-pixels"``: the same masks and predictor regressing normalised pixels.
             * ``"vicregl"``: VICRegL with alpha 0.75, ``"vicregl-alpha0.9"`` with alpha 0.9;
               global expander ``(P, P, P)`` as VICReg, local expander ``(min(P, 128),) * 2``.
+            * ``"sie"``: SIE, features split in halves (invariant first), invariant expander
+              ``(P, P, P)``, equivariant expander ``(P, P, sie_equivariant_dim(P))`` and a
+              hypernetwork predictor (hidden 64) on the rotation + hue parameters of
+              ``TransformViews``. ``"sie-vicreg"``: VICReg ``(P, P, P)`` on the same views (the
+              parameters unused), SIE's baseline.
+            * ``"mc-jepa"``: MC-JEPA (needs the convnet backbone): VICReg ``(P, P, P)`` on content
+              views plus self-supervised flow on the 3 coarsest pyramid levels.
         backbone_factory: returns a new backbone ``(B, in_channels, image_size, image_size) ->
             (B, F)`` with ``out_dim`` on each call.
         in_channels, image_size: the images the views will have (used by the profile branch).
@@ -208,8 +228,24 @@ def build_method(
         case "vicregl" | "vicregl-alpha0.9":
             local = min(p, 128)
             return VICRegL(backbone_factory(), wide, (local, local), alpha=0.9 if method.endswith("0.9") else 0.75)
+        case "sie":
+            backbone = backbone_factory()
+            dim = feature_dim(backbone)
+            if dim < 2:
+                raise ValueError(f"SIE splits the features in two parts; the backbone has {dim}")
+            return SIE(backbone, dim // 2, wide, (p, p, sie_equivariant_dim(p)), PARAM_DIM, IDENTITY_PARAMS,
+                       predictor_hidden=64)
+        case "sie-vicreg":
+            return VICReg(backbone_factory(), wide, inv_weight=25.0, var_weight=25.0, cov_weight=1.0)
+        case "mc-jepa":
+            return MCJEPA(backbone_factory(), wide, flow_levels=3)
         case _:
             raise _unknown_method(method)
+
+
+def sie_equivariant_dim(projector_dim: int) -> int:
+    """SIE's equivariant embedding size: ``min(P, 64)`` (its predictor generates ``D x D`` weights)."""
+    return min(projector_dim, 64)
 
 
 def ijepa_predictor_dim(encoder_dim: int) -> int:
@@ -267,7 +303,12 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
     I-JEPA (and its pixel variant) gets no augmentation: ``[images, context, targets]`` with
     multi-block masks on the ViT patch grid (``hjepa.ssl.masks``). VICRegL gets VICReg's recipe
     with the crop boxes: ``[view_a, view_b, boxes_a (B, 4), boxes_b (B, 4)]``.
-    ``"vicreg-multimodal"`` returns ``[view, intensity_profiles(other view)]``.
+    ``"vicreg-multimodal"`` returns ``[view, intensity_profiles(other view)]``. SIE gets
+    ``TransformViews`` (RGB only): two rotated, hue-shifted copies and the relative parameters
+    ``[view_a, view_b, params (B, 4)]``; ``"sie-vicreg"`` the same two views without parameters.
+    MC-JEPA (one-channel images only) gets ``FlowViews``: VICReg's recipe for the content views
+    and a frame pair of the image moving over one of ``MCJEPA_TEXTURES`` grey photo textures
+    (drawn with seed ``MCJEPA_TEXTURE_SEED``), with its true flow.
 
     Returns:
         ``maker(images (B, C, H, W) in [0, 1], generator) -> list`` of the method's views, each
@@ -281,6 +322,18 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
         raise ValueError(f"image_size must be >= 1, got {image_size}")
     digits = is_digit_sized(image_size, channels)
     match method:
+        case "mc-jepa":
+            if channels != 1:
+                raise ValueError(f"mc-jepa renders grey moving digits from one-channel images; got {channels} "
+                                 "channels (use --dataset mnist-5k, digits or mnist-idx)")
+            textures = grey_textures(MCJEPA_TEXTURES, 2 * image_size, torch.Generator().manual_seed(MCJEPA_TEXTURE_SEED))
+            content = digit_views(image_size) if digits else byol_views(image_size)
+            return FlowViews(content, textures, max_background_speed=min(2.0, image_size / 4))
+        case "sie" | "sie-vicreg":
+            if channels != 3:
+                raise ValueError(f"{method} rotates and recolours RGB images; got {channels} channel(s) "
+                                 "(use --dataset rotated-digits)")
+            return TransformViews(with_params=method == "sie")
         case "ijepa" | "ijepa-pixels":
             return MaskedViews(MultiBlockMasks(grid=image_size // vit_patch_size(image_size)))
         case "vicregl" | "vicregl-alpha0.9":

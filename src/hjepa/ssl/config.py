@@ -89,7 +89,7 @@ class SSLTrainConfig:
     eval_every: int = 0
     """Every this many steps, k-NN and online-probe accuracy on held-out images (0: never)."""
     eval_images: int = 2000
-    """Images of each split used by the periodic evaluation (--eval-every)."""
+    """Images of each split used by the periodic evaluation (--eval-every) and the SIE / MC-JEPA measurements."""
     rank_images: int = 4096
     """Training images whose projector embeddings give the final embedding rank and spectrum."""
     checkpoint_every: int = 500

@@ -1,8 +1,11 @@
 """The labelled image datasets SSL training reads, as a (train, test) pair.
 
-Built-in datasets (``mnist-5k``, ``digits``, ``photo-patches``) ship with installed packages and
-have no test split: one is drawn with ``test_fraction`` and a *fixed* seed (``SPLIT_SEED``), so runs
-with different training seeds are evaluated on the same test images. Real formats read
+Built-in datasets (``mnist-5k``, ``digits``, ``photo-patches``, ``rotated-digits``) ship with
+installed packages and have no test split: one is drawn with ``test_fraction`` and a *fixed* seed
+(``SPLIT_SEED``), so runs with different training seeds are evaluated on the same test images.
+``rotated-digits`` (``hjepa.data.transformed_objects``) renders the digits of ``mnist-5k`` in
+colour at known rotations and hues (SIE's data; its measurements split the recorded rotations and
+hues with the same rows). Real formats read
 ``data_root``:
 
 * ``cifar10`` / ``cifar100``: the extracted ``cifar-10-batches-py`` / ``cifar-100-python``
@@ -28,9 +31,11 @@ import torch.nn.functional as F
 from hjepa.data.builtin_images import load_builtin
 from hjepa.data.image_formats import load_cifar, load_image_folder, load_mnist_idx
 from hjepa.data.images import ImageDataset
+from hjepa.data.transformed_objects import transformed_digits
 
-DatasetName = Literal["mnist-5k", "digits", "photo-patches", "cifar10", "cifar100", "mnist-idx", "image-folder"]
-BUILTIN_DATASETS = ("mnist-5k", "digits", "photo-patches")
+DatasetName = Literal["mnist-5k", "digits", "photo-patches", "rotated-digits", "cifar10", "cifar100", "mnist-idx",
+                      "image-folder"]
+BUILTIN_DATASETS = ("mnist-5k", "digits", "photo-patches", "rotated-digits")
 FILE_DATASETS = ("cifar10", "cifar100", "mnist-idx", "image-folder")
 SPLIT_SEED = 0
 """Seed of the train / test split of datasets that have none (independent of the training seed)."""
@@ -75,7 +80,10 @@ def load_ssl_data(
     if dataset in BUILTIN_DATASETS:
         if data_root is not None:
             raise ValueError(f"--data-root is only read by {', '.join(FILE_DATASETS)}; {dataset} is built in")
-        train, test = _split(load_builtin(dataset), test_fraction)
+        if dataset == "rotated-digits":  # the digits of mnist-5k under known rotations and hues (SIE)
+            train, test = _split(transformed_digits().images, test_fraction)
+        else:
+            train, test = _split(load_builtin(dataset), test_fraction)
     elif dataset in FILE_DATASETS:
         if data_root is None:
             raise ValueError(f"dataset {dataset} needs --data-root (the directory holding its files)")

@@ -29,6 +29,7 @@ from hjepa.ssl.config import CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model,
 from hjepa.ssl.data import load_ssl_data
 from hjepa.ssl.distributed import resolve_device
 from hjepa.ssl.method import SSLMethod
+from hjepa.ssl.property_measures import property_measures
 
 CHUNK = 4096
 """Images converted to float at a time (uint8 -> float32 of a whole CIFAR would take 600 MB)."""
@@ -200,6 +201,7 @@ def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Pat
     eval_seed = derived_seeds(config.seed)[2]  # the seed of the evaluation at the end of training
     results, spectra = frozen_evaluation(method, views, train, test, resolved, eval_seed, config.rank_images,
                                          config.channels_last)
+    results.update(property_measures(method, config, train, test, eval_seed))
     summary = {
         **results, "method": config.method, "dataset": config.dataset, "backbone": config.backbone,
         "checkpoint": str(checkpoint), "steps": int(state.get("step", 0)),

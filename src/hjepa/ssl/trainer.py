@@ -51,6 +51,7 @@ from hjepa.ssl.distributed import (
 from hjepa.ssl.evaluation import (
     dataset_features, evaluate_ssl, frozen_evaluation, view0_embeddings, write_ssl_outputs,
 )
+from hjepa.ssl.property_measures import property_measures
 
 __all__ = ["SSLTrainConfig", "evaluate_ssl", "run_ssl_training", "train_ssl"]
 
@@ -291,6 +292,7 @@ def _train(config: SSLTrainConfig, run: RunDir | None, context: DistributedConte
         return {"rank": context.rank, "steps": steps}
     results, spectra = frozen_evaluation(method, views, train, test, device, eval_seed, config.rank_images,
                                          config.channels_last, embeddings)
+    results.update(property_measures(method, config, train, test, eval_seed))
     summary = {
         **results,
         "images_per_second": images_seen / max(train_seconds, 1e-9), "train_seconds": train_seconds,

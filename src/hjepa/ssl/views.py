@@ -185,6 +185,20 @@ def _shift_hue(x: Tensor, shift: Tensor) -> Tensor:
     return _hsv_to_rgb(hue, saturation, value)
 
 
+def shift_hue(x: Tensor, turns: Tensor) -> Tensor:
+    """Rotate the hue of every RGB image by a known amount (not random: SIE's colour transformation).
+
+    x (B, 3, H, W) in [0, 1], turns (B,) in turns of the colour circle (1 = full circle) ->
+    (B, 3, H, W). Saturation and value are kept; grey pixels have no hue and stay unchanged.
+    """
+    _check_images(x, "shift_hue")
+    if x.shape[1] != 3:
+        raise ValueError(f"shift_hue needs RGB images (B, 3, H, W), got {tuple(x.shape)}")
+    if turns.shape != (x.shape[0],):
+        raise ValueError(f"shift_hue needs one shift per image, turns ({x.shape[0]},), got {tuple(turns.shape)}")
+    return _shift_hue(x, turns.to(device=x.device, dtype=x.dtype))
+
+
 def color_jitter(
     x: Tensor,
     brightness: float = 0.4,

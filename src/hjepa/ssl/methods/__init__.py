@@ -9,6 +9,8 @@
 * ``lejepa``: LeJEPA (Balestriero & LeCun 2025).
 * ``ijepa``: I-JEPA (Assran et al. 2023); ``mae``: its pixel-prediction counterpart (same masks).
 * ``vicregl``: VICRegL (Bardes et al. 2022), VICReg plus matched local features.
+* ``sie``: SIE (Garrido et al. 2023), invariant and equivariant parts, hypernetwork predictor.
+* ``mcjepa``: MC-JEPA (Bardes et al. 2023), content (VICReg) and self-supervised optical flow.
 * ``profiles``: the second modality of ``VICRegMultiModal`` and its ``MLPBackbone``.
 """
 
@@ -17,7 +19,9 @@ from hjepa.ssl.methods.byol import BYOL
 from hjepa.ssl.methods.ijepa import IJEPA, MaskedTokenPredictor
 from hjepa.ssl.methods.lejepa import LeJEPA
 from hjepa.ssl.methods.mae import MaskedPixelPrediction
+from hjepa.ssl.methods.mcjepa import MCJEPA
 from hjepa.ssl.methods.profiles import MLPBackbone, ProfileEncoder, intensity_profiles, profile_dim
+from hjepa.ssl.methods.sie import SIE
 from hjepa.ssl.methods.simclr import SimCLR
 from hjepa.ssl.methods.simsiam import SimSiam
 from hjepa.ssl.methods.vicreg import VICReg, VICRegMultiModal, VICRegTwoEncoders
@@ -28,10 +32,12 @@ __all__ = [
     "BarlowTwins",
     "IJEPA",
     "LeJEPA",
+    "MCJEPA",
     "MLPBackbone",
     "MaskedPixelPrediction",
     "MaskedTokenPredictor",
     "ProfileEncoder",
+    "SIE",
     "SimCLR",
     "SimSiam",
     "VICReg",

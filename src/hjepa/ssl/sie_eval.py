@@ -1,0 +1,156 @@
+"""SIE's measurements on ``rotated-digits``: what each part of a frozen encoder knows about the
+transformations, and how well a predictor applies a transformation in representation space.
+
+For every encoder of a method (SIE: ``backbone``, ``invariant``, ``equivariant``; VICReg: the
+``backbone``), on the renderings of the dataset with their recorded angle and hue:
+
+* ``rotation_r2/<encoder>``, ``colour_r2/<encoder>``: R^2 of an MLP probe predicting
+  ``(cos, sin)`` of the rendering's angle, and of ``2 pi`` times its hue, fitted on the training
+  split, scored on the test split (``hjepa.eval.equivariance``). SIE's claim: high from the
+  equivariant part, low from the invariant one (and from an invariant method such as VICReg).
+* retrieval through a predictor: each test rendering ``x`` is transformed by ``K`` random
+  transformations ``T_k`` (rotation and hue shift); the embedding of ``T_k x`` is predicted from
+  that of ``x`` and the parameters of ``T_k``, and ranked against the embeddings of all ``K``
+  transformed copies of the same ``x`` (so only the transformation, not the object, tells them
+  apart; chance: top-1 ``1 / K``):
+
+  - ``retrieval_top1/<encoder>``, ``retrieval_mrr/<encoder>``: a ``HyperPredictor`` fitted on the
+    frozen features of training renderings and their transformed copies (every method, every part);
+  - without a predictor (``z(T_k x) ~ z(x)``) the same ``z(x)`` is compared with every copy, so
+    the true copy's rank is uniform: exactly chance, top-1 ``1 / K``, MRR ``H_K / K`` (0.125 and
+    0.340 for ``K = 8``), whatever the features;
+  - SIE only, ``retrieval_top1/sie_predictor`` (and ``mrr``): SIE's own trained predictor on its
+    equivariant embeddings ``z_eq``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from hjepa.data.transformed_objects import TransformedObjects
+from hjepa.eval.classify import extract_features
+from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
+from hjepa.nn.hypernet import HyperPredictor
+from hjepa.ssl.transform_views import IDENTITY_PARAMS, PARAM_DIM, apply_transform, transform_params
+
+GROUPS = {"rotation": slice(0, 2), "colour": slice(2, 4)}
+
+
+def _targets(objects: TransformedObjects) -> Tensor:
+    t = objects.targets()
+    return torch.cat([t["rotation"], t["colour"]], dim=1)  # (N, 4)
+
+
+def random_transforms(count: int, generator: torch.Generator, max_angle: float = math.pi / 2,
+                      max_hue_shift: float = 0.5) -> tuple[Tensor, Tensor]:
+    """``(angles, hue_shifts)``, each ``(count,)``, uniform in ``[-max, max]`` (the range of the
+    relative transformations ``TransformViews`` trains on)."""
+    u = torch.rand(2, count, generator=generator)
+    return (2 * u[0] - 1) * max_angle, (2 * u[1] - 1) * max_hue_shift
+
+
+def fit_predictor(source: Tensor, target: Tensor, params: Tensor, generator: torch.Generator,
+                  hidden: int = 16, steps: int = 300, batch_size: int = 256, lr: float = 1e-3
+                  ) -> tuple[HyperPredictor, Tensor]:
+    """Fit a ``HyperPredictor`` ``target ~ W(params) source`` on frozen features.
+
+    Features are divided by one global scale (their RMS) so the fit does not depend on the
+    feature magnitude; the scale is returned with the predictor (divide inputs by it).
+    ``source, target (N, D)``, ``params (N, 4)``; Adam on minibatches, initialisation and batches
+    drawn from ``generator``.
+    """
+    scale = source.pow(2).mean().sqrt().clamp_min(1e-8)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+        predictor = HyperPredictor(source.shape[1], PARAM_DIM, hidden, IDENTITY_PARAMS)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=lr)
+    x, y = source / scale, target / scale
+    with torch.enable_grad():
+        for _ in range(steps):
+            rows = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=generator)
+            loss = (predictor(x[rows], params[rows]) - y[rows]).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return predictor.eval(), scale
+
+
+def _retrieval(source: Tensor, gallery: Tensor, params: Tensor, predict) -> dict[str, float]:
+    """``retrieval_metrics`` of the predictions of ``predict``.
+
+    ``source (N, D)`` embeddings of the test renderings, ``gallery (N, K, D)`` of their ``K``
+    transformed copies, ``params (N * K, 4)`` the copies' parameters (row ``n * K + j``: copy ``j``
+    of rendering ``n``).
+    """
+    n, k, _ = gallery.shape
+    sources = source.repeat_interleave(k, dim=0)  # (N * K, D)
+    with torch.no_grad():
+        predicted = predict(sources, params)
+    queries = gallery.repeat_interleave(k, dim=0)  # query (n, j) ranks copy j among the copies of n
+    target = torch.arange(k).repeat(n)
+    return retrieval_metrics(retrieval_ranks(predicted, queries, target))
+
+
+def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: TransformedObjects, test: TransformedObjects,
+                 seed: int, transforms_per_image: int = 8, sie_method: nn.Module | None = None,
+                 fit_images: int = 2000) -> dict:
+    """The measurements of the module docstring, as a flat dict (``seed`` fixes every draw).
+
+    Args:
+        backbone: frozen encoder ``(B, 3, S, S) -> (B, F)``; its features are computed once.
+        parts: name -> feature columns measured as one encoder, e.g. SIE's
+            ``{"backbone": slice(None), "invariant": slice(0, F // 2), "equivariant": slice(F // 2, None)}``.
+        train, test: renderings with their recorded angles and hues (``TransformedObjects.split``).
+        transforms_per_image: ``K``, the gallery size of the retrieval.
+        sie_method: an ``SIE`` (with ``backbone``) whose own predictor is also measured
+            (``retrieval_*/sie_predictor``), on ``projector_eq`` of the equivariant features.
+        fit_images: training renderings (and as many transformed copies) used to fit each predictor.
+    """
+    if transforms_per_image < 2:
+        raise ValueError(f"transforms_per_image must be >= 2 (a gallery to retrieve from), got {transforms_per_image}")
+    if not parts:
+        raise ValueError("parts must name at least one range of features")
+    generator = torch.Generator().manual_seed(seed)
+    train_images, test_images = train.images.float_images(), test.images.float_images()
+    fit_rows = torch.randperm(len(train), generator=generator)[:fit_images]
+    fit_angles, fit_hues = random_transforms(len(fit_rows), generator)
+    fit_params = transform_params(fit_angles, fit_hues)
+    k = transforms_per_image
+    angles, hues = random_transforms(len(test) * k, generator)  # copy j of rendering n: row n * K + j
+    params = transform_params(angles, hues)
+
+    train_h = extract_features(backbone, train_images)  # (N, F)
+    test_h = extract_features(backbone, test_images)  # (M, F)
+    fit_h = extract_features(backbone, apply_transform(train_images[fit_rows], fit_angles, fit_hues))
+    copies_h = torch.cat([  # (M * K, F), in chunks to bound memory
+        extract_features(backbone, apply_transform(test_images[rows].repeat_interleave(k, dim=0),
+                                                   angles[rows[0] * k:(rows[-1] + 1) * k],
+                                                   hues[rows[0] * k:(rows[-1] + 1) * k]))
+        for rows in torch.arange(len(test)).split(500)
+    ])
+    train_y, test_y = _targets(train), _targets(test)
+    results: dict = {"retrieval_gallery": k}
+    for name, columns in parts.items():
+        r2 = mlp_regression_r2(train_h[:, columns], train_y, test_h[:, columns], test_y, GROUPS, generator)
+        results[f"rotation_r2/{name}"], results[f"colour_r2/{name}"] = r2["rotation"], r2["colour"]
+        predictor, scale = fit_predictor(train_h[fit_rows][:, columns], fit_h[:, columns], fit_params, generator)
+        gallery = copies_h[:, columns].reshape(len(test), k, -1) / scale
+        metrics = _retrieval(test_h[:, columns] / scale, gallery, params, predictor)
+        results[f"retrieval_top1/{name}"], results[f"retrieval_mrr/{name}"] = metrics["top1"], metrics["mrr"]
+    if sie_method is not None:
+        flags = [(m, m.training) for m in sie_method.modules()]
+        sie_method.eval()
+        try:
+            with torch.no_grad():
+                def embed(h: Tensor) -> Tensor:
+                    return sie_method.projector_eq(sie_method.split(h)[1])
+                source, gallery = embed(test_h), embed(copies_h).reshape(len(test), k, -1)
+            metrics = _retrieval(source, gallery, params, sie_method.predictor)
+        finally:
+            for module, was_training in flags:
+                module.training = was_training
+        results["retrieval_top1/sie_predictor"], results["retrieval_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
+    return results

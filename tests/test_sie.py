@@ -1,0 +1,248 @@
+"""SIE: rendered objects under known transformations, transformation views, the hypernetwork
+predictor, the method, the equivariance read-outs, and a CLI smoke run."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import math
+
+import pytest
+import torch
+
+from hjepa.cli import main
+from hjepa.data.transformed_objects import hue_colours, render_objects, rotate_images, transformed_digits
+from hjepa.eval.equivariance import mlp_regression_r2, r2_scores, retrieval_metrics, retrieval_ranks
+from hjepa.nn.convnet import SmallConvNet
+from hjepa.nn.hypernet import HyperPredictor
+from hjepa.ssl.build import build_method, build_views
+from hjepa.ssl.data import SPLIT_SEED, load_ssl_data
+from hjepa.ssl.methods import SIE
+from hjepa.ssl.sie_eval import sie_measures
+from hjepa.ssl.transform_views import IDENTITY_PARAMS, TransformViews, apply_transform, transform_params
+from hjepa.ssl.views import _rgb_to_hsv, shift_hue
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def objects():
+    return transformed_digits(count=300, generator=gen(0))
+
+
+# ------------------------------------------------------------------------------- rendering
+def test_rotation_by_a_quarter_turn_is_rot90():
+    x = torch.rand(3, 3, 10, 10, generator=gen(0))
+    quarter = rotate_images(x, torch.full((3,), math.pi / 2))
+    torch.testing.assert_close(quarter, torch.rot90(x, 1, (-2, -1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rotate_images(x, torch.zeros(3)), x, atol=1e-6, rtol=0)
+
+
+def test_rendering_records_its_angle_and_hue():
+    shapes = torch.rand(4, 1, 28, 28, generator=gen(1))
+    hues = torch.tensor([0.0, 0.2, 0.55, 0.9])
+    upright = render_objects(shapes, torch.zeros(4), hues, 32)
+    turned = render_objects(shapes, torch.full((4,), math.pi / 2), hues, 32)
+    torch.testing.assert_close(turned, torch.rot90(upright, 1, (-2, -1)), atol=1e-5, rtol=0)
+    # angle 0: the shape pasted unchanged in the middle of the canvas, times its colour
+    colour = torch.tensor([colorsys.hsv_to_rgb(float(h), 1.0, 1.0) for h in hues])
+    torch.testing.assert_close(hue_colours(hues), colour, atol=1e-6, rtol=0)
+    torch.testing.assert_close(upright[:, :, 2:30, 2:30], shapes * colour.view(4, 3, 1, 1), atol=1e-5, rtol=0)
+    assert upright[:, :, :2].abs().max() == 0  # black border
+    hue, _, value = _rgb_to_hsv(upright)
+    for i in range(4):
+        lit = value[i] > 0.2
+        assert torch.allclose(hue[i][lit], hues[i].expand(int(lit.sum())), atol=1e-3)
+
+
+def test_transformed_digits_are_deterministic_and_split_with_their_parameters(objects):
+    again = transformed_digits(count=300, generator=gen(0))
+    assert torch.equal(objects.images.images, again.images.images) and torch.equal(objects.angles, again.angles)
+    assert objects.images.images.shape == (300, 3, 32, 32)
+    assert objects.angles.abs().max() <= math.pi / 2 and 0 <= objects.hues.min() and objects.hues.max() < 1
+    train, test = objects.split(0.2, gen(SPLIT_SEED))
+    _, plain_test = objects.images.split(0.2, gen(SPLIT_SEED))
+    assert torch.equal(test.images.images, plain_test.images) and len(train) + len(test) == 300
+    train_idx, test_idx = objects.images.split_indices(0.2, gen(SPLIT_SEED))
+    assert torch.equal(test.angles, objects.angles[test_idx]) and torch.equal(train.hues, objects.hues[train_idx])
+    targets = objects.targets()
+    assert torch.allclose(torch.atan2(targets["rotation"][:, 1], targets["rotation"][:, 0]), objects.angles, atol=1e-5)
+
+
+def test_rendering_rejects_bad_input():
+    with pytest.raises(ValueError, match="one value per image"):
+        rotate_images(torch.rand(2, 3, 8, 8), torch.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        render_objects(torch.rand(1, 1, 28, 28), torch.tensor([float("nan")]), torch.zeros(1), 32)
+    with pytest.raises(ValueError, match="h <= size"):
+        render_objects(torch.rand(1, 1, 28, 28), torch.zeros(1), torch.zeros(1), 20)
+    with pytest.raises(ValueError, match="count"):
+        transformed_digits(count=0)
+
+
+# ------------------------------------------------------------------------------- views
+def test_views_follow_the_recorded_relative_transformation(objects):
+    images = objects.images.float_images(slice(0, 16))
+    hue_only = TransformViews(max_angle=0.0)(images, gen(3))
+    shift = torch.atan2(hue_only[2][:, 3], hue_only[2][:, 2]) / (2 * math.pi)
+    torch.testing.assert_close(hue_only[1], shift_hue(hue_only[0], shift), atol=2e-5, rtol=0)
+    assert torch.allclose(hue_only[2][:, :2], torch.tensor([1.0, 0.0]).expand(16, 2))
+    rotation_only = TransformViews(max_hue_shift=0.0)(images, gen(4))
+    angle = torch.atan2(rotation_only[2][:, 1], rotation_only[2][:, 0])
+    assert angle.abs().max() <= math.pi / 2 + 1e-6
+    # rotating view a by the recorded angle gives view b up to the second interpolation
+    residual = (rotate_images(rotation_only[0], angle) - rotation_only[1]).abs().mean()
+    wrong = (rotate_images(rotation_only[0], -angle) - rotation_only[1]).abs().mean()
+    assert residual < 0.25 * wrong
+    still = TransformViews(max_angle=0.0, max_hue_shift=0.0)(images, gen(5))
+    torch.testing.assert_close(still[0], images, atol=2e-5, rtol=0)
+    assert torch.allclose(still[2], torch.tensor(IDENTITY_PARAMS).expand(16, 4))
+    with pytest.raises(ValueError, match="RGB"):
+        TransformViews()(torch.rand(2, 1, 8, 8), gen(0))
+    with pytest.raises(ValueError, match="RGB"):
+        build_views("sie", 28, 1)
+
+
+# ------------------------------------------------------------------------------- predictor
+def test_hyper_predictor_shapes_and_identity_by_construction():
+    predictor = HyperPredictor(dim=6, param_dim=4, hidden=8, identity_params=IDENTITY_PARAMS)
+    z, t = torch.randn(5, 6, generator=gen(0)), torch.randn(5, 4, generator=gen(1))
+    assert predictor(z, t).shape == (5, 6) and predictor.weights(t).shape == (5, 6, 6)
+    torch.testing.assert_close(predictor(z, t), z)  # initialisation: W(t) = I for every t
+    with torch.no_grad():
+        for p in predictor.parameters():
+            p.add_(torch.randn(p.shape, generator=gen(2)))
+    assert not torch.allclose(predictor(z, t), z, atol=1e-3)
+    identity = torch.tensor(IDENTITY_PARAMS).expand(5, 4)
+    torch.testing.assert_close(predictor(z, identity), z, atol=1e-5, rtol=0)  # still, after any change
+    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+        predictor(z, torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="identity_params"):
+        HyperPredictor(6, 4, 8, identity_params=(1.0, 0.0))
+
+
+def test_hyper_predictor_learns_a_rotation_of_the_plane():
+    torch.manual_seed(0)
+    predictor = HyperPredictor(dim=2, param_dim=2, hidden=16, identity_params=(1.0, 0.0))
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=1e-2)
+    g = gen(0)
+    for _ in range(300):
+        angle = (torch.rand(128, generator=g) * 2 - 1) * math.pi
+        z = torch.randn(128, 2, generator=g)
+        t = torch.stack([angle.cos(), angle.sin()], dim=1)
+        rotated = torch.stack([t[:, 0] * z[:, 0] - t[:, 1] * z[:, 1], t[:, 1] * z[:, 0] + t[:, 0] * z[:, 1]], dim=1)
+        loss = (predictor(z, t) - rotated).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss < 0.01  # from about 1.0 for the identity map
+    w = predictor.weights(torch.tensor([[0.0, 1.0]]))[0]  # a quarter turn
+    torch.testing.assert_close(w, torch.tensor([[0.0, -1.0], [1.0, 0.0]]), atol=0.1, rtol=0)
+
+
+# ------------------------------------------------------------------------------- method
+def small_sie() -> SIE:
+    torch.manual_seed(0)
+    return build_method("sie", lambda: SmallConvNet(3, (4, 8, 16)), 3, 32, projector_dim=16)
+
+
+def test_sie_terms_on_a_known_case():
+    method = small_sie()
+    views = TransformViews()(torch.rand(8, 3, 32, 32, generator=gen(0)), gen(1))
+    out = method(views)
+    assert set(out.terms) >= {"invariance", "prediction", "prediction_identity", "variance", "covariance"}
+    assert out.features.shape == (8, 16) and out.embeddings.shape == (8, 16 + 16)
+    # identity at initialisation: the predictor's error is the identity's
+    torch.testing.assert_close(out.terms["prediction"], out.terms["prediction_identity"])
+    same = torch.rand(8, 3, 32, 32, generator=gen(2))
+    out = method([same, same, torch.tensor(IDENTITY_PARAMS).expand(8, 4)])
+    assert float(out.terms["invariance"]) == 0.0 and float(out.terms["prediction"]) == 0.0
+    out.loss.backward()
+    assert method.predictor.hypernet[-1].weight.grad is not None
+    assert set(method.encoders()) == {"backbone", "invariant", "equivariant"}
+    assert method.encoders()["equivariant"](same).shape == (8, 8)
+
+
+def test_sie_rejects_bad_input():
+    method = small_sie()
+    with pytest.raises(ValueError, match="transformation parameters"):
+        method([torch.rand(4, 3, 32, 32)] * 2 + [torch.zeros(4, 3)])
+    with pytest.raises(ValueError, match="3 views"):
+        method([torch.rand(4, 3, 32, 32)] * 2)
+    with pytest.raises(ValueError, match="invariant_dim"):
+        SIE(SmallConvNet(3, (4, 8, 16)), 16, (8,), (8,), 4, IDENTITY_PARAMS)
+    with pytest.raises(ValueError, match=">= 0"):
+        SIE(SmallConvNet(3, (4, 8, 16)), 8, (8,), (8,), 4, IDENTITY_PARAMS, pred_weight=-1.0)
+
+
+# ------------------------------------------------------------------------------- read-outs
+def test_r2_and_mlp_probe_against_known_answers():
+    y = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    assert r2_scores(y, y).item() == pytest.approx(1.0)
+    assert r2_scores(torch.full_like(y, 2.5), y).item() == pytest.approx(0.0)
+    assert r2_scores(y + 1, y).item() == pytest.approx(1 - 4 / 5)
+    g = gen(0)
+    x = torch.randn(600, 8, generator=g)
+    target = torch.stack([torch.sin(x[:, 0]), x[:, 1] * x[:, 2]], dim=1)
+    groups = {"first": slice(0, 1), "both": slice(0, 2)}
+    scores = mlp_regression_r2(x[:400], target[:400], x[400:], target[400:], groups, gen(1))
+    assert scores["first"] > 0.9 and scores["both"] > 0.7
+    noise = torch.randn(600, 2, generator=g)
+    assert mlp_regression_r2(x[:400], noise[:400], x[400:], noise[400:], groups, gen(1))["both"] < 0.1
+    with pytest.raises(ValueError, match="NaN"):
+        mlp_regression_r2(x[:4] * float("nan"), target[:4], x[4:8], target[4:8], groups, gen(0))
+
+
+def test_retrieval_ranks_by_hand():
+    gallery = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]],
+                            [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    predicted = torch.tensor([[0.9, 0.1], [0.6, 0.8]])
+    ranks = retrieval_ranks(predicted, gallery, torch.tensor([0, 0]))
+    assert ranks.tolist() == [1, 2]  # second query: cos 0.8 to [0, 1] beats 0.6 to the true [1, 0]
+    assert retrieval_metrics(ranks) == {"top1": 0.5, "mrr": 0.75}
+    tied = retrieval_ranks(torch.tensor([[1.0, 0.0]]), torch.ones(1, 3, 2), torch.tensor([1]))
+    assert tied.tolist() == [3]  # a constant gallery counts as a miss, not a hit
+    with pytest.raises(ValueError, match="target"):
+        retrieval_ranks(predicted, gallery, torch.tensor([0, 3]))
+
+
+def test_sie_measures_keys_and_ranges(objects):
+    train, test = objects.split(0.2, gen(SPLIT_SEED))
+    method = small_sie()
+    parts = {"backbone": slice(None), "invariant": slice(0, 8), "equivariant": slice(8, None)}
+    results = sie_measures(method.backbone, parts, train, test, seed=0, transforms_per_image=4, sie_method=method,
+                           fit_images=64)
+    for part in parts:
+        assert -5.0 < results[f"rotation_r2/{part}"] <= 1.0 and -5.0 < results[f"colour_r2/{part}"] <= 1.0
+        assert 0.0 <= results[f"retrieval_top1/{part}"] <= 1.0
+        assert 0.25 - 1e-6 <= results[f"retrieval_mrr/{part}"] <= 1.0  # every rank is at most K = 4
+    assert 0.0 <= results["retrieval_top1/sie_predictor"] <= 1.0 and results["retrieval_gallery"] == 4
+    with pytest.raises(ValueError, match="transforms_per_image"):
+        sie_measures(method.backbone, parts, train, test, seed=0, transforms_per_image=1)
+
+
+# ------------------------------------------------------------------------------- command line
+def tiny_args(tmp_path) -> list[str]:
+    return ["--dataset", "rotated-digits", "--width", "4", "--projector-dim", "16", "--steps", "3", "--batch-size",
+            "16", "--warmup-steps", "1", "--rank-images", "64", "--eval-images", "64", "--precision", "fp32",
+            "--checkpoint-every", "0", "--no-progress", "--runs-root", str(tmp_path), "--threads", "1"]
+
+
+def test_sie_from_the_command_line(tmp_path, capsys):
+    assert main(["ssl", "train", "--name", "sie", "--method", "sie", *tiny_args(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "sie/summary.json").read_text())
+    assert summary["method"] == "sie" and set(summary["encoders"]) == {"backbone", "invariant", "equivariant"}
+    assert {"rotation_r2/equivariant", "colour_r2/invariant", "retrieval_mrr/sie_predictor"} <= set(summary)
+    capsys.readouterr()
+    assert main(["ssl", "train", "--name", "grey", "--method", "sie", "--dataset", "digits", "--steps", "1",
+                 "--runs-root", str(tmp_path), "--no-progress"]) == 2
+    assert "RGB" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sie_baseline_from_the_command_line(tmp_path):
+    assert main(["ssl", "train", "--name", "base", "--method", "sie-vicreg", *tiny_args(tmp_path)]) == 0
+    baseline = json.loads((tmp_path / "base/summary.json").read_text())
+    assert "rotation_r2/backbone" in baseline and "retrieval_mrr/sie_predictor" not in baseline
