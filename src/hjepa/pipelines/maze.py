@@ -74,8 +74,8 @@ class MazeDataConfig:
 class Level2Config:
     """Architecture of level 2."""
 
-    state_dim: int = 16
-    """Dimension of the abstract state s2."""
+    state_dim: int = 32
+    """Dimension of the abstract state s2 (level 1 has 64)."""
     macro_steps: int = 4
     """k: level-1 steps per level-2 step (k * frameskip environment steps)."""
     latent_action_dim: int = 2

@@ -1,0 +1,162 @@
+"""Hierarchical vs flat planning in the maze, and z-aware planning in the stochastic maze (issue 5).
+
+Two suites, each trains its two-level world model with `hjepa maze` in-process (or reuses one
+with ``--checkpoint``), then evaluates on tasks grouped by start-goal distance in rooms:
+
+- ``deterministic``: the fixed 3 x 3 snake maze. For each group of distances, the same tasks with
+  the hierarchical planner (level 2: spread search over latent macro-actions; level 1: MPPI to the
+  subgoal) and the flat planner (MPPI at level 1 over a horizon long enough for the task), at
+  equal MPPI budget (samples x iterations). Success rate and planning time (controller time,
+  batched over the group's episodes) per group. Targets on the longest tasks: >= 30 points higher
+  success and >= 3x less planning time than flat.
+- ``stochastic``: door 6 (rooms 0 and 3) is drawn open but closed in half of the episodes;
+  level 2 has a latent z (1-D). Tasks where that shortcut is shorter than the reliable route;
+  hierarchical planning with z fixed at its mean vs expected and worst-case cost over draws.
+
+    python benchmarks/hierarchy_suite.py --suite deterministic --threads 1
+    python benchmarks/hierarchy_suite.py --suite stochastic --threads 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import tyro
+
+from common import RESULTS_DIR, write_result
+from hjepa.cli import MazeCommand
+from hjepa.envs.maze import Maze
+from hjepa.envs.maze_tasks import MazeTasks, reliable_layout, sample_maze_tasks
+from hjepa.pipelines.maze import evaluate, load_hierarchy, make_controllers
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hierarchy benchmark suite."""
+
+    suite: Literal["deterministic", "stochastic"] = "deterministic"
+    """Which measurement."""
+    checkpoint: Path | None = None
+    """Reuse this `hjepa maze` checkpoint instead of training (must match the suite's maze)."""
+    groups: tuple[str, ...] = ("1-2", "3-4", "5-6", "7-8")
+    """Distance groups in rooms (deterministic suite), 'lo-hi' inclusive."""
+    episodes: int = 12
+    """Tasks per group (deterministic) or in all (stochastic)."""
+    extra_args: str = ""
+    """`hjepa maze` arguments appended to the training run, one quoted string: --extra-args="--train.steps 30"."""
+    runs_root: Path = Path("runs/bench")
+    """Where the training run goes (bench-hierarchy-<suite>)."""
+    threads: int = 1
+    """Torch threads."""
+    eval_seed: int = 20_000
+    """Seed of the evaluation tasks."""
+    out_dir: Path = RESULTS_DIR
+    """Where hierarchy_suite_<suite>.json is written."""
+
+
+STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1"]
+
+
+def train_or_load(config: Config):
+    """(job, env, low, high, probe, summary of the training run or None)."""
+    args = ["--name", f"bench-hierarchy-{config.suite}", "--runs-root", str(config.runs_root), "--overwrite",
+            "--threads", str(config.threads), "--eval.episodes", "8", "--no-progress"]
+    if config.suite == "stochastic":
+        args += STOCHASTIC_ARGS + ["--eval.no-flat-baseline"]
+    args += shlex.split(config.extra_args)
+    command = tyro.cli(MazeCommand, args=args)
+    if config.checkpoint is not None:
+        low, high, probe, _ = load_hierarchy(config.checkpoint)
+        return command.job, Maze(command.job.env), low, high, probe, None, args
+    summary = command.run()
+    path = config.runs_root / f"bench-hierarchy-{config.suite}" / "checkpoints" / "hierarchy.pt"
+    low, high, probe, _ = load_hierarchy(path)
+    return command.job, Maze(command.job.env), low, high, probe, summary, args
+
+
+def shortcut_tasks(env: Maze, n: int, seed: int) -> MazeTasks:
+    """``n`` tasks whose route through the unreliable door is shorter than the reliable route."""
+    generator = torch.Generator().manual_seed(seed)
+    tasks = sample_maze_tasks(env, 40 * n, generator, min_rooms=3)
+    layout = tasks.layout
+    optimistic = dataclasses.replace(layout, passable=layout.drawn.clone())  # every drawn door open
+    rows = torch.arange(len(tasks))
+    a, b = env.room_of(tasks.start), env.room_of(tasks.goal)
+    short = env.room_distances(optimistic)[rows, a, b] < env.room_distances(reliable_layout(env, layout))[rows, a, b]
+    keep = short.nonzero().squeeze(-1)[:n]
+    if len(keep) < n:
+        raise ValueError(f"only {len(keep)} shortcut tasks among {len(tasks)}")
+    return tasks.index(keep)
+
+
+def deterministic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
+    rows = []
+    for g, group in enumerate(config.groups):
+        lo, hi = (int(v) for v in group.split("-"))
+        tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.eval_seed + g), lo, hi)
+        results = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
+        for label, (result, _) in results.items():
+            s = result.summary()
+            rows.append({"rooms_apart": group, "controller": label, "success_rate": s["success_rate"],
+                         "mean_steps_to_success": s["mean_steps_to_success"] if s["mean_steps_to_success"] == s["mean_steps_to_success"] else None,
+                         "planning_seconds": s["planning_seconds"], "planning_ms_per_step": s["planning_ms_per_step"],
+                         "decisions": int(s["decisions"]), "episodes": int(s["episodes"])})
+        flat = next(r for r in rows[-2:] if r["controller"] == "flat")
+        hier = next(r for r in rows[-2:] if r["controller"] != "flat")
+        hier["success_minus_flat"] = hier["success_rate"] - flat["success_rate"]
+        hier["time_ratio_flat_over_hier"] = flat["planning_seconds"] / max(hier["planning_seconds"], 1e-9)
+    return rows
+
+
+def stochastic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
+    tasks = shortcut_tasks(env, config.episodes, config.eval_seed)
+    open_door = tasks.layout.passable[:, env.config.unreliable[0]]
+    rows = []
+    for mode in ("mean", "expected", "worst"):
+        results = evaluate(job, env, make_controllers(job, env, low, high, probe, z_mode=mode), tasks)
+        for label, (result, _) in results.items():
+            s = result.summary()
+            rows.append({"z_mode": mode, "controller": label, "success_rate": s["success_rate"],
+                         "success_door_open": float(result.success[open_door].float().mean()) if open_door.any() else None,
+                         "success_door_closed": float(result.success[~open_door].float().mean()) if (~open_door).any() else None,
+                         "planning_seconds": s["planning_seconds"], "episodes": int(s["episodes"])})
+    return rows
+
+
+def main(config: Config) -> Path:
+    torch.set_num_threads(config.threads)
+    start = time.perf_counter()
+    job, env, low, high, probe, summary, args = train_or_load(config)
+    train_seconds = time.perf_counter() - start
+    if config.suite == "deterministic":
+        rows = deterministic_rows(config, job, env, low, high, probe)
+        columns = ["rooms_apart", "controller", "success_rate", "success_minus_flat", "planning_seconds",
+                   "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
+        title = "Maze: hierarchical vs flat planning by start-goal distance"
+    else:
+        rows = stochastic_rows(config, job, env, low, high, probe)
+        columns = ["z_mode", "controller", "success_rate", "success_door_open", "success_door_closed",
+                   "planning_seconds", "episodes"]
+        title = "Stochastic maze: planning with z at its mean vs expected / worst case over z"
+    world = summary["world_model"] if summary else {}
+    notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
+             f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
+             f". Total {time.perf_counter() - start:.0f} s. 1 torch thread, machine shared with other jobs.")
+    return write_result(
+        config.out_dir, f"hierarchy_suite_{config.suite}", title,
+        "Both planners use the same trained level-1 model and the same MPPI budget (samples x iterations); the flat "
+        "planner's horizon covers the task, the hierarchical one plans 8 level-1 steps to a subgoal chosen by level 2 "
+        "(spread search over latent macro-actions). planning_seconds: controller time (render, encode, plan) for the "
+        "group's episodes, batched. Success: within 3 px of the goal within 400 steps.",
+        config, columns, rows, notes=notes,
+    )
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Config))
