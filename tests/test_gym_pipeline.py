@@ -168,3 +168,29 @@ def test_gym_errors_are_one_line(tmp_path, capsys):
     code = main(["gym", "--env", "pendulum", "--runs-root", str(tmp_path), "--dataset", str(tmp_path / "nope")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "gym-pendulum").exists()  # refused before a run directory was made
+
+
+def test_external_envs_benchmark_tabulates_runs(tmp_path):
+    """benchmarks/external_envs.py --reuse reads each run's summary.json into one row."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import external_envs
+
+    summary = {
+        "env": "pendulum", "env_id": "Pendulum-v1", "success_rate": 0.3, "final_success_rate": 0.1,
+        "start_success_rate": 0.0, "episodes": 50, "train_steps": 7, "cpu_seconds": {"data": 60, "train": 120, "plan": 30},
+        "world_model": {"probe_r2": 0.9},
+        "controllers": {"random actions": {"success_rate": 0.05},
+                        "held-out episode's own actions (open loop)": {"success_rate": 1.0}},
+    }
+    run = tmp_path / "runs" / "bench-gym-pendulum"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(summary))
+    config = external_envs.Config(envs=("pendulum",), runs_root=tmp_path / "runs", reuse=True, out_dir=tmp_path)
+    result = json.loads(external_envs.main(config).read_text())
+    (row,) = result["rows"]
+    assert (row["success"], row["random_success"], row["replay_success"]) == (0.3, 0.05, 1.0)
+    assert row["total_cpu_min"] == pytest.approx(3.5) and row["published"].startswith("no published")
+    assert result["columns"][0] == "run" and result["format"] == "hjepa.benchmark/1"
