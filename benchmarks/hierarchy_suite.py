@@ -15,6 +15,7 @@ with ``--checkpoint``), then evaluates on tasks grouped by start-goal distance i
 
     python benchmarks/hierarchy_suite.py --suite deterministic --threads 1
     python benchmarks/hierarchy_suite.py --suite stochastic --threads 1
+    python benchmarks/hierarchy_suite.py --level2 unrolled-level1 --checkpoint runs/bench/bench-hierarchy-deterministic/checkpoints/hierarchy.pt
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Config:
     """Seed of the evaluation tasks."""
     out_dir: Path = RESULTS_DIR
     """Where hierarchy_suite_<suite>.json is written."""
+    level2: Literal["learned", "unrolled-level1"] = "learned"
+    """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or (an ablation that
+    separates model from planner) the level-1 predictor unrolled k steps with a held action as the
+    macro-action and s2 = s1. The result file gets a suffix for the ablation."""
 
 
 STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1"]
@@ -93,6 +98,33 @@ def shortcut_tasks(env: Maze, n: int, seed: int) -> MazeTasks:
     if len(keep) < n:
         raise ValueError(f"only {len(keep)} shortcut tasks among {len(tasks)}")
     return tasks.index(keep)
+
+
+class UnrolledLevel1(torch.nn.Module):
+    """Level 2 made of level 1: s2 = s1, a macro-action is one environment action (2,) held for
+    ``k`` level-1 steps, predicted by unrolling the level-1 predictor (no level-2 learning)."""
+
+    latent_dim = 0
+
+    def __init__(self, low, k: int) -> None:
+        super().__init__()
+        self.low, self.k = low, k
+        self.low_state_dim, self.low_action_dim = low.state_dim, low.action_dim
+        self.z_scale = torch.zeros(0)
+
+    def abstract(self, s1):
+        return s1
+
+    def step(self, s, u, z=None):
+        held = u.repeat(*([1] * (u.dim() - 1)), self.low_action_dim // 2)
+        for _ in range(self.k):
+            s = self.low.step(s, held)
+        return s
+
+    def held_direction_actions(self, speeds, directions: int = 8):
+        angle = torch.arange(directions, dtype=torch.float32) * (2 * torch.pi / directions)
+        unit = torch.stack([angle.cos(), angle.sin()], -1)
+        return torch.cat([speed * unit for speed in speeds])
 
 
 def deterministic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
@@ -135,6 +167,8 @@ def main(config: Config) -> Path:
     job, env, low, high, probe, summary, args = train_or_load(config)
     train_seconds = time.perf_counter() - start
     if config.suite == "deterministic":
+        if config.level2 == "unrolled-level1":
+            high = UnrolledLevel1(low, job.level2.macro_steps)
         rows = deterministic_rows(config, job, env, low, high, probe)
         columns = ["rooms_apart", "controller", "success_rate", "success_minus_flat", "planning_seconds",
                    "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
@@ -148,8 +182,11 @@ def main(config: Config) -> Path:
     notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
              f". Total {time.perf_counter() - start:.0f} s. 1 torch thread, machine shared with other jobs.")
+    suffix = "_unrolled_level1" if config.suite == "deterministic" and config.level2 == "unrolled-level1" else ""
+    if suffix:
+        title += " (level 2 = level 1 unrolled, an ablation)"
     return write_result(
-        config.out_dir, f"hierarchy_suite_{config.suite}", title,
+        config.out_dir, f"hierarchy_suite_{config.suite}{suffix}", title,
         "Both planners use the same trained level-1 model and the same MPPI budget (samples x iterations); the flat "
         "planner's horizon covers the task, the hierarchical one plans 8 level-1 steps to a subgoal chosen by level 2 "
         "(spread search over latent macro-actions). planning_seconds: controller time (render, encode, plan) for the "
