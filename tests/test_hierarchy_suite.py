@@ -1,0 +1,32 @@
+"""Smoke test of benchmarks/hierarchy_suite.py at tiny sizes (results to a temporary directory)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_maze_cli import TINY  # noqa: E402
+
+
+def test_hierarchy_suite_deterministic_and_ablation(tmp_path):
+    import hierarchy_suite
+
+    extra = " ".join(a for a in TINY if a != "--no-progress")
+    config = hierarchy_suite.Config(groups=("1-2", "3-4"), episodes=1, extra_args=extra, runs_root=tmp_path / "runs",
+                                    out_dir=tmp_path)
+    result = json.loads(hierarchy_suite.main(config).read_text())
+    assert result["format"] == "hjepa.benchmark/1"
+    assert [(r["rooms_apart"], r["controller"]) for r in result["rows"]] == [
+        ("1-2", "hierarchical"), ("1-2", "flat"), ("3-4", "hierarchical"), ("3-4", "flat")]
+    assert all(r["planning_seconds"] > 0 for r in result["rows"])
+    checkpoint = tmp_path / "runs" / "bench-hierarchy-deterministic" / "checkpoints" / "hierarchy.pt"
+    ablation = hierarchy_suite.Config(groups=("1-2",), episodes=1, extra_args=extra, runs_root=tmp_path / "runs",
+                                      out_dir=tmp_path, level2="unrolled-level1", checkpoint=checkpoint)
+    path = hierarchy_suite.main(ablation)
+    assert path.name == "hierarchy_suite_deterministic_unrolled_level1.json"
+    assert len(json.loads(path.read_text())["rows"]) == 2
