@@ -12,7 +12,7 @@ Suites:
             each, success against training CPU time.
 
     python benchmarks/external_envs.py --suite main
-    python benchmarks/external_envs.py --suite curve --curve-env pointmaze --curve-steps 250 500 1500
+    python benchmarks/external_envs.py --suite curve --curve-env pusht --curve-dataset runs/bench/bench-gym-pusht/data
     python benchmarks/external_envs.py --suite main --reuse        # tabulate runs already made
 
 Results: ``<out_dir>/external_envs_<suite>.json``; commentary in ``external_envs_targets.md``.
@@ -46,10 +46,13 @@ class Config:
     """Which set of runs."""
     envs: tuple[str, ...] = ("pusht", "pointmaze", "pendulum")
     """Environments of the `main` suite."""
-    curve_env: str = "pointmaze"
+    curve_env: str = "pusht"
     """Environment of the `curve` suite."""
-    curve_steps: tuple[int, ...] = (250, 500, 1000, 1500)
+    curve_steps: tuple[int, ...] = (1000, 2000, 4000, 8000)
     """Training steps of the `curve` suite's runs."""
+    curve_dataset: Path | None = None
+    """Data directory every `curve` run trains on (e.g. the main run's runs/bench/bench-gym-pusht/data);
+    None: the first run collects it."""
     extra_args: str = ""
     """`hjepa gym` arguments appended to every run, one quoted string: --extra-args="--train.steps 30"."""
     runs_root: Path = Path("runs/bench")
@@ -105,7 +108,7 @@ def main(config: Config) -> Path:
             "solved_at_start: goals already met before acting; replay: the held-out episode's own actions. "
             "CPU seconds are process time (the machine was shared with other jobs).")
     else:
-        data = None
+        data = config.curve_dataset
         for steps in config.curve_steps:
             args = ["--env", config.curve_env, "--train.steps", str(steps)]
             if data is not None:
@@ -115,8 +118,9 @@ def main(config: Config) -> Path:
             data = config.runs_root / name / "data" if data is None else data
         title = f"Learning curve on {config.curve_env}: success against training CPU time (issue 6)"
         description = (
-            f"`hjepa gym --env {config.curve_env} --train.steps N` for each N, every run on the data the first "
-            "one collected, evaluated with the same protocol and tasks as the main table.")
+            f"`hjepa gym --env {config.curve_env} --train.steps N` for each N, every run on the same collected "
+            "data (data_cpu_s is then only its loading), evaluated with the same protocol and tasks as the main "
+            "table; train_cpu_s is the x axis of the curve.")
     return write_result(config.out_dir, f"external_envs_{config.suite}", title, description, config, COLUMNS, rows)
 
 

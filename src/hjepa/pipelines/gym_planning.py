@@ -208,9 +208,9 @@ class EnvDefaults:
 
 
 ENV_DEFAULTS = {
-    "pusht": EnvDefaults(episodes=400, train_steps=1500, frame_stack=1),
-    "pointmaze": EnvDefaults(episodes=300, train_steps=1500, frame_stack=2),
-    "pendulum": EnvDefaults(episodes=300, train_steps=1500, frame_stack=2),
+    "pusht": EnvDefaults(episodes=800, train_steps=4000, frame_stack=1),
+    "pointmaze": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+    "pendulum": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
 }
 """Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md)."""
 
