@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,envs]'
+	$(BIN)/pip install --quiet -e '.[test,envs,minari]'
 	touch $(STAMP)
 
 install: $(STAMP)

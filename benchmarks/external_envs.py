@@ -9,7 +9,10 @@ torch thread) of data collection, training and the planning evaluation.
 Suites:
     main    one run per environment with the job's defaults (about 15 CPU-minutes each);
     curve   a learning curve: the same data (collected once), ``--curve-steps`` training steps
-            each, success against training CPU time.
+            each, success against training CPU time;
+    random-state  PointMaze with DINO-WM's own PointMaze goals (start and goal anywhere in the
+            maze at rest), 200 steps, CEM 300 x 10 (its plan_point_maze config), planning with the
+            `main` run's world model and data.
 
     python benchmarks/external_envs.py --suite main
     python benchmarks/external_envs.py --suite curve --curve-env pusht --curve-dataset runs/bench/bench-gym-pusht/data
@@ -42,7 +45,7 @@ PUBLISHED = {
 class Config:
     """External-environment benchmark."""
 
-    suite: Literal["main", "curve"] = "main"
+    suite: Literal["main", "curve", "random-state"] = "main"
     """Which set of runs."""
     envs: tuple[str, ...] = ("pusht", "pointmaze", "pendulum")
     """Environments of the `main` suite."""
@@ -107,6 +110,17 @@ def main(config: Config) -> Path:
             "environment's success test passed at some check (every 5 steps); final_success: at the end; "
             "solved_at_start: goals already met before acting; replay: the held-out episode's own actions. "
             "CPU seconds are process time (the machine was shared with other jobs).")
+    elif config.suite == "random-state":
+        base = config.runs_root / "bench-gym-pointmaze"
+        args = ["--env", "pointmaze", "--eval.goal-source", "random_state", "--eval.budget-steps", "200",
+                "--plan.iterations", "10", "--dataset", str(base / "data"),
+                "--checkpoint", str(base / "checkpoints" / "world_model.pt")]
+        rows.append(row("pointmaze random_state", run_one(config, "bench-gym-pointmaze-random-state", args)))
+        title = "PointMaze with DINO-WM's random-state goals (issue 6)"
+        description = (
+            "The `main` PointMaze world model, planning from a start to a goal drawn anywhere in the U-maze's "
+            "corridors at rest (seed 99), 200 environment steps, CEM 300 samples x 10 iterations (DINO-WM's "
+            "plan_point_maze), success = within 0.5, checked every 5 steps. No reference actions exist.")
     else:
         data = config.curve_dataset
         for steps in config.curve_steps:

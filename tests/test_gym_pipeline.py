@@ -196,3 +196,24 @@ def test_external_envs_benchmark_tabulates_runs(tmp_path):
     assert (row["success"], row["random_success"], row["replay_success"]) == (0.3, 0.05, 1.0)
     assert row["total_cpu_min"] == pytest.approx(3.5) and row["published"].startswith("no published")
     assert result["columns"][0] == "run" and result["format"] == "hjepa.benchmark/1"
+
+
+def test_minari_export_import_round_trip(tmp_path):
+    pytest.importorskip("minari", reason="minari is not installed (pip install 'hjepa[minari]')")
+    pytest.importorskip("h5py", reason="h5py is not installed (pip install 'hjepa[minari]')")
+    from hjepa.data.minari_io import export_minari, import_minari
+
+    data = toy_dataset(episodes=3, steps=10)
+    data.meta.update({"env": {"action_low": [-2.0, -2.0], "action_high": [2.0, 2.0], "env_id": "toy"}})
+    with pytest.warns(UserWarning):  # Minari warns that no environment spec is attached
+        path = export_minari(data, "hjepa/toy-v0", tmp_path)
+    assert path.is_dir()
+    back = import_minari("hjepa/toy-v0", tmp_path)
+    for name in ("frames", "actions", "states", "seeds"):
+        assert np.array_equal(getattr(back, name), getattr(data, name)), name
+    with pytest.raises(FileExistsError):
+        export_minari(data, "hjepa/toy-v0", tmp_path)
+    with pytest.raises(ValueError, match="observations need keys 'rgb'"):
+        import_minari("hjepa/toy-v0", tmp_path, image_key="rgb")
+    with pytest.raises(FileNotFoundError):
+        import_minari("hjepa/none-v0", tmp_path)
