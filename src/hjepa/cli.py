@@ -13,7 +13,7 @@ import tyro
 
 from hjepa.envs.two_rooms import TwoRoomsConfig
 from hjepa.pipelines.agent import AgentRunJob, AgentTrainJob
-from hjepa.pipelines.gym_planning import GymJob
+from hjepa.pipelines.gym_config import GymJob
 from hjepa.pipelines.maze import MazeJob
 from hjepa.pipelines.two_rooms import DataConfig, EvalConfig, PlanConfig, TwoRoomsJob
 from hjepa.ssl.config import SSLTrainConfig
