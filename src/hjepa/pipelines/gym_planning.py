@@ -275,7 +275,9 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
         f"{job.plan.elites}, horizon {job.plan.horizon} x frameskip {job.model.frameskip}, cost '{job.plan.cost}'."
     )
     sections = [
-        ("Results", protocol + "\n\n" + markdown_table(rows, float_fmt=".3g")),
+        ("Results", protocol + "\n\n" + markdown_table(rows, float_fmt=".3g")
+         + "\n\nplanning_ms_per_step: decision time per environment step for all episodes together (they are "
+           "planned in one batch); median_final_*: distances to the goal state at the last step."),
         ("World model on held-out data", markdown_table([diagnostics], float_fmt=".3g")
          + "\n\nprobe_rmse_px / probe_r2: a linear probe of the environment's probe targets (true state "
            "quantities, in their own units, not pixels) from the representation; rollout_rmse_px: the probe on "
