@@ -29,7 +29,8 @@ TINY = [
     "--model.channels", "8", "16", "--model.state-dim", "16", "--model.predictor-hidden", "32",
     "--model.idm-hidden", "32", "--train.steps", "6", "--train.batch-size", "8", "--train.log-every", "2",
     "--train.eval-every", "3", "--train.eval-windows", "16", "--train.warmup-steps", "2",
-    "--env.max-episode-steps", "12", "--precision", "fp32", *PLAN,
+    "--env.max-episode-steps", "12", "--precision", "fp32", "--train.window", "4",
+    "--practice.rounds", "1", "--practice.tasks", "4", "--practice.steps", "2", *PLAN,
 ]
 RUN_FILES = ["config.json", "metrics.jsonl", "checkpoints/world_model.pt", "training_curves.png", "paths.png",
              "episodes.gif", "report.md", "summary.json", "data/meta.json"]
@@ -84,7 +85,10 @@ def test_two_rooms_writes_every_file(tiny_run):
     assert strict_json(tiny_run / "config.json")["train"]["steps"] == 6
     state = torch.load(tiny_run / "checkpoints/world_model.pt", weights_only=True)
     assert state["format"] == "hjepa.two_rooms.world_model/1" and state["model_config"]["state_dim"] == 16
-    assert [r["step"] for r in read_metrics(tiny_run / "metrics.jsonl") if "loss/total" in r] == [0, 2, 4, 5]
+    # 6 training steps logged every 2 (and the last), then the practice round's 2 steps continue the curve
+    assert [r["step"] for r in read_metrics(tiny_run / "metrics.jsonl") if "loss/total" in r] == [0, 2, 4, 5, 6, 7]
+    assert summary["practice"]["rounds"] == 1 and summary["practice"]["episodes"] == 4
+    assert (tiny_run / "practice/meta.json").is_file()
     assert (tiny_run / "report.md").read_text().startswith("# Two Rooms: tiny")
 
 
@@ -245,6 +249,8 @@ def test_bad_input_files(tiny_run, tmp_path, capsys):
     ("--data.episodes", "0", "data.episodes"),
     ("--model.state-dim", "0", "state_dim"),
     ("--loss.variance", "-1", "variance"),
+    ("--practice.fraction", "0", "practice.fraction"),
+    ("--train.window", "6", "shorter than a training window"),  # practice plans of 4 steps cannot hold it
 ])
 def test_bad_config_value(option, value, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # keep the message on one line

@@ -83,3 +83,17 @@ def test_fixed_layout_uses_its_own_defaults_unless_told_otherwise():
     kept = fixed_layout_defaults(chosen)
     assert kept.model.spatial_channels == 4 and kept.data.resample_on_block == 0.5
     assert dataclasses.replace(kept) == chosen
+
+
+def test_practice_tasks_stay_outside_held_out_bands_and_off_the_evaluation_seed():
+    from hjepa.pipelines.two_rooms import EvalConfig, practice_tasks
+
+    job = TwoRoomsJob(data=DataConfig(wall_band=(28, 33), door_band=(25.0, 35.0)))
+    env = make_env(job)
+    tasks = practice_tasks(job, env, 64, seed=5)
+    assert len(tasks) == 64
+    assert ((tasks.layout.wall_x < 28) | (tasks.layout.wall_x > 33)).all()
+    assert ((tasks.layout.door_y < 25.0) | (tasks.layout.door_y > 35.0)).all()
+    assert (env.room_of(tasks.start, tasks.layout) != env.room_of(tasks.goal, tasks.layout)).all()
+    with pytest.raises(ValueError, match="evaluation seed"):
+        practice_tasks(TwoRoomsJob(eval=EvalConfig(seed=7)), env, 4, seed=7)

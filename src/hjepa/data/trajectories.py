@@ -272,6 +272,16 @@ class TrajectoryDataset:
     def index(self, idx: torch.Tensor | slice) -> "TrajectoryDataset":
         return TrajectoryDataset(self.positions[idx], self.actions[idx], self.wall_x[idx], self.door_y[idx])
 
+    @classmethod
+    def concat(cls, datasets: list["TrajectoryDataset"]) -> "TrajectoryDataset":
+        """One dataset holding the episodes of ``datasets`` in order (all of the same length)."""
+        if not datasets:
+            raise ValueError("nothing to concatenate")
+        steps = {d.steps for d in datasets}
+        if len(steps) != 1:
+            raise ValueError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
+        return cls(*(torch.cat([getattr(d, name) for d in datasets]) for name in cls.__dataclass_fields__))
+
     def split(
         self, holdout_fraction: float, generator: torch.Generator | None = None
     ) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:

@@ -94,3 +94,41 @@ class WindowSampler:
         obs = render_pooled(self.env, positions.reshape(-1, 2), flat_layout, self.pool)
         obs = obs.reshape(batch, T + 1, *obs.shape[1:])
         return Windows(obs, actions, positions, wall_x, door_y, episode, start)
+
+
+class MixedWindowSampler:
+    """Draws each batch from several window samplers in fixed proportions.
+
+    ``fractions`` (one per sampler, summing to 1) set how many of a batch's windows each sampler
+    gives: ``round(fraction * batch)``, the remainder going to the first. All samplers must cut
+    windows of the same shape (same window, frameskip and pool). Used to keep exploration data in
+    every batch while training on new data (e.g. practice episodes, :mod:`hjepa.agent.practice`).
+    The windows of a batch come sampler by sampler, in order; their ``episode`` indices refer to
+    their own sampler's dataset.
+    """
+
+    def __init__(self, samplers: list[WindowSampler], fractions: list[float]) -> None:
+        if not samplers or len(samplers) != len(fractions):
+            raise ValueError(f"need one fraction per sampler, got {len(samplers)} samplers and {len(fractions)} fractions")
+        if any(not 0.0 <= f <= 1.0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be in [0, 1] and sum to 1, got {fractions}")
+        shapes = {(s.window, s.frameskip, s.pool) for s in samplers}
+        if len(shapes) != 1:
+            raise ValueError(f"samplers cut windows of different shapes (window, frameskip, pool): {sorted(shapes)}")
+        self.samplers = list(samplers)
+        self.fractions = [float(f) for f in fractions]
+        first = samplers[0]
+        self.env, self.window, self.frameskip, self.pool = first.env, first.window, first.frameskip, first.pool
+
+    def counts(self, batch: int) -> list[int]:
+        """Windows drawn from each sampler for a batch of ``batch`` (largest-remainder rounding)."""
+        exact = [f * batch for f in self.fractions]
+        counts = [int(x) for x in exact]
+        by_remainder = sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])
+        for i in by_remainder[: batch - sum(counts)]:
+            counts[i] += 1
+        return counts
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> Windows:
+        parts = [s.sample(c, generator) for s, c in zip(self.samplers, self.counts(batch)) if c > 0]
+        return Windows(*(torch.cat([getattr(p, name) for p in parts]) for name in Windows.__dataclass_fields__))

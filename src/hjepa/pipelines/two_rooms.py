@@ -103,6 +103,34 @@ class PlanConfig:
 
 
 @dataclass(frozen=True)
+class PracticeConfig:
+    """Practice after training: plan toward practice goals with the model, execute the plans in the
+    environment, and train on what really happened (observations and actions only, no reward;
+    see hjepa.agent.practice). It teaches the model the places where its plans fooled it."""
+
+    rounds: int = 3
+    """Practice rounds (0: no practice). Each plans ``tasks`` episodes with the current model,
+    then trains ``steps`` steps on exploration and all practice episodes so far."""
+    tasks: int = 256
+    """Practice episodes per round (cross-room tasks from seeds never used for evaluation)."""
+    steps: int = 300
+    """Training steps per round."""
+    fraction: float = 0.5
+    """Fraction of each training batch drawn from practice episodes (the rest: exploration data)."""
+    lr: float = 5e-4
+    """Peak learning rate while practising (warm-up and cosine decay within each round)."""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "tasks", "steps"):
+            if getattr(self, name) < 0 or (name != "rounds" and getattr(self, name) < 1):
+                raise ValueError(f"practice.{name} must be >= {0 if name == 'rounds' else 1}, got {getattr(self, name)}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"practice.fraction must be in (0, 1], got {self.fraction}")
+        if not self.lr > 0:
+            raise ValueError(f"practice.lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Evaluation episodes."""
 
@@ -150,6 +178,7 @@ class TwoRoomsJob:
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
     loss: WorldModelLossWeights = field(default_factory=WorldModelLossWeights)
     train: TrainConfig = field(default_factory=TrainConfig)
+    practice: PracticeConfig = field(default_factory=PracticeConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -242,6 +271,20 @@ def exploration_policy(data: DataConfig, env: TwoRooms) -> RandomWalkPolicy:
         kappa=data.kappa, step_mean=data.step_mean, step_std=data.step_std, max_step=env.config.max_step,
         resample_on_block=data.resample_on_block,
     )
+
+
+def practice_meta(job: TwoRoomsJob, env: TwoRooms) -> dict:
+    """Metadata stored beside the practice episodes: what made them (see hjepa.agent.practice)."""
+    return {
+        "env": {"name": "two_rooms", "config": dataclasses.asdict(env.config)},
+        "policy": {"name": "practice", "params": {
+            "planner": job.plan.planner, "horizon": job.plan.horizon, "samples": job.plan.samples,
+            "iterations": job.plan.iterations, "max_action": job.plan.max_action,
+            "frameskip": job.model.frameskip, "execution": "open loop"}},
+        "seed": job.seed + PRACTICE_SEED,
+        "rounds": job.practice.rounds,
+        "tasks_per_round": job.practice.tasks,
+    }
 
 
 def dataset_meta(job: TwoRoomsJob, env: TwoRooms, seed: int) -> dict:
@@ -364,6 +407,68 @@ def build_sampler(dataset: TrajectoryDataset, env: TwoRooms, job: TwoRoomsJob) -
     return WindowSampler(dataset, env, window=job.train.window, frameskip=job.model.frameskip, pool=job.model.obs_pool)
 
 
+PRACTICE_SEED = 100_000
+"""Practice round ``r`` draws its tasks from seed ``job.seed + PRACTICE_SEED + r``."""
+
+
+def practice_tasks(job: TwoRoomsJob, env: TwoRooms, n: int, seed: int):
+    """``n`` cross-room practice tasks on layouts the training data may hold (held-out bands excluded)."""
+    from hjepa.eval.navigation import NavigationTasks, sample_navigation_tasks
+
+    if seed == job.eval.seed:
+        raise ValueError(f"practice seed {seed} equals the evaluation seed: change --seed or --eval.seed")
+    wall_choices, _ = training_wall_choices(env, job.data)
+    if job.data.door_band is None:
+        return sample_navigation_tasks(env, n, seed, wall_choices)
+    lo, hi = job.data.door_band
+    drawn = sample_navigation_tasks(env, 4 * n + 16, seed, wall_choices)
+    keep = ((drawn.layout.door_y < lo) | (drawn.layout.door_y > hi)).nonzero().squeeze(-1)[:n]
+    if len(keep) < n:
+        raise ValueError(f"data.door_band {job.data.door_band} leaves too few door positions for practice tasks")
+    return NavigationTasks(drawn.layout.index(keep), drawn.start[keep], drawn.goal[keep])
+
+
+def practise(
+    job: TwoRoomsJob, env: TwoRooms, model, inverse_dynamics, dataset: TrajectoryDataset,
+    heldout: TrajectoryDataset, generator: torch.Generator, run: RunDir, bf16: bool, first_step: int,
+) -> tuple[TrainResult, TrajectoryDataset, list[float]]:
+    """Practice rounds (see :class:`PracticeConfig`): returns the last round's training result,
+    all practice episodes, and per round the fraction of plans that reached their goal when
+    executed (before the round's training)."""
+    from hjepa.agent.practice import practice_episodes
+    from hjepa.data.windows import MixedWindowSampler
+
+    config = job.practice
+    explore, heldout_windows = build_sampler(dataset, env, job), build_sampler(heldout, env, job)
+    planner = make_planner(job.plan, env)
+    steps = dataclasses.replace(
+        job.train, steps=config.steps, lr=config.lr, warmup_steps=min(20, config.steps), eval_every=config.steps
+    )
+    episodes: list[TrajectoryDataset] = []
+    reached: list[float] = []
+    result: TrainResult | None = None
+    for r in range(config.rounds):
+        tasks = practice_tasks(job, env, config.tasks, job.seed + PRACTICE_SEED + r)
+        model.eval()
+        new = practice_episodes(
+            env, model, planner, job.plan.horizon, job.model.frameskip, job.plan.max_action,
+            tasks.start, tasks.goal, tasks.layout, generator, bf16=bf16 and str(job.device) == "cpu",
+        )
+        hit = (new.positions - tasks.goal[:, None]).norm(dim=-1) <= env.config.success_radius
+        reached.append(float(hit.any(1).float().mean()))
+        run.log({"practice/round": r + 1, "practice/plans_reaching_goal": reached[-1]}, step=first_step + r * config.steps)
+        episodes.append(new)
+        practice = build_sampler(TrajectoryDataset.concat(episodes), env, job)
+        mixed = MixedWindowSampler([explore, practice], [1.0 - config.fraction, config.fraction])
+        result = train_world_model(
+            model, inverse_dynamics, mixed, heldout_windows, job.loss, steps, generator, run=run, bf16=bf16,
+            show_progress=job.progress, step_offset=first_step + r * config.steps,
+            desc=f"practice {r + 1}/{config.rounds}",
+        )
+    assert result is not None
+    return result, TrajectoryDataset.concat(episodes), reached
+
+
 def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint: Path | None = None) -> dict:
     """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
 
@@ -385,6 +490,11 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     stored_dataset = TrajectoryDataset.load(dataset_path) if dataset_path is not None else None
     load_seconds = time.perf_counter() - t0
     stored_model = load_world_model(checkpoint) if checkpoint is not None else None
+    if stored_model is None and job.practice.rounds > 0 and job.plan.horizon < job.train.window:
+        raise ValueError(
+            f"practice episodes last plan.horizon={job.plan.horizon} macro steps, shorter than a training window "
+            f"(train.window={job.train.window}): raise --plan.horizon, lower --train.window, or set --practice.rounds 0"
+        )
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
     run.write_config(job)
     env = make_env(job)
@@ -404,8 +514,9 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     heldout = collect(job, env, job.seed + 1, job.data.heldout_episodes)
     data_seconds = time.perf_counter() - t0 + load_seconds
 
-    # 2. world model --------------------------------------------------------------------------
+    # 2. world model (and practice) ----------------------------------------------------------
     t0 = time.perf_counter()
+    practice: dict = {"rounds": 0}
     if stored_model is not None:
         model, probe, model_config = stored_model
         model.to(job.device)
@@ -425,6 +536,16 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
             job.loss, train_config(job), generator, run=run, bf16=bf16, show_progress=job.progress,
         )
         diagnostics, probe, train_steps = result.diagnostics, result.probe, result.steps
+        if job.practice.rounds > 0:
+            t_practice = time.perf_counter()
+            result, practice_data, practice_reached = practise(
+                job, env, model, inverse_dynamics, dataset, heldout, generator, run, bf16, first_step=train_steps
+            )
+            diagnostics, probe = result.diagnostics, result.probe
+            practice = {"rounds": job.practice.rounds, "steps": job.practice.rounds * job.practice.steps,
+                        "episodes": len(practice_data), "plans_reaching_goal": practice_reached,
+                        "seconds": time.perf_counter() - t_practice}
+            save_trajectories(run.path("practice"), practice_data.to_arrays(), practice_meta(job, env))
         save_world_model(run, "world_model", model, inverse_dynamics, model_config, probe)
     # Pushed open loop into solid wall, does the model stop the agent? (decoded without a probe)
     push = wall_push_check(model, env, generator=torch.Generator().manual_seed(job.seed + 7))
@@ -470,6 +591,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         "eval_seconds": eval_seconds,
         "total_seconds": total_seconds,
         "train_steps": train_steps,
+        "practice": practice,
         "dataset_episodes": len(dataset),
         "layout": job.layout,
         "bf16": bf16,
@@ -484,9 +606,15 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
 def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: list[dict], diagnostics: dict, data_source: str) -> None:
     from hjepa.runs.report import markdown_table, write_report
 
+    practice = summary["practice"]
+    practised = (
+        f" including {practice['seconds']:.1f} s of practice ({practice['rounds']} rounds of "
+        f"{practice['episodes'] // practice['rounds']} planned episodes and {practice['steps'] // practice['rounds']} steps)"
+        if practice["rounds"] else ""
+    )
     timing = (
         f"data {summary['data_seconds']:.1f} s, training {summary['train_seconds']:.1f} s "
-        f"({summary['train_steps']} steps, bf16={summary['bf16']}), evaluation {summary['eval_seconds']:.1f} s, "
+        f"({summary['train_steps']} steps, bf16={summary['bf16']}){practised}, evaluation {summary['eval_seconds']:.1f} s, "
         f"total {summary['total_seconds']:.1f} s on {torch.get_num_threads()} CPU threads."
     )
     sections = [
@@ -498,6 +626,10 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
            "on the state predicted a whole window ahead; pred_error_tk: normalised prediction error k steps ahead; "
            "push_*: pushed 16 px to the right open loop, how far the agent really moved (true) and how far the "
            "model says it moved (pred), in the open and against solid wall (see hjepa.world.gating)."),
+        *([("Practice", "Plans made by the model for practice tasks and executed open loop in the environment; "
+            "the fraction that reached the goal, before each round's training (the model learns where its "
+            "plans fooled it): " + ", ".join(f"{x:.0%}" for x in practice["plans_reaching_goal"]) + ".")]
+          if practice["rounds"] else []),
         ("Time", timing),
         ("Files", f"config.json, metrics.jsonl, checkpoints/world_model.pt, training_curves.png, paths.png, "
          f"episodes.gif, summary.json. Data: {data_source}."),

@@ -83,11 +83,15 @@ def train_world_model(
     run: RunDir | None = None,
     bf16: bool = False,
     show_progress: bool = True,
+    step_offset: int = 0,
+    desc: str = "train world model",
 ) -> TrainResult:
     """Train ``model`` (and the inverse-dynamics head) in place; log to ``run`` if given.
 
     Training runs on the device of ``model``'s parameters (windows are rendered on the CPU and
-    moved there).
+    moved there). ``step_offset`` is added to the step numbers logged, so that a second call
+    (e.g. training on practice data) continues the first one's curves; ``desc`` names the
+    progress bar.
 
     Raises ``FloatingPointError`` if the loss becomes NaN/inf, naming the step and the terms,
     rather than silently training on garbage.
@@ -102,7 +106,7 @@ def train_world_model(
     eval_generator = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
     model.train()
     start = time.perf_counter()
-    bar = progress(range(config.steps), desc="train world model", enabled=show_progress)
+    bar = progress(range(config.steps), desc=desc, enabled=show_progress)
     diagnostics: dict[str, float] = {}
     probe: LinearProbe | None = None
     for step in bar:
@@ -131,13 +135,13 @@ def train_world_model(
             record = {f"loss/{k}": float(v) for k, v in terms.items()}
             record.update({"loss/total": float(loss.detach()), "lr": learning_rate(step, config)})
             record["seconds"] = time.perf_counter() - start
-            run.log(record, step=step)
+            run.log(record, step=step_offset + step)
         if (step + 1) % config.eval_every == 0 or last:
             diagnostics, probe = world_model_diagnostics(
                 model, heldout_windows, config.eval_windows, eval_generator, bf16=bf16
             )
             if run is not None:
-                run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step)
+                run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step_offset + step)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
     model.eval()
