@@ -106,7 +106,8 @@ class PushTPixels(PixelEnv):
         agent, block = self.env.agent, self.env.block
         agent.position = (state[0], state[1])
         agent.velocity = (state[5], state[6])
-        # Angle before position: the block rotates about its centre of gravity, not its origin.
+        # The body's own fields, exactly those get_state reads (upstream's reset_to_state instead
+        # steps the physics once after setting them, which moves the block).
         block.angle = state[4]
         block.position = (state[2], state[3])
         block.velocity = (state[7], state[8])
