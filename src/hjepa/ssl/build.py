@@ -147,9 +147,9 @@ def build_method(
               global expander ``(P, P, P)`` as VICReg, local expander ``(min(P, 128),) * 2``.
             * ``"sie"``: SIE, features split in halves (invariant first), invariant expander
               ``(P, P, P)``, equivariant expander ``(P, P, sie_equivariant_dim(P))`` and a
-              hypernetwork predictor (hidden 64) on the rotation + hue parameters of
-              ``TransformViews``. ``"sie-vicreg"``: VICReg ``(P, P, P)`` on the same views (the
-              parameters unused), SIE's baseline.
+              hypernetwork predictor (linear in the rotation + hue parameters of
+              ``TransformViews``), the paper's loss weights. ``"sie-vicreg"``: VICReg
+              ``(P, P, P)`` on the same views (the parameters unused), SIE's baseline.
             * ``"mc-jepa"``: MC-JEPA (needs the convnet backbone): VICReg ``(P, P, P)`` on content
               views plus self-supervised flow on the 3 coarsest pyramid levels.
         backbone_factory: returns a new backbone ``(B, in_channels, image_size, image_size) ->
@@ -233,8 +233,7 @@ def build_method(
             dim = feature_dim(backbone)
             if dim < 2:
                 raise ValueError(f"SIE splits the features in two parts; the backbone has {dim}")
-            return SIE(backbone, dim // 2, wide, (p, p, sie_equivariant_dim(p)), PARAM_DIM, IDENTITY_PARAMS,
-                       predictor_hidden=64)
+            return SIE(backbone, dim // 2, wide, (p, p, sie_equivariant_dim(p)), PARAM_DIM, IDENTITY_PARAMS)
         case "sie-vicreg":
             return VICReg(backbone_factory(), wide, inv_weight=25.0, var_weight=25.0, cov_weight=1.0)
         case "mc-jepa":

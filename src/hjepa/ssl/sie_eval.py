@@ -14,8 +14,9 @@ For every encoder of a method (SIE: ``backbone``, ``invariant``, ``equivariant``
   transformed copies of the same ``x`` (so only the transformation, not the object, tells them
   apart; chance: top-1 ``1 / K``):
 
-  - ``retrieval_top1/<encoder>``, ``retrieval_mrr/<encoder>``: a ``HyperPredictor`` fitted on the
-    frozen features of training renderings and their transformed copies (every method, every part);
+  - ``retrieval_top1/<encoder>``, ``retrieval_mrr/<encoder>``: an affine ``HyperPredictor``
+    (``W(t) = A_0 + sum_i t_i A_i``) fitted on the frozen features of training renderings and their
+    transformed copies (every method, every part);
   - without a predictor (``z(T_k x) ~ z(x)``) the same ``z(x)`` is compared with every copy, so
     the true copy's rank is uniform: exactly chance, top-1 ``1 / K``, MRR ``H_K / K`` (0.125 and
     0.340 for ``K = 8``), whatever the features;
@@ -34,7 +35,7 @@ from hjepa.data.transformed_objects import TransformedObjects
 from hjepa.eval.classify import extract_features
 from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
 from hjepa.nn.hypernet import HyperPredictor
-from hjepa.ssl.transform_views import IDENTITY_PARAMS, PARAM_DIM, apply_transform, transform_params
+from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, transform_params
 
 GROUPS = {"rotation": slice(0, 2), "colour": slice(2, 4)}
 
@@ -53,19 +54,17 @@ def random_transforms(count: int, generator: torch.Generator, max_angle: float =
 
 
 def fit_predictor(source: Tensor, target: Tensor, params: Tensor, generator: torch.Generator,
-                  hidden: int = 16, steps: int = 300, batch_size: int = 256, lr: float = 1e-3
-                  ) -> tuple[HyperPredictor, Tensor]:
-    """Fit a ``HyperPredictor`` ``target ~ W(params) source`` on frozen features.
+                  steps: int = 300, batch_size: int = 256, lr: float = 1e-3) -> tuple[HyperPredictor, Tensor]:
+    """Fit an affine ``HyperPredictor`` ``target ~ (A_0 + sum_i params_i A_i) source`` on frozen features.
 
-    Features are divided by one global scale (their RMS) so the fit does not depend on the
-    feature magnitude; the scale is returned with the predictor (divide inputs by it).
-    ``source, target (N, D)``, ``params (N, 4)``; Adam on minibatches, initialisation and batches
-    drawn from ``generator``.
+    Affine (``A_0`` starts at ``I``, the rest at 0): features that a transformation leaves alone
+    are carried over, whatever the encoder. Features are divided by one global scale (their RMS)
+    so the fit does not depend on the feature magnitude; the scale is returned with the predictor
+    (divide inputs by it). ``source, target (N, D)``, ``params (N, 4)``; Adam on minibatches drawn
+    from ``generator``.
     """
     scale = source.pow(2).mean().sqrt().clamp_min(1e-8)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
-        predictor = HyperPredictor(source.shape[1], PARAM_DIM, hidden, IDENTITY_PARAMS)
+    predictor = HyperPredictor(source.shape[1], PARAM_DIM, affine=True)
     optimizer = torch.optim.Adam(predictor.parameters(), lr=lr)
     x, y = source / scale, target / scale
     with torch.enable_grad():
