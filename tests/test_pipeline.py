@@ -72,14 +72,16 @@ def test_make_planner_unknown_name():
 def test_fixed_layout_uses_its_own_defaults_unless_told_otherwise():
     import dataclasses
 
-    from hjepa.pipelines.two_rooms import DataConfig, TwoRoomsJob, fixed_layout_defaults
+    from hjepa.pipelines.two_rooms import DataConfig, PracticeConfig, TwoRoomsJob, fixed_layout_defaults
     from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 
     random_job = TwoRoomsJob()
     assert fixed_layout_defaults(random_job) == random_job  # random layouts: untouched
     fixed = fixed_layout_defaults(TwoRoomsJob(layout="fixed"))
     assert fixed.model == VECTOR_WORLD_MODEL and fixed.data.resample_on_block == 1.0
-    chosen = TwoRoomsJob(layout="fixed", model=WorldModelConfig(spatial_channels=4), data=DataConfig(resample_on_block=0.5))
+    assert (fixed.practice.rounds, fixed.practice.steps) == (2, 150)
+    chosen = TwoRoomsJob(layout="fixed", model=WorldModelConfig(spatial_channels=4), data=DataConfig(resample_on_block=0.5),
+                         practice=PracticeConfig(rounds=1))
     kept = fixed_layout_defaults(chosen)
     assert kept.model.spatial_channels == 4 and kept.data.resample_on_block == 0.5
     assert dataclasses.replace(kept) == chosen

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from hjepa.envs.two_rooms import Layout, TwoRooms, TwoRoomsConfig
@@ -115,3 +116,13 @@ def test_batched_step_equals_per_copy_step():
         single = torch.cat([env.step(pos[i : i + 1], action[i : i + 1], layout.index(slice(i, i + 1))) for i in range(n)])
         assert torch.equal(batched, single)
         pos = batched
+
+
+@pytest.mark.parametrize("pool", [1, 2, 4, 8])
+def test_pooled_dot_equals_pooled_image(pool):
+    env = TwoRooms()
+    pos = torch.tensor([[3.2, 60.1], [31.5, 31.5], [17.9, 44.4]])
+    pooled = torch.nn.functional.avg_pool2d(env.agent_image(pos).unsqueeze(1), pool).squeeze(1)
+    torch.testing.assert_close(env.agent_image_pooled(pos, pool), pooled, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="divide"):
+        env.agent_image_pooled(pos, 3)

@@ -25,14 +25,16 @@ def test_shapes(setup):
     assert w1.obs.shape == (3, 6, 2, 64, 64) and w1.actions.shape == (3, 5, 2)
 
 
-def test_pooling_equals_manual_average(setup):
+@pytest.mark.parametrize("pool", [1, 2, 4])
+def test_pooling_equals_manual_average(setup, pool):
     env, ds = setup
-    w = WindowSampler(ds, env, window=3, frameskip=2, pool=2).sample(4, torch.Generator().manual_seed(1))
+    w = WindowSampler(ds, env, window=3, frameskip=2, pool=pool).sample(4, torch.Generator().manual_seed(1))
+    side = 64 // pool
     for b in range(4):
         layout = Layout(w.wall_x[b : b + 1], w.door_y[b : b + 1])
         for t in range(4):
             full = env.render(w.positions[b, t : t + 1], layout)[0]  # (2, 64, 64)
-            manual = full.reshape(2, 32, 2, 32, 2).mean(dim=(2, 4))
+            manual = full.reshape(2, side, pool, side, pool).mean(dim=(2, 4))
             assert torch.allclose(w.obs[b, t], manual, atol=1e-6)
 
 

@@ -90,9 +90,15 @@ class WindowSampler:
         act_steps = start.unsqueeze(1) + torch.arange(T * k)  # (B, T*k)
         actions = ds.actions[episode.unsqueeze(1), act_steps].reshape(batch, T, 2 * k)
         wall_x, door_y = ds.wall_x[episode], ds.door_y[episode]
-        flat_layout = Layout(wall_x.repeat_interleave(T + 1), door_y.repeat_interleave(T + 1))
-        obs = render_pooled(self.env, positions.reshape(-1, 2), flat_layout, self.pool)
-        obs = obs.reshape(batch, T + 1, *obs.shape[1:])
+        # Equal to render_pooled frame by frame, but the wall channel is drawn once per window (the
+        # layout is the episode's) and the dot directly at the pooled size.
+        agent = self.env.agent_image_pooled(positions.reshape(-1, 2), self.pool)  # (B*(T+1), h, w)
+        walls = self.env.wall_mask(Layout(wall_x, door_y))  # (B, size, size)
+        if self.pool > 1:
+            walls = F.avg_pool2d(walls.unsqueeze(1), self.pool).squeeze(1)
+        agent = agent.reshape(batch, T + 1, *agent.shape[1:])
+        walls = walls.unsqueeze(1).expand_as(agent)
+        obs = torch.stack([agent, walls], dim=2)  # (B, T+1, 2, h, w)
         return Windows(obs, actions, positions, wall_x, door_y, episode, start)
 
 

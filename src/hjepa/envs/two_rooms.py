@@ -200,6 +200,20 @@ class TwoRooms:
         dy2 = (self._rows - pos[:, 1].view(-1, 1, 1)) ** 2  # (N, H, 1)
         return torch.exp(-dx2 / sigma2) * torch.exp(-dy2 / sigma2)
 
+    def agent_image_pooled(self, pos: torch.Tensor, pool: int) -> torch.Tensor:
+        """``agent_image(pos)`` average-pooled by ``pool``, (N, size/pool, size/pool), computed
+        without the full-size image: the dot is separable, exp(-dx^2) * exp(-dy^2), so its block
+        average is the product of the block averages along x and along y."""
+        if pool < 1 or self.config.size % pool:
+            raise ValueError(f"pool {pool} must be >= 1 and divide the size {self.config.size}")
+        sigma2 = 2.0 * self.config.dot_sigma**2
+        coords = self._cols.view(-1)  # (size,)
+        ex = torch.exp(-((coords - pos[:, 0:1]) ** 2) / sigma2)  # (N, size) along x
+        ey = torch.exp(-((coords - pos[:, 1:2]) ** 2) / sigma2)  # (N, size) along y
+        ex = ex.view(len(pos), -1, pool).mean(-1)  # (N, size/pool)
+        ey = ey.view(len(pos), -1, pool).mean(-1)
+        return ey.unsqueeze(-1) * ex.unsqueeze(-2)  # (N, rows, cols)
+
     def render(self, pos: torch.Tensor, layout: Layout) -> torch.Tensor:
         """Observations (N, 2, size, size) float32 in [0, 1]: channels [agent, walls]."""
         return torch.stack([self.agent_image(pos), self.wall_mask(layout)], dim=1)
