@@ -8,7 +8,8 @@ simulator, planning ms per env step (batched), train and total seconds, from the
 Suites:
     demo            the default config (random layouts);
     fixed           ``--layout fixed``;
-    long            ``--train.steps`` = ``--long-steps`` (default 4x the demo's);
+    long            ``--train.steps`` = ``--long-steps`` (default 4x the demo's) and more practice
+                    (``--long-practice``: rounds, tasks, steps);
     generalisation  train with wall x in ``--wall-band`` and door y in ``--door-band`` held out of the
                     data, evaluate only on layouts inside those bands;
     ablation        the full objective, then variance, covariance, smoothness and inverse dynamics
@@ -46,6 +47,8 @@ class Config:
     """`hjepa two-rooms` arguments appended to every run, one quoted string: --extra-args="--train.steps 30"."""
     long_steps: int = 4 * DEFAULT_TRAIN_STEPS["random"]
     """--train.steps of the `long` suite."""
+    long_practice: tuple[int, int, int] = (6, 512, 500)
+    """--practice.rounds, --practice.tasks and --practice.steps of the `long` suite."""
     wall_band: tuple[int, int] = (29, 32)
     """Held-out wall x band of the `generalisation` suite (inclusive)."""
     door_band: tuple[float, float] = (28.0, 35.0)
@@ -63,7 +66,10 @@ def suite_runs(config: Config) -> list[tuple[str, list[str]]]:
     if config.suite == "fixed":
         return [("fixed layout", ["--layout", "fixed"])]
     if config.suite == "long":
-        return [(f"{config.long_steps} train steps", ["--train.steps", str(config.long_steps)])]
+        rounds, tasks, steps = config.long_practice
+        return [(f"{config.long_steps} train steps, {rounds} x {tasks} practice tasks / {steps} steps",
+                 ["--train.steps", str(config.long_steps), "--practice.rounds", str(rounds),
+                  "--practice.tasks", str(tasks), "--practice.steps", str(steps)])]
     if config.suite == "generalisation":
         wall = [str(v) for v in config.wall_band]
         door = [str(v) for v in config.door_band]

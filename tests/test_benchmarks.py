@@ -14,7 +14,8 @@ sys.path.insert(0, str(BENCH))
 # Small enough for a few seconds per run on 2 busy cores, still every stage of the pipeline.
 TINY = ("--threads 1 --no-progress --train.steps 30 --train.batch-size 16 --train.eval-windows 32 "
         "--data.episodes 100 --data.heldout-episodes 40 --eval.episodes 4 --eval.record 0 "
-        "--env.max-episode-steps 20 --plan.samples 16 --plan.elites 4 --plan.horizon 4")
+        "--env.max-episode-steps 20 --plan.samples 16 --plan.elites 4 --plan.horizon 4 "
+        "--train.window 4 --practice.rounds 1 --practice.tasks 4 --practice.steps 2")
 
 
 def load(path: Path) -> dict:

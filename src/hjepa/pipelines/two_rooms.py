@@ -108,7 +108,7 @@ class PracticeConfig:
     environment, and train on what really happened (observations and actions only, no reward;
     see hjepa.agent.practice). It teaches the model the places where its plans fooled it."""
 
-    rounds: int = 3
+    rounds: int = 5
     """Practice rounds (0: no practice). Each plans ``tasks`` episodes with the current model,
     then trains ``steps`` steps on exploration and all practice episodes so far."""
     tasks: int = 256
@@ -197,7 +197,7 @@ def resolve_bf16(precision: str) -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-DEFAULT_TRAIN_STEPS = {"random": 2000, "fixed": 600}
+DEFAULT_TRAIN_STEPS = {"random": 1500, "fixed": 600}
 """Training steps when ``train.steps`` is None: the fixed layout is the quick mode."""
 
 

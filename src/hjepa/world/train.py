@@ -23,7 +23,7 @@ class TrainConfig:
     """Optimisation of the world model."""
 
     steps: int | None = None
-    """Gradient steps (None: the job's default — Two Rooms uses 2000 for random layouts, 600 for
+    """Gradient steps (None: the job's default — Two Rooms uses 1500 for random layouts, 600 for
     the fixed layout)."""
     batch_size: int = 128
     """Windows per step."""
