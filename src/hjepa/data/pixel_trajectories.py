@@ -20,16 +20,13 @@ caller's: by convention ``env`` (the adapter's ``PixelSpec.to_dict()``), ``polic
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hjepa.data.trajectories import META_FILE, RESERVED_META, _read_chunk, _replace_dir, chunk_name
+from hjepa.data.trajectories import RESERVED_META, read_chunked, write_chunked
 
 FORMAT_NAME = "hjepa.pixel_trajectories"
 FORMAT_VERSION = 1
@@ -70,49 +67,12 @@ def save_pixel_trajectories(
 
     Refuses (``FileExistsError``) to replace a non-empty directory unless ``overwrite``.
     """
-    path = Path(path)
-    if chunk_episodes < 1:
-        raise ValueError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
-    meta = dict(meta or {})
-    clash = [k for k in RESERVED_META if k in meta]
-    if clash:
-        raise ValueError(f"meta keys {clash} are written by save_pixel_trajectories; rename them")
     data = {k: np.asarray(v) for k, v in arrays.items()}
     for name, dtype in REQUIRED.items():
         if name in data and name != "frames":
             data[name] = data[name].astype(dtype, copy=False)
-    episodes, steps = validate_pixel_arrays(data)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is a non-empty directory; pass overwrite=True to replace it")
-    chunks: list[dict] = []
-    full_meta = {
-        "format": FORMAT_NAME, "version": FORMAT_VERSION, "episodes": episodes, "steps": steps, "chunks": chunks,
-        "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape[1:])} for k, v in data.items()},
-        **meta,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        for index, start in enumerate(range(0, episodes, chunk_episodes)):
-            stop = min(start + chunk_episodes, episodes)
-            name = chunk_name(index)
-            with open(tmp / name, "wb") as f:
-                np.savez_compressed(f, **{k: v[start:stop] for k, v in data.items()})
-                f.flush()
-                os.fsync(f.fileno())
-            chunks.append({"file": name, "episodes": stop - start})
-        with open(tmp / META_FILE, "w") as f:
-            json.dump(full_meta, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    _, steps = validate_pixel_arrays(data)
+    return write_chunked(path, data, FORMAT_NAME, FORMAT_VERSION, steps, meta, chunk_episodes, overwrite, compressed=True)
 
 
 def load_pixel_trajectories(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
@@ -121,45 +81,7 @@ def load_pixel_trajectories(path: str | os.PathLike) -> tuple[dict[str, np.ndarr
     Raises ``FileNotFoundError`` (missing directory, ``meta.json`` or chunk) or ``ValueError``
     (not this format, corrupt chunk, inconsistent shapes, NaN), each naming the file.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"pixel trajectory dataset directory {path} does not exist")
-    meta_file = path / META_FILE
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{meta_file} is missing: {path} is not a pixel trajectory dataset")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{meta_file} does not describe a {FORMAT_NAME} dataset (format {meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{meta_file}: unsupported version {meta.get('version')} (want {FORMAT_VERSION})")
-    try:
-        chunk_list = [(str(c["file"]), int(c["episodes"])) for c in meta["chunks"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{meta_file}: malformed chunk list: {err}") from err
-    parts: dict[str, list[np.ndarray]] = {}
-    for name, count in chunk_list:
-        chunk = _read_chunk(path / name)
-        validate_pixel_arrays(chunk, where=str(path / name))
-        if chunk["frames"].shape[0] != count:
-            raise ValueError(f"{path / name}: expected {count} episodes, got {chunk['frames'].shape[0]}")
-        if parts and set(chunk) != set(parts):
-            raise ValueError(f"{path / name}: arrays {sorted(chunk)} differ from {sorted(parts)}")
-        first = not parts
-        for k, v in chunk.items():
-            if not first and v.shape[1:] != parts[k][0].shape[1:]:
-                raise ValueError(f"{path / name}: {k} shape {v.shape} does not match {parts[k][0].shape} of the first chunk")
-            parts.setdefault(k, []).append(v)
-    if not parts:
-        raise ValueError(f"{meta_file} lists no chunks")
-    arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-    episodes, steps = validate_pixel_arrays(arrays, where=str(path))
-    if episodes != meta.get("episodes") or steps != meta.get("steps"):
-        raise ValueError(f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
-                         f" {meta.get('episodes')} x {meta.get('steps')}")
-    return arrays, meta
+    return read_chunked(path, FORMAT_NAME, FORMAT_VERSION, validate_pixel_arrays, "pixel trajectory dataset")
 
 
 @dataclass
