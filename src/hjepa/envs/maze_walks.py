@@ -1,10 +1,11 @@
 """Reward-free exploration data for the maze: long random walks that keep pushing at walls.
 
 The walker is Two Rooms' :class:`~hjepa.envs.random_walk.RandomWalkPolicy` (a heading that drifts
-by von Mises noise, step lengths ~ N(mean, std)); with ``resample_on_block = 0`` it keeps pushing
-when a wall stops it, which is what teaches a world model that walls stop the agent
-(docs/world_model.md). Episodes are long (hundreds of steps) so that walks pass through doors,
-and a fraction start inside a door opening, where the door's effect is seen at once.
+by von Mises noise, step lengths ~ N(mean, std)), rolled out by the same
+:func:`~hjepa.envs.random_walk.walk`; with ``resample_on_block = 0`` it keeps pushing when a wall
+stops it, which is what teaches a world model that walls stop the agent (docs/world_model.md).
+Episodes are long (hundreds of steps) so that walks pass through doors, and a fraction start
+inside a door opening, where the door's effect is seen at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import asdict
 import torch
 
 from hjepa.envs.maze import Maze
-from hjepa.envs.random_walk import RandomWalkPolicy
+from hjepa.envs.random_walk import RandomWalkPolicy, walk
 
 
 def sample_in_doors(env: Maze, layout, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -62,16 +63,7 @@ def collect_maze_walks(
     pos = torch.where(in_door.unsqueeze(-1), sample_in_doors(env, layout, generator), pos)
     # A door start in a closed (unreliable) door is not free space: start in the room instead.
     pos = torch.where(env.is_free(pos, layout).unsqueeze(-1), pos, env.sample_in_room(room, generator))
-    positions = torch.empty(episodes, steps + 1, 2)
-    actions = torch.empty(episodes, steps, 2)
-    positions[:, 0] = pos
-    policy.reset(episodes, generator)
-    prev = None
-    for t in range(steps):
-        action = env.clip_action(policy.act(pos, prev, generator))
-        prev, pos = pos, env.step(pos, action, layout)
-        actions[:, t] = action
-        positions[:, t + 1] = pos
+    positions, actions = walk(env, policy, pos, layout, steps, generator)
     return {
         "positions": positions,
         "actions": actions,

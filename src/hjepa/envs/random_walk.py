@@ -150,6 +150,30 @@ def sample_in_doorway(env: TwoRooms, layout, generator: torch.Generator | None =
     return torch.stack([x, y], dim=-1)
 
 
+def walk(
+    env, policy: RandomWalkPolicy, start: torch.Tensor, layout, steps: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Roll ``policy`` out for ``steps`` steps from ``start`` (E, 2), one walker per episode.
+
+    ``env`` is any batched world with ``clip_action(action)`` and ``step(pos, action, layout)``
+    (Two Rooms, the maze). Resets ``policy`` for E walkers. Returns ``positions`` (E, T+1, 2),
+    ``start`` first, and ``actions`` (E, T, 2) as sent (norm-clipped).
+    """
+    episodes = start.shape[0]
+    positions = torch.empty(episodes, steps + 1, 2)
+    actions = torch.empty(episodes, steps, 2)
+    positions[:, 0] = start
+    pos = start
+    policy.reset(episodes, generator)
+    prev = None
+    for t in range(steps):
+        action = env.clip_action(policy.act(pos, prev, generator))
+        prev, pos = pos, env.step(pos, action, layout)
+        actions[:, t] = action
+        positions[:, t + 1] = pos
+    return positions, actions
+
+
 def collect_random_walks(
     env: TwoRooms,
     policy: RandomWalkPolicy,
@@ -189,16 +213,7 @@ def collect_random_walks(
             sample_in_doorway(env, layout, generator),
             pos,
         )
-    positions = torch.empty(episodes, steps + 1, 2)
-    actions = torch.empty(episodes, steps, 2)
-    positions[:, 0] = pos
-    policy.reset(episodes, generator)
-    prev = None
-    for t in range(steps):
-        action = env.clip_action(policy.act(pos, prev, generator))
-        prev, pos = pos, env.step(pos, action, layout)
-        actions[:, t] = action
-        positions[:, t + 1] = pos
+    positions, actions = walk(env, policy, pos, layout, steps, generator)
     return {
         "positions": positions,
         "actions": actions,
