@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from hjepa.eval.rank import collapse_verdict
+from hjepa.nn.modes import eval_mode
 
 
 def _check_features(x: Tensor, y: Tensor, num_classes: int, name: str) -> None:
@@ -319,20 +320,14 @@ def extract_features(encoder: nn.Module, images: Tensor, batch_size: int = 512) 
     if first is None:
         first = next(iter(encoder.buffers()), None)
     device = first.device if first is not None else images.device
-    flags = [(m, m.training) for m in encoder.modules()]
-    encoder.eval()
-    try:
-        outs = []
-        with torch.no_grad():
-            for start in range(0, images.shape[0], batch_size):
-                out = encoder(images[start : start + batch_size].to(device))
-                if not isinstance(out, Tensor) or out.dim() != 2:
-                    raise ValueError(
-                        f"encoder must return features (B, D), got shape {tuple(getattr(out, 'shape', ()))}; "
-                        "pool or flatten feature maps first"
-                    )
-                outs.append(out.to(images.device))
-    finally:
-        for m, was_training in flags:
-            m.training = was_training
+    outs = []
+    with eval_mode(encoder), torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            out = encoder(images[start : start + batch_size].to(device))
+            if not isinstance(out, Tensor) or out.dim() != 2:
+                raise ValueError(
+                    f"encoder must return features (B, D), got shape {tuple(getattr(out, 'shape', ()))}; "
+                    "pool or flatten feature maps first"
+                )
+            outs.append(out.to(images.device))
     return torch.cat(outs)

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.nn.modes import eval_mode
+
 
 @torch.no_grad()
 def encoder_maps(encoder: Callable[[Tensor], Tensor], images: Tensor, batch_size: int = 256) -> Tensor:
@@ -39,22 +41,16 @@ def encoder_maps(encoder: Callable[[Tensor], Tensor], images: Tensor, batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = images.device
-    flags = []
     if isinstance(encoder, nn.Module):
-        flags = [(m, m.training) for m in encoder.modules()]
-        encoder.eval()
         first = next(iter(encoder.parameters()), None)
         device = first.device if first is not None else device
-    try:
-        parts = []
+    parts = []
+    with eval_mode(encoder):  # a plain function is called as it is
         for start in range(0, images.shape[0], batch_size):
             out = encoder(images[start : start + batch_size].to(device))
             if out.dim() != 4:
                 raise ValueError(f"a local encoder must return (B, D, h, w), got {tuple(out.shape)}")
             parts.append(out.float().cpu())
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
     return torch.cat(parts)
 
 

@@ -20,6 +20,7 @@ from hjepa.data.images import ImageDataset
 from hjepa.eval.classify import extract_features, feature_report
 from hjepa.eval.rank import collapse_verdict
 from hjepa.eval.spectrum import plot_spectrum, singular_value_spectrum
+from hjepa.nn.modes import eval_mode
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.plots import plot_training_curves
 from hjepa.runs.report import markdown_table, write_report
@@ -69,18 +70,15 @@ def view0_embeddings(method: SSLMethod, views: ViewMaker, dataset: ImageDataset,
         raise ValueError(f"need at least 2 images for embedding statistics, got {count}")
     generator = torch.Generator().manual_seed(seed)
     saved = {k: v.clone() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()}
-    flags = [(m, m.training) for m in method.modules()]
-    method.eval()
+    parts = []
     try:
-        parts = []
-        for start, end in _chunks(count, batch_size):
-            images = dataset.float_images(slice(start, end))
-            batch = views(images, generator)
-            batch[0] = images
-            parts.append(method([v.to(device) for v in batch]).embeddings.float().cpu())
+        with eval_mode(method):
+            for start, end in _chunks(count, batch_size):
+                images = dataset.float_images(slice(start, end))
+                batch = views(images, generator)
+                batch[0] = images
+                parts.append(method([v.to(device) for v in batch]).embeddings.float().cpu())
     finally:
-        for module, was_training in flags:
-            module.training = was_training
         method.load_state_dict(saved)
     return torch.cat(parts)
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from hjepa.data.images import ImageDataset
 from hjepa.data.moving_digits import FlowPairs, moving_digits
 from hjepa.eval.flow import end_point_error, lucas_kanade
+from hjepa.nn.modes import eval_mode
 
 FLOW_EVAL_SEED = 2024
 LUCAS_KANADE = {"levels": 1, "iterations": 10, "window_sigma": 2.5, "ridge": 1e-3}
@@ -48,16 +49,11 @@ def epe_report(prefix: str, flow: Tensor, pairs: FlowPairs) -> dict[str, float]:
 @torch.no_grad()
 def estimate_flows(method: nn.Module, pairs: FlowPairs, batch_size: int = 250) -> Tensor:
     """``method.estimate_flow`` over every pair in eval mode (training flags restored): ``(N, 2, S, S)``."""
-    flags = [(m, m.training) for m in method.modules()]
-    method.eval()
     device = next(method.parameters()).device
-    try:
+    with eval_mode(method):
         parts = [method.estimate_flow(pairs.frames1[i:i + batch_size].to(device),
                                       pairs.frames2[i:i + batch_size].to(device)).float().cpu()
                  for i in range(0, len(pairs), batch_size)]
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
     return torch.cat(parts)
 
 
