@@ -261,9 +261,11 @@ def test_sie_measures_keys_and_ranges(objects):
                            fit_images=64)
     for part in parts:
         assert -5.0 < results[f"rotation_r2/{part}"] <= 1.0 and -5.0 < results[f"colour_r2/{part}"] <= 1.0
-        assert 0.0 <= results[f"retrieval_top1/{part}"] <= 1.0
-        assert 0.25 - 1e-6 <= results[f"retrieval_mrr/{part}"] <= 1.0  # every rank is at most K = 4
+        for gallery in ("retrieval", "retrieval_rotation"):
+            assert 0.0 <= results[f"{gallery}_top1/{part}"] <= 1.0
+            assert 0.25 - 1e-6 <= results[f"{gallery}_mrr/{part}"] <= 1.0  # every rank is at most K = 4
     assert 0.0 <= results["retrieval_top1/sie_predictor"] <= 1.0 and results["retrieval_gallery"] == 4
+    assert 0.0 <= results["retrieval_rotation_top1/sie_predictor"] <= 1.0
     with pytest.raises(ValueError, match="transforms_per_image"):
         sie_measures(method.backbone, parts, train, test, seed=0, transforms_per_image=1)
 

@@ -21,7 +21,11 @@ For every encoder of a method (SIE: ``backbone``, ``invariant``, ``equivariant``
     the true copy's rank is uniform: exactly chance, top-1 ``1 / K``, MRR ``H_K / K`` (0.125 and
     0.340 for ``K = 8``), whatever the features;
   - SIE only, ``retrieval_top1/sie_predictor`` (and ``mrr``): SIE's own trained predictor on its
-    equivariant embeddings ``z_eq``.
+    equivariant embeddings ``z_eq``;
+  - ``retrieval_rotation_top1/<encoder>`` (and ``mrr``, and ``/sie_predictor``): the same with
+    copies that differ by their rotation only (no hue shift), through the same predictors: a hue
+    shift changes the colour of every digit pixel and is the easier one to tell apart, so this
+    gallery shows whether the rotation, too, is applied in representation space.
 """
 
 from __future__ import annotations
@@ -120,25 +124,25 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
     k = transforms_per_image
     angles, hues = random_transforms(len(test) * k, generator)  # copy j of rendering n: row n * K + j
     params = transform_params(angles, hues)
+    rotation_angles, _ = random_transforms(len(test) * k, generator)
+    no_hue = torch.zeros_like(rotation_angles)
+    galleries = {"retrieval": (params, _copy_features(backbone, test_images, angles, hues, k)),
+                 "retrieval_rotation": (transform_params(rotation_angles, no_hue),
+                                        _copy_features(backbone, test_images, rotation_angles, no_hue, k))}
 
     train_h = extract_features(backbone, train_images)  # (N, F)
     test_h = extract_features(backbone, test_images)  # (M, F)
     fit_h = extract_features(backbone, apply_transform(train_images[fit_rows], fit_angles, fit_hues))
-    copies_h = torch.cat([  # (M * K, F), in chunks to bound memory
-        extract_features(backbone, apply_transform(test_images[rows].repeat_interleave(k, dim=0),
-                                                   angles[rows[0] * k:(rows[-1] + 1) * k],
-                                                   hues[rows[0] * k:(rows[-1] + 1) * k]))
-        for rows in torch.arange(len(test)).split(500)
-    ])
     train_y, test_y = _targets(train), _targets(test)
     results: dict = {"retrieval_gallery": k}
     for name, columns in parts.items():
         r2 = mlp_regression_r2(train_h[:, columns], train_y, test_h[:, columns], test_y, GROUPS, generator)
         results[f"rotation_r2/{name}"], results[f"colour_r2/{name}"] = r2["rotation"], r2["colour"]
         predictor, scale = fit_predictor(train_h[fit_rows][:, columns], fit_h[:, columns], fit_params, generator)
-        gallery = copies_h[:, columns].reshape(len(test), k, -1) / scale
-        metrics = _retrieval(test_h[:, columns] / scale, gallery, params, predictor)
-        results[f"retrieval_top1/{name}"], results[f"retrieval_mrr/{name}"] = metrics["top1"], metrics["mrr"]
+        for key, (copy_params, copies_h) in galleries.items():
+            gallery = copies_h[:, columns].reshape(len(test), k, -1) / scale
+            metrics = _retrieval(test_h[:, columns] / scale, gallery, copy_params, predictor)
+            results[f"{key}_top1/{name}"], results[f"{key}_mrr/{name}"] = metrics["top1"], metrics["mrr"]
     if sie_method is not None:
         flags = [(m, m.training) for m in sie_method.modules()]
         sie_method.eval()
@@ -146,10 +150,23 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
             with torch.no_grad():
                 def embed(h: Tensor) -> Tensor:
                     return sie_method.projector_eq(sie_method.split(h)[1])
-                source, gallery = embed(test_h), embed(copies_h).reshape(len(test), k, -1)
-            metrics = _retrieval(source, gallery, params, sie_method.predictor)
+                source = embed(test_h)
+                for key, (copy_params, copies_h) in galleries.items():
+                    gallery = embed(copies_h).reshape(len(test), k, -1)
+                    metrics = _retrieval(source, gallery, copy_params, sie_method.predictor)
+                    results[f"{key}_top1/sie_predictor"], results[f"{key}_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
         finally:
             for module, was_training in flags:
                 module.training = was_training
-        results["retrieval_top1/sie_predictor"], results["retrieval_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
     return results
+
+
+def _copy_features(backbone: nn.Module, images: Tensor, angles: Tensor, hues: Tensor, k: int) -> Tensor:
+    """Features of ``K`` transformed copies of each image: ``images (M, 3, S, S)``, ``angles, hues
+    (M * K,)`` (row ``n * K + j``: copy ``j`` of image ``n``) -> ``(M * K, F)``, in chunks."""
+    return torch.cat([
+        extract_features(backbone, apply_transform(images[rows].repeat_interleave(k, dim=0),
+                                                   angles[rows[0] * k:(rows[-1] + 1) * k],
+                                                   hues[rows[0] * k:(rows[-1] + 1) * k]))
+        for rows in torch.arange(len(images)).split(500)
+    ])
