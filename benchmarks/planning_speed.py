@@ -47,7 +47,10 @@ class Config:
     batches: tuple[int, ...] = (1, 100)
     """Episodes planned together (B)."""
     decisions: int = 30
-    """Timed decisions per (planner, B)."""
+    """Timed decisions per (planner, B, replan_every)."""
+    replan_every: tuple[int, ...] = (1,)
+    """Decisions per plan to time (the pipeline's --plan.replan-every): with k > 1 the time of
+    each cycle of k decisions (one plan, k - 1 followed actions) is divided by k * frameskip."""
     warmup: int = 5
     """Untimed decisions first."""
     checkpoint: Path | None = None
@@ -101,24 +104,27 @@ def main(config: Config) -> Path:
         with torch.no_grad():
             start = model.encode(env.render(env.sample_in_room(layout, torch.zeros(b, dtype=torch.long), generator), layout))
             goal = model.encode(env.render(env.sample_in_room(layout, torch.ones(b, dtype=torch.long), generator), layout))
-        drift = 0.01 * torch.randn(warmup + decisions, *start.shape, generator=generator).cumsum(0)
+        longest = max(-(-warmup // k) * k for k in config.replan_every) + decisions
+        drift = 0.01 * torch.randn(longest, *start.shape, generator=generator).cumsum(0)
         states = start.unsqueeze(0) + drift  # (decisions, B, D)
         cost = IntrinsicCost(squared=True, reduce_min=True).with_goal(goal)
         dynamics = learned_dynamics(model, frameskip, env.config.max_step, bf16=resolve_bf16(config.precision))
-        for name in config.planners:
-            plan = replace(config.plan, planner=name)
-            mpc = ModelPredictiveController(make_planner(plan, env), plan.horizon, frameskip, torch.Generator().manual_seed(config.seed))
+        for name, k in [(name, k) for name in config.planners for k in config.replan_every]:
+            plan = replace(config.plan, planner=name, replan_every=k)
+            mpc = ModelPredictiveController(make_planner(plan, env), plan.horizon, frameskip,
+                                            torch.Generator().manual_seed(config.seed), replan_every=k)
             mpc.reset(b)
-            times = time_decisions(mpc, states, dynamics, cost, warmup, decisions)
-            ms = [1e3 * t for t in times]
+            skip = -(-warmup // k) * k  # whole cycles: the first timed decision makes a plan
+            times = time_decisions(mpc, states[: skip + decisions], dynamics, cost, skip, decisions)
+            ms = [1e3 * sum(times[i:i + k]) / k for i in range(0, len(times) - k + 1, k)]  # per decision, by cycle
             per_step = median(ms) / frameskip
             rows.append({
-                "planner": name, "B": b,
+                "planner": name, "B": b, "replan_every": k,
                 "median_ms_per_env_step": per_step,
                 "p90_ms_per_env_step": percentile(ms, 90) / frameskip,
                 "median_ms_per_episode_step": per_step / b,
                 "median_ms_per_decision": median(ms),
-                "decisions": len(ms),
+                "decisions": len(times),
                 "target_5ms_met": (per_step <= TARGET_MS_PER_STEP) if b == 1 else None,
             })
     weights = str(config.checkpoint) if config.checkpoint else "random weights"
@@ -127,10 +133,11 @@ def main(config: Config) -> Path:
         f"Time of ModelPredictiveController.act with learned_dynamics ({weights}, frameskip {frameskip}) and "
         f"IntrinsicCost(squared=True, reduce_min=True), pipeline PlanConfig defaults (horizon {config.plan.horizon}, "
         f"samples {config.plan.samples}, iterations {config.plan.iterations}), under torch.no_grad, warm start carried; "
-        f"{warmup} warm-up decisions, then median and p90 over {decisions} decisions, divided by frameskip. "
+        f"{warmup} warm-up decisions (rounded up to whole replanning cycles), then median and p90 over {decisions} "
+        f"decisions (with replan_every k: over cycles of k decisions, each cycle's time / k), divided by frameskip. "
         f"B episodes are planned together; ms_per_episode_step divides by B too.",
         config,
-        ["planner", "B", "median_ms_per_env_step", "p90_ms_per_env_step", "median_ms_per_episode_step",
+        ["planner", "B", "replan_every", "median_ms_per_env_step", "p90_ms_per_env_step", "median_ms_per_episode_step",
          "median_ms_per_decision", "decisions", "target_5ms_met"],
         rows,
         notes=f"Target: <= {TARGET_MS_PER_STEP:g} ms per env step for one episode (B=1) with MPPI defaults.",

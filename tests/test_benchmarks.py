@@ -48,6 +48,16 @@ def test_planning_speed_quick(tmp_path):
         assert row["median_ms_per_env_step"] == pytest.approx(row["median_ms_per_decision"] / 4)
 
 
+def test_planning_speed_replan_every(tmp_path):
+    import planning_speed
+
+    config = planning_speed.Config(planners=("mppi",), batches=(1,), decisions=4, warmup=1, replan_every=(1, 2),
+                                   threads=1, out_dir=tmp_path)
+    rows = load(planning_speed.main(config))["rows"]
+    assert [(r["replan_every"], r["decisions"]) for r in rows] == [(1, 4), (2, 4)]
+    assert all(r["median_ms_per_env_step"] > 0 for r in rows)
+
+
 def test_two_rooms_suite_ablation_tiny(tmp_path):
     import two_rooms_suite
     import update_results

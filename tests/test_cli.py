@@ -250,6 +250,7 @@ def test_bad_input_files(tiny_run, tmp_path, capsys):
     ("--model.state-dim", "0", "state_dim"),
     ("--loss.variance", "-1", "variance"),
     ("--practice.fraction", "0", "practice.fraction"),
+    ("--plan.replan-every", "99", "plan.replan_every"),  # longer than the plan
     ("--train.window", "6", "shorter than a training window"),  # practice plans of 4 steps cannot hold it
 ])
 def test_bad_config_value(option, value, needle, tmp_path, capsys, monkeypatch):

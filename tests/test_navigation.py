@@ -13,6 +13,7 @@ import torch
 from hjepa.agent.cost import IntrinsicCost
 from hjepa.agent.dynamics import learned_dynamics, simulator_dynamics
 from hjepa.agent.mpc import ModelPredictiveController
+from hjepa.planning.base import shift_plan
 from hjepa.envs.two_rooms import TwoRooms
 from hjepa.eval.navigation import (
     ControllerOutput,
@@ -172,6 +173,38 @@ def test_mpc_warm_starts_and_resets():
     assert planner.inits[3] is None
     with pytest.raises(ValueError, match="episodes"):
         mpc.act(torch.zeros(4, 2), None, None)
+
+
+def test_mpc_replan_every_follows_the_plan_in_between():
+    planner = RecordingPlanner()  # plan: action t = (t, t); warm start = plan + 100
+    mpc = ModelPredictiveController(planner, 5, REPEAT, torch.Generator(), replan_every=3)
+    mpc.reset(2)
+    actions = [mpc.act(torch.zeros(2, 2), None, None) for _ in range(4)]
+    assert len(planner.inits) == 2  # planned at decisions 0 and 3 only
+    for t in range(3):
+        torch.testing.assert_close(actions[t][0], torch.full((2, 2), float(t)))  # the plan's t-th action
+    followed = actions[1][1]
+    assert followed.info["replanned"] is False and followed.actions.shape == (2, 5, 2)
+    torch.testing.assert_close(followed.actions[0, :, 0], torch.tensor([1.0, 2.0, 3.0, 4.0, 4.0]))  # rest, padded
+    # The warm start moved on with the followed decisions: the plan's mean shifted twice more.
+    plan0 = actions[0][1]
+    torch.testing.assert_close(planner.inits[1], shift_plan(shift_plan(plan0.warm_start, 1), 1))
+    torch.testing.assert_close(actions[3][0], torch.zeros(2, 2))  # a new plan's first action
+    # Subsets of the episodes follow their own rows of the plan; forget() plans again at once.
+    mpc.reset(3)
+    mpc.act(torch.zeros(3, 2), None, None)
+    action, _ = mpc.act(torch.zeros(2, 2), None, None, rows=torch.tensor([0, 2]))
+    torch.testing.assert_close(action, torch.ones(2, 2))
+    mpc.forget(torch.tensor([True, False, False]))
+    mpc.act(torch.zeros(3, 2), None, None)
+    assert len(planner.inits) == 4
+
+
+def test_mpc_replan_every_is_checked():
+    with pytest.raises(ValueError, match="replan_every"):
+        ModelPredictiveController(RecordingPlanner(), 5, REPEAT, torch.Generator(), replan_every=0)
+    with pytest.raises(ValueError, match="horizon"):
+        ModelPredictiveController(RecordingPlanner(), 5, REPEAT, torch.Generator(), replan_every=6)
 
 
 # ------------------------------------------------------------------------------------ evaluation

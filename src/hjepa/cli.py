@@ -87,6 +87,10 @@ class EvaluateCommand:
     """Layouts of the evaluation tasks."""
     progress: bool = True
     """Show progress bars."""
+    threads: int = 0
+    """Torch CPU threads (0: leave torch's default)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """bf16 autocast for the predictor while planning ('auto': where the CPU has native bf16)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -95,7 +99,7 @@ class EvaluateCommand:
 
         job = TwoRoomsJob(
             name=self.name, runs_root=self.runs_root, overwrite=self.overwrite, layout=self.layout,
-            progress=self.progress, plan=self.plan, eval=self.eval,
+            progress=self.progress, threads=self.threads, precision=self.precision, plan=self.plan, eval=self.eval,
             data=DataConfig(episodes=1, heldout_episodes=300),
         )
         return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)

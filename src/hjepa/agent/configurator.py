@@ -245,6 +245,7 @@ class Configurator:
             planner=spec.planner, horizon=spec.horizon, samples=spec.samples, iterations=spec.iterations,
             elites=min(spec.elites, spec.samples), noise_std=spec.noise_std, temperature=spec.temperature,
             min_over_horizon=True, max_action=spec.max_action,
+            replan_every=1,  # the agent's own loop plans at every decision (hjepa.agent.episodes)
         )
         return AgentConfig(spec, weights, zone, rooms, room_boxes, plan)  # type: ignore[arg-type]
 

