@@ -633,7 +633,11 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
     sections = [
         ("Results", f"{summary['episodes']} cross-room episodes ({job.layout} layouts, evaluation seed "
          f"{job.eval.seed}, never used for data), success = within {job.env.success_radius} px of the goal "
-         f"within {job.env.max_episode_steps} steps.\n\n" + markdown_table(rows, float_fmt=".3g")),
+         f"within {job.env.max_episode_steps} steps. Planner: {job.plan.planner.upper()} {job.plan.samples} samples x "
+         f"{job.plan.iterations} iterations over {job.plan.horizon} predictor steps of {job.model.frameskip} env steps, "
+         f"a new plan every {job.plan.replan_every} decision(s); learned-model planning "
+         f"{summary['planning_ms_per_step']:.1f} ms per env step for the episodes together, "
+         f"{summary['planning_ms_per_step_per_episode']:.2f} ms per episode.\n\n" + markdown_table(rows, float_fmt=".3g")),
         ("World model on held-out data", markdown_table([diagnostics], float_fmt=".3g")
          + "\n\nprobe_rmse_px: linear probe of the agent's (x, y) from the state; rollout_rmse_px: the same probe "
            "on the state predicted a whole window ahead; pred_error_tk: normalised prediction error k steps ahead; "
