@@ -33,6 +33,7 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,209 +100,26 @@ def save_trajectories(
     ``meta`` (JSON-serialisable) is stored in ``meta.json`` next to the format keys. Refuses
     (``FileExistsError``) to replace an existing non-empty directory unless ``overwrite``.
     """
-    path = Path(path)
-    if chunk_episodes < 1:
-        raise ValueError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
-    meta = dict(meta or {})
-    clash = [k for k in RESERVED_META if k in meta]
+    clash = [k for k in RESERVED_META if k in (meta or {})]
     if clash:
         raise ValueError(f"meta keys {clash} are written by save_trajectories; rename them")
     data = {k: _to_numpy(v) for k, v in arrays.items()}
     for name, dtype in REQUIRED.items():
         if name in data:
             data[name] = data[name].astype(dtype, copy=False)
-    episodes, steps = validate_arrays(data)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is a non-empty directory; pass overwrite=True to replace it")
-
-    chunks = []
-    full_meta = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "episodes": episodes,
-        "steps": steps,
-        "chunks": chunks,
-        "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape[1:])} for k, v in data.items()},
-        **meta,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        for index, start in enumerate(range(0, episodes, chunk_episodes)):
-            stop = min(start + chunk_episodes, episodes)
-            name = chunk_name(index)
-            with open(tmp / name, "wb") as f:
-                np.savez(f, **{k: v[start:stop] for k, v in data.items()})
-                f.flush()
-                os.fsync(f.fileno())
-            chunks.append({"file": name, "episodes": stop - start})
-        with open(tmp / META_FILE, "w") as f:
-            json.dump(full_meta, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Move the complete directory ``new`` to ``path``; the old one is removed only afterwards."""
-    if not path.exists():
-        os.rename(new, path)
-        return
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-    os.rename(path, old)
-    try:
-        os.rename(new, path)
-    except BaseException:
-        os.rename(old, path)  # put the previous dataset back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_chunk(file: Path) -> dict[str, np.ndarray]:
-    if not file.is_file():
-        raise FileNotFoundError(f"trajectory chunk {file} is missing")
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}  # read everything now, inside the try
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise ValueError(f"trajectory chunk {file} is corrupt or truncated: {err}") from err
+    _, steps = validate_arrays(data)
+    return write_chunked(path, data, FORMAT_NAME, FORMAT_VERSION, steps, meta, chunk_episodes, overwrite)
 
 
 def load_trajectories(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read and validate a dataset written by :func:`save_trajectories`; returns ``(arrays, meta)``."""
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"trajectory dataset directory {path} does not exist")
-    meta_file = path / META_FILE
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{meta_file} is missing: {path} is not a trajectory dataset")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{meta_file} does not describe a {FORMAT_NAME} dataset")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{meta_file}: unsupported version {meta.get('version')} (want {FORMAT_VERSION})")
-    try:
-        chunk_list = [(str(c["file"]), int(c["episodes"])) for c in meta["chunks"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{meta_file}: malformed chunk list: {err}") from err
-
-    parts: dict[str, list[np.ndarray]] = {}
-    for name, count in chunk_list:
-        chunk = _read_chunk(path / name)
-        got = {k: v.shape[0] if v.ndim else -1 for k, v in chunk.items()}
-        if any(n != count for n in got.values()):
-            raise ValueError(f"{path / name}: expected {count} episodes per array, got {got}")
-        validate_arrays(chunk, where=str(path / name))
-        if parts and set(chunk) != set(parts):
-            raise ValueError(f"{path / name}: arrays {sorted(chunk)} differ from {sorted(parts)}")
-        first = not parts
-        for k, v in chunk.items():
-            if not first and v.shape[1:] != parts[k][0].shape[1:]:
-                raise ValueError(
-                    f"{path / name}: {k} shape {v.shape} does not match shape"
-                    f" {parts[k][0].shape} in {chunk_list[0][0]}"
-                )
-            parts.setdefault(k, []).append(v)
-    if not parts:
-        raise ValueError(f"{meta_file} lists no chunks")
-    arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-    episodes, steps = validate_arrays(arrays, where=str(path))
-    if episodes != meta.get("episodes") or steps != meta.get("steps"):
-        raise ValueError(
-            f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
-            f" {meta.get('episodes')} x {meta.get('steps')}"
-        )
-    return arrays, meta
+    return read_chunked(path, FORMAT_NAME, FORMAT_VERSION, validate_arrays, what="trajectory dataset")
 
 
-@dataclass
-class TrajectoryDataset:
-    """Episodes in memory: ``positions`` (E, T+1, 2), ``actions`` (E, T, 2), ``wall_x`` (E,), ``door_y`` (E,)."""
-
-    positions: torch.Tensor
-    actions: torch.Tensor
-    wall_x: torch.Tensor
-    door_y: torch.Tensor
-
-    def __post_init__(self) -> None:
-        validate_arrays({k: _to_numpy(v) for k, v in self.to_arrays().items()}, "TrajectoryDataset")
-
-    @classmethod
-    def from_arrays(cls, arrays: dict) -> "TrajectoryDataset":
-        def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
-            value = arrays[name]
-            value = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
-            return value.to(dtype)
-
-        return cls(
-            positions=tensor("positions", torch.float32),
-            actions=tensor("actions", torch.float32),
-            wall_x=tensor("wall_x", torch.long),
-            door_y=tensor("door_y", torch.float32),
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrajectoryDataset":
-        arrays, _ = load_trajectories(path)
-        return cls.from_arrays(arrays)
-
-    def to_arrays(self) -> dict[str, torch.Tensor]:
-        return {"positions": self.positions, "actions": self.actions, "wall_x": self.wall_x, "door_y": self.door_y}
-
-    def __len__(self) -> int:
-        return self.positions.shape[0]
-
-    @property
-    def steps(self) -> int:
-        """Steps per episode ``T``."""
-        return self.actions.shape[1]
-
-    def layout(self) -> Layout:
-        return Layout(self.wall_x, self.door_y)
-
-    def index(self, idx: torch.Tensor | slice) -> "TrajectoryDataset":
-        return TrajectoryDataset(self.positions[idx], self.actions[idx], self.wall_x[idx], self.door_y[idx])
-
-    @classmethod
-    def concat(cls, datasets: list["TrajectoryDataset"]) -> "TrajectoryDataset":
-        """One dataset holding the episodes of ``datasets`` in order (all of the same length)."""
-        if not datasets:
-            raise ValueError("nothing to concatenate")
-        steps = {d.steps for d in datasets}
-        if len(steps) != 1:
-            raise ValueError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
-        return cls(*(torch.cat([getattr(d, name) for d in datasets]) for name in cls.__dataclass_fields__))
-
-    def split(
-        self, holdout_fraction: float, generator: torch.Generator | None = None
-    ) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
-        """Random disjoint ``(train, held_out)`` by episode; ``held_out`` has round(fraction * E) >= 1."""
-        if not 0.0 < holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
-        n_hold = max(1, round(holdout_fraction * len(self)))
-        if n_hold >= len(self):
-            raise ValueError(f"cannot hold out {n_hold} of {len(self)} episodes and keep any for training")
-        perm = torch.randperm(len(self), generator=generator)
-        return self.index(perm[n_hold:].sort().values), self.index(perm[:n_hold].sort().values)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The directory layout above for any chunked episode format (``hjepa.data.pixel_trajectories``): a
-# format brings its name, version and array validator; these two write and read the directory with
-# the same guarantees (atomic replace, every chunk checked, errors naming the file).
-
-from collections.abc import Callable  # noqa: E402 (appended after the format's own code)
-
+# The directory layout for any chunked episode format (this module's trajectories,
+# ``hjepa.data.pixel_trajectories``): a format brings its name, version and array validator; these two
+# write and read the directory with the same guarantees (atomic replace, every chunk checked, errors
+# naming the file).
 
 def write_chunked(
     path: str | os.PathLike,
@@ -421,3 +239,99 @@ def read_chunked(
         raise ValueError(f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
                          f" {meta.get('episodes')} x {meta.get('steps')}")
     return arrays, meta
+
+
+def _replace_dir(new: Path, path: Path) -> None:
+    """Move the complete directory ``new`` to ``path``; the old one is removed only afterwards."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
+    os.rename(path, old)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(old, path)  # put the previous dataset back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_chunk(file: Path) -> dict[str, np.ndarray]:
+    if not file.is_file():
+        raise FileNotFoundError(f"trajectory chunk {file} is missing")
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}  # read everything now, inside the try
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"trajectory chunk {file} is corrupt or truncated: {err}") from err
+
+
+@dataclass
+class TrajectoryDataset:
+    """Episodes in memory: ``positions`` (E, T+1, 2), ``actions`` (E, T, 2), ``wall_x`` (E,), ``door_y`` (E,)."""
+
+    positions: torch.Tensor
+    actions: torch.Tensor
+    wall_x: torch.Tensor
+    door_y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        validate_arrays({k: _to_numpy(v) for k, v in self.to_arrays().items()}, "TrajectoryDataset")
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "TrajectoryDataset":
+        def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
+            value = arrays[name]
+            value = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            return value.to(dtype)
+
+        return cls(
+            positions=tensor("positions", torch.float32),
+            actions=tensor("actions", torch.float32),
+            wall_x=tensor("wall_x", torch.long),
+            door_y=tensor("door_y", torch.float32),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrajectoryDataset":
+        arrays, _ = load_trajectories(path)
+        return cls.from_arrays(arrays)
+
+    def to_arrays(self) -> dict[str, torch.Tensor]:
+        return {"positions": self.positions, "actions": self.actions, "wall_x": self.wall_x, "door_y": self.door_y}
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def steps(self) -> int:
+        """Steps per episode ``T``."""
+        return self.actions.shape[1]
+
+    def layout(self) -> Layout:
+        return Layout(self.wall_x, self.door_y)
+
+    def index(self, idx: torch.Tensor | slice) -> "TrajectoryDataset":
+        return TrajectoryDataset(self.positions[idx], self.actions[idx], self.wall_x[idx], self.door_y[idx])
+
+    @classmethod
+    def concat(cls, datasets: list["TrajectoryDataset"]) -> "TrajectoryDataset":
+        """One dataset holding the episodes of ``datasets`` in order (all of the same length)."""
+        if not datasets:
+            raise ValueError("nothing to concatenate")
+        steps = {d.steps for d in datasets}
+        if len(steps) != 1:
+            raise ValueError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
+        return cls(*(torch.cat([getattr(d, name) for d in datasets]) for name in cls.__dataclass_fields__))
+
+    def split(
+        self, holdout_fraction: float, generator: torch.Generator | None = None
+    ) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
+        """Random disjoint ``(train, held_out)`` by episode; ``held_out`` has round(fraction * E) >= 1."""
+        if not 0.0 < holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+        n_hold = max(1, round(holdout_fraction * len(self)))
+        if n_hold >= len(self):
+            raise ValueError(f"cannot hold out {n_hold} of {len(self)} episodes and keep any for training")
+        perm = torch.randperm(len(self), generator=generator)
+        return self.index(perm[n_hold:].sort().values), self.index(perm[:n_hold].sort().values)
