@@ -39,6 +39,7 @@ from hjepa.data.transformed_objects import TransformedObjects
 from hjepa.eval.classify import extract_features
 from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
 from hjepa.nn.hypernet import HyperPredictor
+from hjepa.nn.modes import eval_mode
 from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, transform_params
 
 GROUPS = {"rotation": slice(0, 2), "colour": slice(2, 4)}
@@ -144,20 +145,14 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
             metrics = _retrieval(test_h[:, columns] / scale, gallery, copy_params, predictor)
             results[f"{key}_top1/{name}"], results[f"{key}_mrr/{name}"] = metrics["top1"], metrics["mrr"]
     if sie_method is not None:
-        flags = [(m, m.training) for m in sie_method.modules()]
-        sie_method.eval()
-        try:
-            with torch.no_grad():
-                def embed(h: Tensor) -> Tensor:
-                    return sie_method.projector_eq(sie_method.split(h)[1])
-                source = embed(test_h)
-                for key, (copy_params, copies_h) in galleries.items():
-                    gallery = embed(copies_h).reshape(len(test), k, -1)
-                    metrics = _retrieval(source, gallery, copy_params, sie_method.predictor)
-                    results[f"{key}_top1/sie_predictor"], results[f"{key}_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
-        finally:
-            for module, was_training in flags:
-                module.training = was_training
+        with eval_mode(sie_method), torch.no_grad():
+            def embed(h: Tensor) -> Tensor:
+                return sie_method.projector_eq(sie_method.split(h)[1])
+            source = embed(test_h)
+            for key, (copy_params, copies_h) in galleries.items():
+                gallery = embed(copies_h).reshape(len(test), k, -1)
+                metrics = _retrieval(source, gallery, copy_params, sie_method.predictor)
+                results[f"{key}_top1/sie_predictor"], results[f"{key}_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
     return results
 
 
