@@ -131,12 +131,14 @@ def main(config: Config) -> Path:
                 label = f"H={horizon}" + (" + critic" if use_critic else "")
                 rows.append(row("critic", label, evaluate(short, "mode2", use_critic, desc=label)))
     if "mode1" in config.sections:
-        for mode in ("mode2", "mode1"):
-            result = evaluate(reach, mode, desc=mode)
-            lat = latency(setup, reach, lambda m=mode: build_agent(setup, reach, m, 0, policy=policy), tasks,
-                          config.latency_episodes)
-            rows.append(row("mode1", f"{mode} (H={reach.plan.horizon})" if mode == "mode2" else "mode1 policy",
-                            result, lat))
+        variants = [("mode2", False, f"mode2 (H={reach.plan.horizon})"),
+                    ("mode1", False, "mode1 policy" + (" (sampled)" if policy.stochastic else ""))]
+        if policy.stochastic:
+            variants.append(("mode1", True, "mode1 policy (mean action)"))
+        for mode, mean, label in variants:
+            make = lambda m=mode, a=mean: build_agent(setup, reach, m, 0, policy=policy, policy_mean=a)  # noqa: E731
+            result = play(setup, reach, make(), tasks, progress=config.progress, desc=label)
+            rows.append(row("mode1", label, result, latency(setup, reach, make, tasks, config.latency_episodes)))
     if "warm" in config.sections:
         for samples in config.warm_samples:
             spec = dataclasses.replace(reach.task, samples=samples, iterations=1, elites=min(16, samples))

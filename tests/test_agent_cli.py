@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hjepa.agent.checkpoints import load_policy
+
 from hjepa.cli import main
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.eval.probe import fit_linear_probe
@@ -82,10 +84,15 @@ def test_train_writes_every_file(trained):
     assert config["agent"]["weights"] == {"goal": 1.0, "action": 0.0, "zone": 20.0}
     memory = torch.load(trained / "checkpoints/memory.pt", weights_only=True)
     assert memory["term_names"] == ["goal", "action", "zone"]
+    policy = load_policy(trained / "checkpoints/policy.pt", config["agent"]["weights"])
+    assert policy.stochastic  # the default: a Gaussian over the teacher's labels, saved as such
+    mean, std = policy.distribution(torch.zeros(3, policy.state_dim), torch.zeros(3, policy.goal_dim))
+    assert std is not None and (std > 0).all() and (std <= policy.max_action).all()
 
 
 @pytest.mark.parametrize("task, mode, extra", [
     ("avoid", "mode1", []),
+    ("avoid", "mode1", ["--policy-mean"]),
     ("avoid", "mode2-warm", ["--use-critic"]),
     ("avoid", "mode2", ["--planner", "gradient"]),
     ("other-room", "mode2", []),

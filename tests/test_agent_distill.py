@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.distill import dagger
+from hjepa.agent.distill import dagger, reinitialise
 from hjepa.agent.memory import ShortTermMemory
 from hjepa.agent.policy import GoalPolicy, fit_policy, policy_plan
 
@@ -82,3 +82,46 @@ def test_fit_policy_checks_its_data():
     memory = ShortTermMemory(2, 2, 2, 2, 2, ["goal"])
     with pytest.raises(ValueError, match="no labelled steps"):
         dagger(policy, memory, lambda r: {}, rounds=0, fit_steps=1)
+
+
+def test_stochastic_policy_learns_the_spread_of_its_labels():
+    """Labels = expert action + Gaussian noise whose std depends on the state (0.1 left of x = 0,
+    0.4 right of it): the Gaussian fit recovers the expert as its mean and each side's std."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    state = torch.rand(4000, 2, generator=gen) * 4 - 2
+    goal = torch.rand(4000, 2, generator=gen) * 4 - 2
+    spread = torch.where(state[:, :1] < 0, 0.1, 0.4)
+    labels = expert(state, goal) * 0.5 + spread * torch.randn(4000, 2, generator=gen)
+    policy = GoalPolicy(2, 2, 2, max_action=2.0, hidden=64, layers=3, stochastic=True)
+    fit_policy(policy, state, goal, labels, steps=1500, batch_size=256, lr=3e-3, generator=gen)
+    with torch.no_grad():
+        mean, std = policy.distribution(state, goal)
+    assert (mean - expert(state, goal) * 0.5).square().sum(-1).mean() < 0.02
+    left, right = state[:, 0] < -0.2, state[:, 0] > 0.2
+    assert abs(float(std[left].mean()) - 0.1) < 0.04, float(std[left].mean())
+    assert abs(float(std[right].mean()) - 0.4) < 0.06, float(std[right].mean())
+    with torch.no_grad():
+        action, around = policy.sample(state, goal, torch.Generator().manual_seed(1))
+    assert torch.equal(around, mean) and action.abs().max() <= 2.0
+    assert abs(float((action - mean)[right].std()) - 0.4) < 0.06
+
+
+def test_deterministic_policy_samples_its_mean():
+    policy = GoalPolicy(2, 2, 2, max_action=1.0, hidden=8, layers=2)
+    state, goal = torch.randn(5, 2), torch.randn(5, 2)
+    action, mean = policy.sample(state, goal, torch.Generator().manual_seed(0))
+    assert policy.distribution(state, goal)[1] is None and torch.equal(action, mean)
+    assert torch.equal(mean, policy(state, goal))
+
+
+def test_reinitialise_draws_new_parameters_of_the_same_shapes():
+    torch.manual_seed(0)
+    policy = GoalPolicy(2, 2, 2, max_action=1.0, hidden=8, layers=3)
+    before = {name: p.detach().clone() for name, p in policy.named_parameters()}
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.fill_(3.0)  # as if trained far from any initialisation
+    reinitialise(policy)
+    for name, p in policy.named_parameters():
+        assert p.shape == before[name].shape and not torch.all(p == 3.0), name

@@ -1,6 +1,7 @@
 """The agent: the actor in its three modes, wired to a world model, a cost and optionally a critic.
 
-- ``mode1``: reactive. ``a = policy(s, g)``: one forward pass, no world model.
+- ``mode1``: reactive. ``a = policy(s, g)``: one forward pass, no world model (a stochastic
+  policy's action is drawn from it, unless ``policy_mean``).
 - ``mode2``: deliberate. Plan ``T`` actions through the world model minimising the planning cost,
   execute the first, re-plan next time from the previous plan shifted one step (MPC).
 - ``mode2-warm``: Mode-2 initialised by Mode-1: the planner starts each decision from the
@@ -61,6 +62,7 @@ class Agent:
         critic: the critic used as terminal cost in Mode-2, or None.
         discount: per-step discount of the critic planning cost.
         critic_weight: weight of the critic's terminal value.
+        policy_mean: Mode-1 acts with a stochastic policy's mean instead of a sample of it.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class Agent:
         critic: Critic | None = None,
         discount: float = 0.95,
         critic_weight: float = 1.0,
+        policy_mean: bool = False,
     ) -> None:
         if mode not in ("mode1", "mode2", "mode2-warm"):
             raise ValueError(f"mode must be mode1, mode2 or mode2-warm, got {mode!r}")
@@ -96,6 +99,7 @@ class Agent:
         self.critic = critic
         self.discount = float(discount)
         self.critic_weight = float(critic_weight)
+        self.policy_mean = bool(policy_mean)
         self.cost: EpisodeCost | None = None
         self.planning_cost = None
         self.goal_input: Tensor | None = None
@@ -124,8 +128,11 @@ class Agent:
         goal = self.goal_input.to(state)
         if self.mode == "mode1":
             assert self.policy is not None
-            action = clip_norm(self.policy(state, goal), self.max_action_norm)
-            return Decision(action, None, action)
+            if self.policy_mean:
+                action = mean = self.policy(state, goal)
+            else:
+                action, mean = self.policy.sample(state, goal, self.generator)
+            return Decision(clip_norm(action, self.max_action_norm), None, clip_norm(mean, self.max_action_norm))
         assert self.planner is not None
         if self.mode == "mode2-warm":
             assert self.policy is not None

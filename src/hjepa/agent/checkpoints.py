@@ -34,7 +34,7 @@ def policy_state(policy: GoalPolicy, hidden: int, layers: int, weights: dict[str
     return {
         "format": POLICY_FORMAT, "state_dim": policy.state_dim, "goal_dim": policy.goal_dim,
         "action_dim": policy.action_dim, "max_action": policy.max_action, "hidden": hidden, "layers": layers,
-        "weights": dict(weights), "task": task, "model": policy.state_dict(),
+        "stochastic": policy.stochastic, "weights": dict(weights), "task": task, "model": policy.state_dict(),
     }
 
 
@@ -79,7 +79,7 @@ def load_policy(path: Path, weights: dict[str, float]) -> GoalPolicy:
         raise ValueError(f"{path} is not a policy checkpoint (format {state.get('format')!r})")
     _check_weights("policy", path, state["weights"], weights)
     policy = GoalPolicy(state["state_dim"], state["goal_dim"], state["action_dim"], state["max_action"],
-                        state["hidden"], state["layers"])
+                        state["hidden"], state["layers"], bool(state.get("stochastic", False)))
     policy.load_state_dict(state["model"])
     return policy.eval()
 

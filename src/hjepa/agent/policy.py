@@ -6,6 +6,14 @@ regresses the actions that Mode-2 planning chose (:func:`fit_policy`, driven by 
 in :mod:`hjepa.agent.distill`) — and, in turn, proposes Mode-2's starting plan:
 :func:`policy_plan` rolls the policy through the world model for ``T`` steps, and that action
 sequence becomes the planner's initial mean (``init``).
+
+The teacher's labels are noisy (the first action of a sampled plan is only partly determined by
+the cost), so a policy can also be *stochastic*: it predicts a Gaussian over the teacher's action
+— a mean and a per-component standard deviation — fitted by maximum likelihood, and acts by
+sampling it. Where the teacher agrees with itself the spread is small and the policy acts as the
+deterministic one; where it does not (beside a wall, by the door) the policy keeps the teacher's
+hesitation, which is what lets the stochastic planner leave a state a fixed action would push
+into forever (the environment stops a move at a wall instead of sliding along it).
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ from hjepa.planning.base import Dynamics
 class GoalPolicy(nn.Module):
     """``action = max_action * tanh(MLP([s, g, s - g]))``: bounded to the planner's action box.
 
+    A stochastic policy's MLP also outputs the spread ``std`` of each action component, in
+    ``[min_std, max_action]`` (``min_std = 0.05 max_action``); :meth:`forward` is the mean either way.
+
     Args:
         state_dim: ``D``.
         goal_dim: ``G`` (the difference ``s - g`` is an input when ``G == D``).
@@ -27,12 +38,13 @@ class GoalPolicy(nn.Module):
         max_action: bound of every action component (the planner's box ``[-max_action, max_action]``).
         hidden: width of the MLP.
         layers: linear layers of the MLP.
+        stochastic: also predict the spread of the action (fitted by Gaussian likelihood).
 
     Shapes: ``state (..., D)``, ``goal (..., G)`` -> ``(..., A)``.
     """
 
     def __init__(self, state_dim: int, goal_dim: int, action_dim: int, max_action: float,
-                 hidden: int = 256, layers: int = 3) -> None:
+                 hidden: int = 256, layers: int = 3, stochastic: bool = False) -> None:
         super().__init__()
         if min(state_dim, goal_dim, action_dim) < 1:
             raise ValueError(f"dims must be >= 1, got {state_dim}, {goal_dim}, {action_dim}")
@@ -40,11 +52,18 @@ class GoalPolicy(nn.Module):
             raise ValueError(f"max_action must be > 0, got {max_action}")
         self.state_dim, self.goal_dim, self.action_dim = state_dim, goal_dim, action_dim
         self.max_action = float(max_action)
+        self.stochastic = bool(stochastic)
+        self.min_std = 0.05 * self.max_action
         self.use_difference = state_dim == goal_dim
         in_dim = state_dim + goal_dim + (state_dim if self.use_difference else 0)
-        self.net = mlp(in_dim, hidden, action_dim, layers)
+        self.net = mlp(in_dim, hidden, action_dim * (2 if self.stochastic else 1), layers)
 
     def forward(self, state: Tensor, goal: Tensor) -> Tensor:
+        """The (mean) action ``(..., A)``."""
+        return self.distribution(state, goal)[0]
+
+    def distribution(self, state: Tensor, goal: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(mean (..., A), std (..., A))``; ``std`` is None for a deterministic policy."""
         if state.shape[-1] != self.state_dim or goal.shape[-1] != self.goal_dim:
             raise ValueError(
                 f"policy expects state (..., {self.state_dim}) and goal (..., {self.goal_dim}), "
@@ -53,7 +72,23 @@ class GoalPolicy(nn.Module):
         state, goal = torch.broadcast_tensors(state, goal) if self.use_difference else (
             state, goal.expand(*state.shape[:-1], self.goal_dim))
         parts = [state, goal] + ([state - goal] if self.use_difference else [])
-        return self.max_action * torch.tanh(self.net(torch.cat(parts, dim=-1)))
+        out = self.net(torch.cat(parts, dim=-1))
+        mean = self.max_action * torch.tanh(out[..., : self.action_dim])
+        if not self.stochastic:
+            return mean, None
+        std = self.min_std + (self.max_action - self.min_std) * torch.sigmoid(out[..., self.action_dim:])
+        return mean, std
+
+    def sample(self, state: Tensor, goal: Tensor,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(action, mean)``, each ``(..., A)``: an action drawn from the policy and clamped to the
+        action box (the mean itself for a deterministic policy), and the mean it was drawn around.
+        The noise is drawn on the CPU, where the agent's generator lives."""
+        mean, std = self.distribution(state, goal)
+        if std is None:
+            return mean, mean
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        return (mean + std * noise).clamp(-self.max_action, self.max_action), mean
 
 
 @torch.no_grad()
@@ -90,7 +125,11 @@ def fit_policy(
     weight_decay: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> list[float]:
-    """Regress ``policy(states, goals)`` on ``targets`` (mean squared error); returns the losses.
+    """Fit ``policy`` to ``targets``; returns the losses.
+
+    A deterministic policy regresses them (squared error summed over the action); a stochastic
+    one maximises their Gaussian likelihood (``sum_i log std_i + (t_i - mean_i)^2 / (2 std_i^2)``,
+    the constant dropped), so its ``std`` learns how much the labels scatter in each state.
 
     Args:
         states: ``(M, D)``; goals: ``(M, G)``; targets: ``(M, A)``, e.g. Mode-2's actions.
@@ -111,8 +150,12 @@ def fit_policy(
     targets = targets.clamp(-bound, bound)
     for _ in range(steps):
         index = torch.randint(count, (min(batch_size, count),), generator=generator)
-        prediction = policy(states[index].to(device), goals[index].to(device))
-        loss = (prediction - targets[index].to(device)).square().sum(-1).mean()
+        mean, std = policy.distribution(states[index].to(device), goals[index].to(device))
+        error = (mean - targets[index].to(device)).square()
+        if std is None:
+            loss = error.sum(-1).mean()
+        else:
+            loss = (std.log() + error / (2 * std.square())).sum(-1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -126,7 +126,7 @@ class CriticOptions:
     """Fraction of each batch whose state is the world model's prediction of it (what planning feeds the critic)."""
     imagined_steps: int = 4
     """Longest prediction of those states, in planner steps."""
-    rounds: int = 2
+    rounds: int = 4
     """Rounds of: act with a short horizon and the critic, store, refit."""
     round_episodes: int = 100
     """Episodes per round."""
@@ -161,6 +161,12 @@ class PolicyOptions:
     """Width of the policy's MLP."""
     layers: int = 3
     """Linear layers of the policy's MLP."""
+    fresh: bool = True
+    """Fit a freshly initialised policy on all labels every round (as DAgger is published) instead of
+    continuing from the last fit's weights."""
+    stochastic: bool = True
+    """Fit a Gaussian over the teacher's labels (mean and spread) and act by sampling it, instead of
+    regressing their mean (a deterministic policy can push into a wall forever)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,7 @@ class AgentTrainJob(AgentOptions):
     """Run name: results go to <runs_root>/<name>/."""
     collect_episodes: int = 100
     """Mode-2 episodes collected first (memory, critic data, behaviour-cloning labels)."""
-    memory_capacity: int = 1000
+    memory_capacity: int = 2000
     """Episodes short-term memory keeps (the oldest are dropped)."""
     critic: CriticOptions = field(default_factory=CriticOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
@@ -187,6 +193,8 @@ class AgentRunJob(AgentOptions):
     """Run directory of `hjepa agent train` whose checkpoints/critic.pt and policy.pt to use."""
     use_critic: bool = False
     """Plan with the critic as terminal cost (needs --learned)."""
+    policy_mean: bool = False
+    """Mode-1 acts with a stochastic policy's mean action instead of sampling it."""
 
 
 # ------------------------------------------------------------------------------------ setup
@@ -244,14 +252,15 @@ def load_setup(options: AgentOptions) -> AgentSetup:
 
 
 def build_agent(setup: AgentSetup, config: AgentConfig, mode: AgentMode, seed: int,
-                policy: GoalPolicy | None = None, critic: Critic | None = None) -> Agent:
+                policy: GoalPolicy | None = None, critic: Critic | None = None, policy_mean: bool = False) -> Agent:
     """An agent for ``config`` on the shared world model."""
     spec = config.task
     max_norm = min(spec.max_action, setup.env.config.max_step)
     dynamics = learned_dynamics(setup.model, setup.frameskip, max_norm)
     planner = setup.configurator.planner(config) if mode != "mode1" else None
     return Agent(dynamics, planner, config.plan.horizon, mode, max_norm, torch.Generator().manual_seed(seed),
-                 policy=policy, critic=critic, discount=spec.discount, critic_weight=spec.critic_weight)
+                 policy=policy, critic=critic, discount=spec.discount, critic_weight=spec.critic_weight,
+                 policy_mean=policy_mean)
 
 
 def with_horizon(config: AgentConfig, horizon: int) -> AgentConfig:
@@ -346,7 +355,7 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     # 3. policy (DAgger) -------------------------------------------------------------------------
     t0 = time.perf_counter()
     p = job.policy
-    policy = GoalPolicy(dim, dim, 2, spec.max_action, p.hidden, p.layers).to(job.device)
+    policy = GoalPolicy(dim, dim, 2, spec.max_action, p.hidden, p.layers, p.stochastic).to(job.device)
     student = build_agent(setup, config, "mode1", job.seed, policy=policy)
     teacher_spec = dataclasses.replace(spec, horizon=p.teacher_horizon or spec.horizon,
                                        iterations=p.teacher_iterations or spec.iterations)
@@ -362,7 +371,8 @@ def run_agent_train(job: AgentTrainJob) -> dict:
         return {"success_rate": summary["success_rate"], "teacher_gap": summary.get("teacher_gap", float("nan"))}
 
     rounds = dagger(policy, memory, collect, p.rounds, p.fit_steps, p.batch_size, p.lr, generator=generator,
-                    log=lambda record, step: run.log({"phase": "dagger", **record}, step), progress=job.progress)
+                    log=lambda record, step: run.log({"phase": "dagger", **record}, step), progress=job.progress,
+                    fresh=p.fresh)
     times["policy_seconds"] = time.perf_counter() - t0
 
     task_dict = dataclasses.asdict(spec)
@@ -412,7 +422,7 @@ def run_agent(job: AgentRunJob) -> dict:
     run.write_config({"job": job, "agent": config.describe()})
     torch.manual_seed(job.seed)
     memory = new_memory(setup, config, job.episodes)
-    agent = build_agent(setup, config, job.mode, job.seed, policy=policy, critic=critic)
+    agent = build_agent(setup, config, job.mode, job.seed, policy=policy, critic=critic, policy_mean=job.policy_mean)
     tasks = setup.configurator.sample_tasks(config, job.episodes, job.eval_seed)
     result = play(setup, config, agent, tasks, memory, record=job.record, progress=job.progress,
                   desc=f"{job.task} ({job.mode})")
