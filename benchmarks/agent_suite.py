@@ -74,6 +74,10 @@ class Config:
     out_dir: Path = RESULTS_DIR
     """Where agent_suite.json is written."""
 
+    def __post_init__(self) -> None:
+        if any(samples < 2 for samples in self.warm_samples):  # checked before the long training, not after
+            raise ValueError(f"warm_samples must all be >= 2 (MPPI needs two samples), got {self.warm_samples}")
+
 
 def row(section: str, setting: str, result, latency=None) -> dict:
     summary = result.summary()

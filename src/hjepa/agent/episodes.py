@@ -38,7 +38,8 @@ class EpisodeResult:
     spent inside the forbidden zone; paths (N, max_steps+1, 2) true positions (held after success);
     term_totals {name: (N,)} sum over the episode of each unweighted intrinsic term; planned_paths
     (R, T+1, 2) positions (probe) of the first decision's imagined trajectory for the first R
-    episodes, or None; decide_seconds / perceive_seconds: time inside the agent / the encoder;
+    episodes, or None; decide_seconds / perceive_seconds: time inside the agent / the encoder (rendering
+    the observation is the environment's and is not counted);
     decisions: agent calls; teacher_gap: mean squared distance between executed and teacher actions;
     trace: one record per decision (env step, success so far, mean of each term over the episodes
     still running), for the run's metrics log.
@@ -132,8 +133,9 @@ def run_episodes(
     steps_to_success = torch.where(done, 0, -1).long()
     violations = torch.zeros(n, dtype=torch.long)
     decide, perceive = 0.0, 0.0
+    obs = perception.observe(pos, layout)  # the world's camera: not the agent's time
     tic = time.perf_counter()
-    state = perception(pos, layout)
+    state = perception.encode(obs)
     perceive += time.perf_counter() - tic
     states, actions, labels, dones, actives = [state.cpu()], [], [], [], []
     terms: dict[str, list[Tensor]] = {}
@@ -170,8 +172,9 @@ def run_episodes(
                 arrived = ~done & reached(env, tasks, pos)
                 steps_to_success[arrived] = t
                 done = done | arrived
+            obs = perception.observe(pos, layout)
             tic = time.perf_counter()
-            next_state = perception(pos, layout)
+            next_state = perception.encode(obs)
             perceive += time.perf_counter() - tic
             step_terms = agent.step_terms(state, decision.action.to(state), next_state)
             record = {"env_step": t, "success": float(done.float().mean()), "running": int(active.sum())}
