@@ -63,6 +63,26 @@ def test_hindsight_returns_are_the_cost_paid_until_the_goal_state():
     torch.testing.assert_close(returns, expected)
 
 
+def test_anchor_pairs_put_the_value_at_the_goal_to_zero():
+    """On the chain the critic never sees a state that is its own goal; anchor pairs (s, s) -> 0
+    teach it V(g, g) = 0 for every cell, while the chain's values stay right."""
+    weights = {"goal": 1.0, "action": 0.0}
+    at_goal = {}
+    for anchor in (0.0, 0.25):
+        torch.manual_seed(0)
+        memory = chain_memory()
+        critic = Critic(K, K, hidden=64, layers=2, value_scale=mean_return(memory, weights, GAMMA))
+        train_critic(critic, memory, weights, GAMMA, "mc", steps=600, batch_size=64, lr=3e-3, anchor=anchor, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            at_goal[anchor] = critic(torch.eye(K)[: K - 1], torch.eye(K)[: K - 1])
+            values = critic(torch.eye(K)[: K - 1], torch.eye(K)[K - 1 :].expand(K - 1, K))
+        if anchor:
+            torch.testing.assert_close(values, truth(), rtol=0.08, atol=0.05)
+    assert at_goal[0.25].max() < 0.05 < at_goal[0.0].max(), at_goal
+    with pytest.raises(ValueError, match="anchor"):
+        train_critic(Critic(K, 3), chain_memory(), weights, GAMMA, steps=1, anchor=0.1)
+
+
 def test_critic_planning_cost_is_the_bellman_sum():
     goal = torch.zeros(2, 3)
     intrinsic = IntrinsicCost(goal, action_weight=1.0)

@@ -126,6 +126,8 @@ class CriticOptions:
     """Fraction of each batch whose state is the world model's prediction of it (what planning feeds the critic)."""
     imagined_steps: int = 4
     """Longest prediction of those states, in planner steps."""
+    anchor: float = 0.1
+    """Extra pairs per batch (fraction of it) whose goal is the state itself, with cost-to-go 0; 'position' goals only."""
     rounds: int = 4
     """Rounds of: act with a short horizon and the critic, store, refit."""
     round_episodes: int = 100
@@ -337,6 +339,7 @@ def run_agent_train(job: AgentTrainJob) -> dict:
         train_critic(
             critic, memory, config.weights, spec.discount, c.method, c.steps, c.batch_size, c.lr,
             hindsight=hindsight, dynamics=teacher.dynamics, imagined=c.imagined, imagined_steps=c.imagined_steps,
+            anchor=c.anchor if config.goal == "position" else 0.0,
             generator=generator, progress=job.progress,
             log=lambda record, step: run.log({"phase": "critic", "critic_round": round_index, **record}, offset + step),
         )
