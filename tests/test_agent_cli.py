@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hjepa.agent.checkpoints import load_policy
+from hjepa.agent.checkpoints import load_critic, load_policy
 
 from hjepa.cli import main
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
@@ -166,3 +166,23 @@ def test_help_lists_the_agent_options(capsys, monkeypatch):
         assert option in out, option
     code, out, _ = cli(["agent", "run", "--help"], capsys)
     assert code == 0 and all(o in out for o in ("--mode", "--learned", "--use-critic", "--eval-seed"))
+
+
+def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys):
+    from hjepa.agent.critic_ensemble import CriticEnsemble
+    code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "ens", "--runs-root", tmp_path,
+                        "--task", "reach", *TINY_TRAIN, "--critic.members", "2"], capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "ens" / "config.json").read_text())
+    critic = load_critic(tmp_path / "ens" / "checkpoints" / "critic.pt", config["agent"]["weights"],
+                         config["agent"]["task"]["discount"])
+    assert isinstance(critic, CriticEnsemble) and len(critic.members) == 2
+    members = {r.get("critic_member") for r in read_metrics(tmp_path / "ens" / "metrics.jsonl") if r.get("phase") == "critic"}
+    assert members == {0, 1}
+    code, out, err = cli(["agent", "run", "--checkpoint", world, "--task", "reach", "--mode", "mode2", "--use-critic",
+                          "--learned", tmp_path / "ens", "--name", "run", "--runs-root", tmp_path, *TINY_RUN], capsys)
+    assert code == 0 and "success" in out, err
+    code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "bad", "--runs-root", tmp_path,
+                        *TINY_TRAIN, "--critic.members", "0"], capsys)
+    assert code != 0 and "critic.members must be >= 1" in err
+    assert not (tmp_path / "bad").exists()  # refused before anything is written

@@ -8,6 +8,7 @@ import torch
 
 from hjepa.agent.cost import IntrinsicCost
 from hjepa.agent.critic import Critic, CriticPlanningCost
+from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.critic_training import critic_error, hindsight_batch, mean_return, train_critic
 from hjepa.agent.memory import ShortTermMemory
 
@@ -111,3 +112,19 @@ def test_bad_training_settings():
         train_critic(critic, memory, {"action": 1.0}, GAMMA, steps=1, hindsight=0.5)
     with pytest.raises(ValueError, match="empty"):
         train_critic(critic, ShortTermMemory(2, 2, K, K, 1, ["goal"]), {"goal": 1.0}, GAMMA, steps=1)
+
+
+def test_ensemble_is_the_mean_of_its_members_and_checks_their_sizes():
+    torch.manual_seed(0)
+    members = [Critic(K, K, hidden=16, layers=2, value_scale=2.0) for _ in range(3)]
+    ensemble = CriticEnsemble(members)
+    state, goal = torch.randn(4, 7, K), torch.randn(4, 7, K)
+    with torch.no_grad():
+        expected = (members[0](state, goal) + members[1](state, goal) + members[2](state, goal)) / 3
+        torch.testing.assert_close(ensemble(state, goal), expected)
+    assert ensemble(state, goal).shape == (4, 7) and float(ensemble.value_scale) == 2.0
+    assert (ensemble.state_dim, ensemble.goal_dim) == (K, K)
+    with pytest.raises(ValueError, match="at least one"):
+        CriticEnsemble([])
+    with pytest.raises(ValueError, match="share"):
+        CriticEnsemble([Critic(K, K), Critic(K, 3)])

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from hjepa.agent.critic import Critic
+from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.memory import ShortTermMemory
 from hjepa.agent.policy import GoalPolicy
 from hjepa.runs.run_dir import RunDir, load_checkpoint
@@ -19,11 +20,13 @@ CRITIC_FORMAT = "hjepa.agent.critic/1"
 POLICY_FORMAT = "hjepa.agent.policy/1"
 
 
-def critic_state(critic: Critic, hidden: int, layers: int, weights: dict[str, float], discount: float,
-                 task: dict) -> dict:
-    """Checkpoint dict of ``critic`` trained for cost ``weights`` with ``discount``."""
+def critic_state(critic: Critic | CriticEnsemble, hidden: int, layers: int, weights: dict[str, float],
+                 discount: float, task: dict) -> dict:
+    """Checkpoint dict of ``critic`` (or an ensemble of critics) trained for cost ``weights`` with ``discount``."""
+    members = len(critic.members) if isinstance(critic, CriticEnsemble) else 1
     return {
-        "format": CRITIC_FORMAT, "state_dim": critic.state_dim, "goal_dim": critic.goal_dim, "hidden": hidden,
+        "format": CRITIC_FORMAT, "members": members, "state_dim": critic.state_dim, "goal_dim": critic.goal_dim,
+        "hidden": hidden,
         "layers": layers, "value_scale": float(critic.value_scale), "weights": dict(weights),
         "discount": float(discount), "task": task, "model": critic.state_dict(),
     }
@@ -59,7 +62,7 @@ def _check_weights(kind: str, path: Path, stored: dict, weights: dict[str, float
         )
 
 
-def load_critic(path: Path, weights: dict[str, float], discount: float) -> Critic:
+def load_critic(path: Path, weights: dict[str, float], discount: float) -> Critic | CriticEnsemble:
     """The critic at ``path``, checked to match the cost ``weights`` and ``discount``."""
     state = load_checkpoint(path)
     if state.get("format") != CRITIC_FORMAT:
@@ -67,7 +70,9 @@ def load_critic(path: Path, weights: dict[str, float], discount: float) -> Criti
     _check_weights("critic", path, state["weights"], weights)
     if not math.isclose(state["discount"], discount):
         raise ValueError(f"the critic in {path} was trained with discount {state['discount']}, this task uses {discount}")
-    critic = Critic(state["state_dim"], state["goal_dim"], state["hidden"], state["layers"], state["value_scale"])
+    members = [Critic(state["state_dim"], state["goal_dim"], state["hidden"], state["layers"], state["value_scale"])
+               for _ in range(int(state.get("members", 1)))]
+    critic = members[0] if len(members) == 1 else CriticEnsemble(members)
     critic.load_state_dict(state["model"])
     return critic.eval()
 

@@ -33,6 +33,7 @@ from hjepa.agent.agent import Agent, AgentMode
 from hjepa.agent.checkpoints import critic_state, load_critic, load_policy, policy_state, save_learned
 from hjepa.agent.configurator import AgentConfig, Configurator, TaskName, TaskSpec, task_preset
 from hjepa.agent.critic import Critic
+from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.critic_training import critic_error, mean_return, train_critic
 from hjepa.agent.distill import dagger
 from hjepa.agent.dynamics import learned_dynamics
@@ -128,6 +129,8 @@ class CriticOptions:
     """Longest prediction of those states, in planner steps."""
     anchor: float = 0.1
     """Extra pairs per batch (fraction of it) whose goal is the state itself, with cost-to-go 0; 'position' goals only."""
+    members: int = 1
+    """Critics trained apart (own initialisation and minibatches) whose mean value plans."""
     rounds: int = 4
     """Rounds of: act with a short horizon and the critic, store, refit."""
     round_episodes: int = 100
@@ -310,6 +313,8 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     for name in ("collect_episodes", "memory_capacity"):
         if getattr(job, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(job, name)}")
+    if job.critic.members < 1:
+        raise ValueError(f"critic.members must be >= 1, got {job.critic.members}")
     setup, config = _prepare(job)
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
     run.write_config({"job": job, "agent": config.describe()})
@@ -330,19 +335,23 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     # 2. critic --------------------------------------------------------------------------------
     t0 = time.perf_counter()
     c = job.critic
-    critic = Critic(dim, dim, c.hidden, c.layers, mean_return(memory, config.weights, spec.discount)).to(job.device)
+    scale = mean_return(memory, config.weights, spec.discount)
+    members = [Critic(dim, dim, c.hidden, c.layers, scale).to(job.device) for _ in range(c.members)]
+    critic = members[0] if c.members == 1 else CriticEnsemble(members)
     hindsight = c.hindsight if config.goal == "position" and c.method == "mc" else 0.0
     short = with_horizon(config, c.round_horizon)
     critic_rounds, fitted = [], 0
     for round_index in range(c.rounds + 1):
         offset = fitted
-        train_critic(
-            critic, memory, config.weights, spec.discount, c.method, c.steps, c.batch_size, c.lr,
-            hindsight=hindsight, dynamics=teacher.dynamics, imagined=c.imagined, imagined_steps=c.imagined_steps,
-            anchor=c.anchor if config.goal == "position" else 0.0,
-            generator=generator, progress=job.progress,
-            log=lambda record, step: run.log({"phase": "critic", "critic_round": round_index, **record}, offset + step),
-        )
+        for k, member in enumerate(members):
+            train_critic(
+                member, memory, config.weights, spec.discount, c.method, c.steps, c.batch_size, c.lr,
+                hindsight=hindsight, dynamics=teacher.dynamics, imagined=c.imagined, imagined_steps=c.imagined_steps,
+                anchor=c.anchor if config.goal == "position" else 0.0,
+                generator=generator, progress=job.progress,
+                log=lambda record, step, k=k: run.log(
+                    {"phase": "critic", "critic_round": round_index, "critic_member": k, **record}, offset + step),
+            )
         fitted += c.steps
         record = {"critic_round": round_index, **critic_error(critic, memory, config.weights, spec.discount)}
         if round_index < c.rounds:
