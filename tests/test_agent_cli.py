@@ -171,7 +171,7 @@ def test_help_lists_the_agent_options(capsys, monkeypatch):
 def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys):
     from hjepa.agent.critic_ensemble import CriticEnsemble
     code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "ens", "--runs-root", tmp_path,
-                        "--task", "reach", *TINY_TRAIN, "--critic.members", "2"], capsys)
+                        "--task", "reach", *TINY_TRAIN, "--critic.members", "2", "--critic.bootstrap"], capsys)
     assert code == 0, err
     config = json.loads((tmp_path / "ens" / "config.json").read_text())
     critic = load_critic(tmp_path / "ens" / "checkpoints" / "critic.pt", config["agent"]["weights"],

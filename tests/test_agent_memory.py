@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.memory import ShortTermMemory
+from hjepa.agent.memory import ShortTermMemory, bootstrap_weights
 
 
 def episodes(n: int, length: int, first: float = 0.0, done: bool = True):
@@ -96,3 +96,23 @@ def test_bad_inputs():
         memory.add(states[:, :2], actions, terms, flags, goals, lengths)
     with pytest.raises(ValueError, match="lengths"):
         memory.add(states, actions, terms, flags, goals, torch.tensor([0]))
+
+
+def test_weighted_sampling_and_bootstrap_resamples():
+    memory = ShortTermMemory(6, 5, 2, 2, 1, ["goal", "action"])
+    memory.add(*episodes(4, 5))  # slots 0-3 full, 4-5 empty
+    weights = torch.tensor([0.0, 3.0, 1.0, 0.0, 0.0, 0.0])
+    batch = memory.sample(4000, 2, torch.Generator().manual_seed(0), episode_weights=weights)
+    chosen = batch.states[:, 0, 0]
+    assert set(chosen.tolist()) == {1.0, 2.0}  # weight 0: never drawn
+    assert abs(float((chosen == 1.0).float().mean()) - 0.75) < 0.03
+    assert bool((batch.start <= 5 - 2).all())  # windows still fit in their episode
+    with pytest.raises(ValueError, match="episode_weights"):
+        memory.sample(1, 1, episode_weights=torch.ones(3))
+    with pytest.raises(ValueError, match="weight 0"):
+        memory.sample(1, 1, episode_weights=torch.zeros(6))
+    counts = bootstrap_weights(memory, torch.Generator().manual_seed(1))
+    assert counts.shape == (6,) and float(counts.sum()) == 4 and float(counts[4:].sum()) == 0
+    draws = torch.stack([bootstrap_weights(memory, torch.Generator().manual_seed(s)) for s in range(200)])
+    assert torch.allclose(draws[:, :4].mean(0), torch.ones(4), atol=0.2)  # each episode once on average
+    assert bool((draws == 0).any())  # and some resamples leave episodes out

@@ -67,6 +67,7 @@ def train_critic(
     imagined: float = 0.0,
     imagined_steps: int = 4,
     anchor: float = 0.0,
+    episode_weights: Tensor | None = None,
     generator: torch.Generator | None = None,
     log: Callable[[dict, int], None] | None = None,
     log_every: int = 100,
@@ -91,6 +92,8 @@ def train_critic(
             cost-to-go 0 (an agent at its goal has arrived); goal-state tasks only. Without them the
             critic is never shown ``V(g, g)`` and, on Two Rooms, put it at a median of 0.36 of the
             typical value (up to 3x it) for the evaluation goals.
+        episode_weights: ``(capacity,)`` weight of each stored episode in every draw (e.g. a
+            bootstrap resample's counts, :func:`~hjepa.agent.memory.bootstrap_weights`), or None.
         generator: batch sampling randomness.
         log: called as ``log(record, step)`` every ``log_every`` steps (e.g. ``RunDir.log``).
     """
@@ -126,7 +129,7 @@ def train_critic(
     running = 0.0
     bar = progress_bar(steps, desc="critic", enabled=progress)
     for step in bar:
-        batch = memory.sample(batch_size, 1, generator)
+        batch = memory.sample(batch_size, 1, generator, episode_weights)
         state = batch.states[:, 0].to(device)
         goal = batch.goals.to(device)
         if returns is not None:
@@ -139,7 +142,8 @@ def train_critic(
             value = cost + discount * (~batch.done[:, 0].to(device)).float() * following
         episode, t = batch.episode, batch.start
         if relabelled:
-            extra = hindsight_batch(memory, relabelled, weights, discount, squared_distance, generator)
+            extra = hindsight_batch(memory, relabelled, weights, discount, squared_distance, generator,
+                                    episode_weights)
             episode = torch.cat([episode[relabelled:], extra[0]])
             t = torch.cat([t[relabelled:], extra[1]])
             state = memory.states[episode, t].to(device)
@@ -152,7 +156,7 @@ def train_critic(
                                                 imagined_steps, generator)
             state = torch.cat([imagined_part.to(device), state[predicted:]])
         if anchored:
-            at_goal = memory.sample(anchored, 1, generator).states[:, 0].to(device)
+            at_goal = memory.sample(anchored, 1, generator, episode_weights).states[:, 0].to(device)
             state, goal = torch.cat([state, at_goal]), torch.cat([goal, at_goal])
             value = torch.cat([value, value.new_zeros(anchored)])
         loss = (critic.normalized(state, goal) - value / scale).square().mean()
@@ -177,11 +181,15 @@ def train_critic(
 
 
 def hindsight_batch(memory: ShortTermMemory, batch: int, weights: dict[str, float], discount: float,
-                    squared: bool, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+                    squared: bool, generator: torch.Generator | None,
+                    episode_weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``batch`` triples ``(s_t (B, D), s_k (B, D), G_t (B,))`` with the hindsight goal ``s_k``,
-    ``t < k <= L``, and the discounted cost paid from ``t`` until ``s_k`` was reached."""
+    ``t < k <= L``, and the discounted cost paid from ``t`` until ``s_k`` was reached (episodes
+    weighted by ``episode_weights (capacity,)`` when given)."""
     slots = memory.slots
     lengths = memory.lengths[slots].float()
+    if episode_weights is not None:
+        lengths = lengths * episode_weights[slots].float()
     episode = slots[torch.multinomial(lengths, batch, replacement=True, generator=generator)]
     length = memory.lengths[episode]
     t = (torch.rand(batch, generator=generator) * length).long().clamp(max=length - 1)

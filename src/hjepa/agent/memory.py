@@ -185,11 +185,17 @@ class ShortTermMemory:
         occupied[self.slots] = True
         return mask & occupied[:, None]
 
-    def sample(self, batch: int, length: int, generator: torch.Generator | None = None) -> MemoryBatch:
-        """``batch`` windows of ``length`` steps, uniform over all windows that fit in an episode."""
+    def sample(self, batch: int, length: int, generator: torch.Generator | None = None,
+               episode_weights: Tensor | None = None) -> MemoryBatch:
+        """``batch`` windows of ``length`` steps, uniform over all windows that fit in an episode
+        (each episode's windows weighted by ``episode_weights (capacity,)`` when given, e.g. the
+        counts of a bootstrap resample)."""
         if batch < 1 or length < 1:
             raise ValueError(f"batch and length must be >= 1, got {batch} and {length}")
         counts = (self.lengths - length + 1).clamp_min(0).float()
+        if episode_weights is not None and (
+                tuple(episode_weights.shape) != (self.capacity,) or bool((episode_weights < 0).any())):
+            raise ValueError(f"episode_weights must be ({self.capacity},) and >= 0, got {tuple(episode_weights.shape)}")
         occupied = torch.zeros(self.capacity, dtype=torch.bool)
         occupied[self.slots] = True
         counts = torch.where(occupied, counts, torch.zeros_like(counts))
@@ -198,7 +204,10 @@ class ShortTermMemory:
             raise ValueError(
                 f"no stored episode has {length} steps (memory holds {self.count} episodes, longest {longest})"
             )
-        episode = torch.multinomial(counts, batch, replacement=True, generator=generator)
+        chance = counts if episode_weights is None else counts * episode_weights.float()
+        if float(chance.sum()) == 0:
+            raise ValueError("episode_weights give every episode with such windows weight 0")
+        episode = torch.multinomial(chance, batch, replacement=True, generator=generator)
         start = (torch.rand(batch, generator=generator) * counts[episode]).long()
         start = torch.minimum(start, counts[episode].long() - 1)
         steps = start[:, None] + torch.arange(length)[None, :]  # (B, L)
@@ -293,3 +302,13 @@ class ShortTermMemory:
         self.goals = state["goals"].float().clone()
         self.lengths = state["lengths"].long().clone()
         self.cursor, self.count, self.added = int(state["cursor"]), int(state["count"]), int(state["added"])
+
+
+def bootstrap_weights(memory: ShortTermMemory, generator: torch.Generator | None = None) -> Tensor:
+    """``(capacity,)`` counts of each stored episode in one bootstrap resample of them (as many
+    draws, with replacement, as there are episodes; 0 for empty slots)."""
+    slots = memory.slots
+    if len(slots) == 0:
+        raise ValueError("memory is empty: nothing to resample")
+    drawn = slots[torch.randint(len(slots), (len(slots),), generator=generator)]
+    return torch.bincount(drawn, minlength=memory.capacity).float()

@@ -38,7 +38,7 @@ from hjepa.agent.critic_training import critic_error, mean_return, train_critic
 from hjepa.agent.distill import dagger
 from hjepa.agent.dynamics import learned_dynamics
 from hjepa.agent.episodes import EpisodeResult, run_episodes
-from hjepa.agent.memory import ShortTermMemory
+from hjepa.agent.memory import ShortTermMemory, bootstrap_weights
 from hjepa.agent.perception import PixelPerception
 from hjepa.agent.policy import GoalPolicy
 from hjepa.agent.regions import Box, position_map_from_probe
@@ -131,6 +131,8 @@ class CriticOptions:
     """Extra pairs per batch (fraction of it) whose goal is the state itself, with cost-to-go 0; 'position' goals only."""
     members: int = 1
     """Critics trained apart (own initialisation and minibatches) whose mean value plans."""
+    bootstrap: bool = False
+    """Each ensemble member fits its own bootstrap resample of the stored episodes (members > 1)."""
     rounds: int = 4
     """Rounds of: act with a short horizon and the critic, store, refit."""
     round_episodes: int = 100
@@ -344,10 +346,11 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     for round_index in range(c.rounds + 1):
         offset = fitted
         for k, member in enumerate(members):
+            resample = bootstrap_weights(memory, generator) if c.bootstrap and c.members > 1 else None
             train_critic(
                 member, memory, config.weights, spec.discount, c.method, c.steps, c.batch_size, c.lr,
                 hindsight=hindsight, dynamics=teacher.dynamics, imagined=c.imagined, imagined_steps=c.imagined_steps,
-                anchor=c.anchor if config.goal == "position" else 0.0,
+                anchor=c.anchor if config.goal == "position" else 0.0, episode_weights=resample,
                 generator=generator, progress=job.progress,
                 log=lambda record, step, k=k: run.log(
                     {"phase": "critic", "critic_round": round_index, "critic_member": k, **record}, offset + step),
