@@ -132,7 +132,8 @@ class Agent:
                 action = mean = self.policy(state, goal)
             else:
                 action, mean = self.policy.sample(state, goal, self.generator)
-            return Decision(clip_norm(action, self.max_action_norm), None, clip_norm(mean, self.max_action_norm))
+            executed = clip_norm(action, self.max_action_norm)
+            return Decision(executed, None, executed if mean is action else clip_norm(mean, self.max_action_norm))
         assert self.planner is not None
         if self.mode == "mode2-warm":
             assert self.policy is not None

@@ -11,8 +11,8 @@ that by labelling the states the *policy* visits:
 A final fit uses all labels. As in the published algorithm, every fit starts from a freshly
 initialised policy (``fresh``): continuing from the previous round's weights adds up many fits of
 the same noisy labels and over-fits them (on Two Rooms, 12 rounds: 86% success continued, 94-98%
-refitted from scratch on the same labels, docs/agent.md). Labels live in short-term memory (``teacher_actions``), so the
-aggregated data set is simply every labelled step memory still holds.
+refitted from scratch on the same labels, docs/agent.md). Labels live in short-term memory
+(``teacher_actions``), so the aggregated data set is simply every labelled step memory still holds.
 
 :func:`dagger` is generic: ``collect(round)`` runs the current policy in some world with some
 teacher and stores labelled episodes; the Two Rooms pipeline passes one that runs
