@@ -43,3 +43,23 @@ def test_agent_suite_runs_every_section(tmp_path):
     assert sections == ["critic", "critic", "mode1", "mode1", "mode1", "warm", "warm", "zone", "zone"]  # sampled + mean
     assert all(0 <= r["success_rate"] <= 1 for r in result["rows"])
     assert "latency_ms" in result["rows"][2] and (tmp_path / "bench-agent-train" / "checkpoints" / "policy.pt").is_file()
+
+    import critic_discount
+
+    memory = tmp_path / "bench-agent-train" / "checkpoints" / "memory.pt"
+    path = critic_discount.main(critic_discount.Config(
+        memory=memory, checkpoint=checkpoint, discounts=(0.5, 0.9), steps=3, horizon=2, episodes=2, out_dir=tmp_path))
+    rows = json.loads(path.read_text())["rows"]
+    assert [r["discount"] for r in rows] == [0.5, 0.9]
+    assert all(0 <= r["success_rate"] <= 1 and r["effective_decisions"] == 1 / (1 - r["discount"]) for r in rows)
+
+
+def test_critic_discount_rejects_bad_input(tmp_path):
+    import critic_discount
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="no memory checkpoint"):
+        critic_discount.Config(memory=tmp_path / "missing.pt")
+    (tmp_path / "memory.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="discounts must be in"):
+        critic_discount.Config(memory=tmp_path / "memory.pt", discounts=(0.9, 1.0))

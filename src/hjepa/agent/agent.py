@@ -11,6 +11,14 @@ The planning cost is the intrinsic cost's trajectory cost (closest approach to t
 horizon, worst zone step...), or with a critic the discounted per-step intrinsic cost plus the
 critic's value at the last predicted state (:class:`~hjepa.agent.critic.CriticPlanningCost`).
 
+Mode-2 notices when the world was not as predicted (``unstick``): if the last action was predicted
+to move the agent and the observed state did not change (less than ``STUCK_RATIO`` of the predicted
+move), that episode executes one random action of full norm and re-plans from scratch. The
+environment stops a move at a wall instead of sliding along it, and the learned predictor lets a
+diagonal push into a door's jamb slide through; the planner's best plan then exploits that error
+at every decision and the agent stays pushed into the jamb for the rest of the episode (12 of the
+14 failures of H=4 + critic on 300 Two Rooms episodes, docs/agent.md).
+
 One :class:`Agent` serves a batch of ``N`` episodes at once; :meth:`Agent.reset` gives it their
 cost and goals. Perception, stepping the world and storing into memory are the episode loop's
 (:func:`hjepa.agent.episodes.run_episodes`).
@@ -31,6 +39,9 @@ from hjepa.agent.per_problem import PerProblemCost
 from hjepa.agent.policy import GoalPolicy, policy_plan
 from hjepa.planning.base import Dynamics, Planner, shift_plan
 
+STUCK_RATIO = 0.1
+"""An episode is stuck when it moved less than this fraction of the move the world model predicted."""
+
 AgentMode = Literal["mode1", "mode2", "mode2-warm"]
 EpisodeCost = Union[IntrinsicCost, PerProblemCost]
 
@@ -41,11 +52,13 @@ class Decision:
     (N, T, A)`` the plan it came from (Mode-2's, or None in Mode-1); ``consensus (N, A)``: the
     first action of the sampling planner's final search mean (norm-clipped) — MPPI's weighted
     average of its best samples, a less noisy summary of what planning prefers than the single best
-    sample — or the action itself for other planners and Mode-1."""
+    sample — or the action itself for other planners and Mode-1; ``random (N,)`` bool: the action
+    is ``unstick``'s random one instead of the plan's (None when ``unstick`` is off)."""
 
     action: Tensor
     plan: Tensor | None = None
     consensus: Tensor | None = None
+    random: Tensor | None = None
 
 
 class Agent:
@@ -63,6 +76,9 @@ class Agent:
         discount: per-step discount of the critic planning cost.
         critic_weight: weight of the critic's terminal value.
         policy_mean: Mode-1 acts with a stochastic policy's mean instead of a sample of it.
+        unstick: Mode-2 reacts to an action that was predicted to move the agent and did not (see
+            the module docstring). It assumes the executed actions are its own: a teacher that
+            only labels another agent's states must not use it.
     """
 
     def __init__(
@@ -75,9 +91,10 @@ class Agent:
         generator: torch.Generator,
         policy: GoalPolicy | None = None,
         critic: Critic | None = None,
-        discount: float = 0.95,
+        discount: float = 0.85,
         critic_weight: float = 1.0,
         policy_mean: bool = False,
+        unstick: bool = False,
     ) -> None:
         if mode not in ("mode1", "mode2", "mode2-warm"):
             raise ValueError(f"mode must be mode1, mode2 or mode2-warm, got {mode!r}")
@@ -100,10 +117,12 @@ class Agent:
         self.discount = float(discount)
         self.critic_weight = float(critic_weight)
         self.policy_mean = bool(policy_mean)
+        self.unstick = bool(unstick)
         self.cost: EpisodeCost | None = None
         self.planning_cost = None
         self.goal_input: Tensor | None = None
         self.warm_start: Tensor | None = None  # (N, T, A): previous plan shifted, Mode-2 only
+        self.last: tuple[Tensor, Tensor] | None = None  # (N, D) previous state and its predicted successor
 
     def reset(self, cost: EpisodeCost, goal_input: Tensor) -> None:
         """Start ``N`` episodes: their intrinsic cost and the goal ``(N, G)`` policy and critic see."""
@@ -112,6 +131,7 @@ class Agent:
         self.cost = cost
         self.goal_input = goal_input.detach()
         self.warm_start = None
+        self.last = None
         if self.critic is not None:
             self.planning_cost = CriticPlanningCost(cost, self.critic, self.goal_input, self.discount,
                                                     self.critic_weight)
@@ -142,12 +162,31 @@ class Agent:
             init = self.warm_start
         result = self.planner.plan(state, self.dynamics, self.planning_cost, self.horizon, init=init,
                                    generator=self.generator)
-        warm = result.warm_start if result.warm_start is not None else shift_plan(result.actions, 1)
-        self.warm_start = warm.detach()
+        warm = (result.warm_start if result.warm_start is not None else shift_plan(result.actions, 1)).detach()
         action = clip_norm(result.actions[:, 0].detach(), self.max_action_norm)
         mean = result.info.get("mean")
         consensus = clip_norm(mean[:, 0].detach(), self.max_action_norm) if isinstance(mean, Tensor) else action
-        return Decision(action, result.actions.detach(), consensus)
+        stuck = None
+        if self.unstick:
+            stuck = self.stuck(state)
+            if stuck.any():
+                direction = torch.randn(action.shape, generator=self.generator).to(action)
+                kick = self.max_action_norm * direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                action = torch.where(stuck[:, None], kick, action)
+                warm = torch.where(stuck[:, None, None], torch.zeros_like(warm), warm)
+            self.last = (state, self.dynamics(state.unsqueeze(1), action.unsqueeze(1))[:, 0])
+        self.warm_start = warm
+        return Decision(action, result.actions.detach(), consensus, stuck)
+
+    def stuck(self, state: Tensor) -> Tensor:
+        """``(N,)`` bool: the last action was predicted to move the agent and ``state (N, D)`` is
+        still (almost) the state it was taken in."""
+        if self.last is None or self.last[0].shape != state.shape:
+            return torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+        previous, predicted = self.last
+        expected = (predicted - previous).norm(dim=-1)
+        moved = (state - previous).norm(dim=-1)
+        return (expected > 0) & (moved < STUCK_RATIO * expected)
 
     @torch.no_grad()
     def imagine(self, state: Tensor, plan: Tensor | None) -> Tensor | None:

@@ -94,10 +94,13 @@ class TaskSpec:
     """MPPI temperature (on costs normalised by their spread)."""
     max_action: float = 2.0
     """Largest action component (pixels per step); also the policy's bound."""
-    discount: float = 0.95
+    discount: float = 0.85
     """Discount per planner step of the critic's cost-to-go and of the critic's planning cost."""
     critic_weight: float = 1.0
     """Weight of the critic's terminal value when the agent plans with a critic."""
+    unstick: bool = True
+    """Mode-2 takes one random action when an action predicted to move the agent did not (a push
+    into a wall the world model lets slide through), instead of repeating it forever."""
 
     def __post_init__(self) -> None:
         if self.room_term not in ("examples", "probe"):

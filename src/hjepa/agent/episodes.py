@@ -40,7 +40,8 @@ class EpisodeResult:
     (R, T+1, 2) positions (probe) of the first decision's imagined trajectory for the first R
     episodes, or None; decide_seconds / perceive_seconds: time inside the agent / the encoder (rendering
     the observation is the environment's and is not counted);
-    decisions: agent calls; teacher_gap: mean squared distance between executed and teacher actions;
+    decisions: agent calls; random_actions: decisions of running episodes taken at random by the
+    agent's ``unstick`` (an action predicted to move it had not); teacher_gap: mean squared distance between executed and teacher actions;
     trace: one record per decision (env step, success so far, mean of each term over the episodes
     still running), for the run's metrics log.
     """
@@ -54,6 +55,7 @@ class EpisodeResult:
     decide_seconds: float = 0.0
     perceive_seconds: float = 0.0
     decisions: int = 0
+    random_actions: int = 0
     action_repeat: int = 1
     teacher_gap: float = float("nan")
     trace: list[dict] = field(default_factory=list)
@@ -73,6 +75,7 @@ class EpisodeResult:
             "violations_per_episode": float(self.violations.float().mean()),
             "episodes_with_violation": float((self.violations > 0).float().mean()),
             "decisions": float(self.decisions),
+            "random_actions_per_episode": self.random_actions / max(self.episodes, 1),
             "decide_ms_per_action": 1000.0 * self.decide_seconds / per_action,
             "perceive_ms_per_action": 1000.0 * self.perceive_seconds / per_action,
             "ms_per_action": 1000.0 * (self.decide_seconds + self.perceive_seconds) / per_action,
@@ -121,6 +124,9 @@ def run_episodes(
     """
     if max_steps < 1 or action_repeat < 1:
         raise ValueError(f"max_steps and action_repeat must be >= 1, got {max_steps} and {action_repeat}")
+    if teacher is not None and teacher.unstick:
+        raise ValueError("a teacher only labels the states another agent reaches: build it with unstick=False "
+                         "(it would take the other agent's actions for its own)")
     repeat = action_repeat
     n, layout = len(tasks), tasks.layout
     agent.reset(cost, goal_states)
@@ -141,7 +147,7 @@ def run_episodes(
     terms: dict[str, list[Tensor]] = {}
     planned = None
     trace: list[dict] = []
-    t, decisions = 0, 0
+    t, decisions, random_actions = 0, 0, 0
     bar = progress_bar(max_steps, desc=desc, enabled=progress)
     try:
         while t < max_steps and not bool(done.all()):
@@ -155,12 +161,15 @@ def run_episodes(
                     planned = position_decoder(imagined.reshape(-1, imagined.shape[-1])).reshape(
                         imagined.shape[0], imagined.shape[1], 2).cpu()
             decisions += 1
+            if decision.random is not None:
+                random_actions += int((decision.random.cpu() & active).sum())
             label = None
             if teacher is not None:
                 told = teacher.act(state)
                 label = told.consensus if teacher_label == "consensus" and told.consensus is not None else told.action
-            elif label_own_actions:
-                label = decision.action
+            elif label_own_actions:  # the plan's action, not a random one taken to get unstuck
+                label = decision.action if decision.random is None else torch.where(
+                    decision.random[:, None], decision.consensus, decision.action)
             action = decision.action.detach().cpu().float()
             taken = min(repeat, max_steps - t)
             for _ in range(taken):
@@ -215,6 +224,6 @@ def run_episodes(
     return EpisodeResult(
         success=done, steps_to_success=steps_to_success, violations=violations, paths=paths,
         term_totals=term_totals, planned_paths=planned, decide_seconds=decide, perceive_seconds=perceive,
-        decisions=decisions, action_repeat=repeat, teacher_gap=gap, trace=trace,
+        decisions=decisions, random_actions=random_actions, action_repeat=repeat, teacher_gap=gap, trace=trace,
     )
 

@@ -74,6 +74,8 @@ class AgentOptions:
     """Override the discount per planner step of the critic."""
     critic_weight: float | None = None
     """Override the weight of the critic's terminal value."""
+    unstick: bool | None = None
+    """Override whether Mode-2 takes a random action when a predicted move did not happen."""
     layout: Literal["auto", "fixed", "random"] = "auto"
     """Layouts of the episodes; 'auto' reads the world model's run config (config.json beside checkpoints/)."""
     episodes: int = 50
@@ -100,7 +102,7 @@ class AgentOptions:
     def spec(self) -> TaskSpec:
         """The preset named by ``task`` with the given overrides applied (checked)."""
         overrides = {key: getattr(self, key) for key in ("planner", "horizon", "samples", "iterations", "zone",
-                                                         "zone_weight", "room_term", "discount", "critic_weight")
+                                                         "zone_weight", "room_term", "discount", "critic_weight", "unstick")
                      if getattr(self, key) is not None}
         return dataclasses.replace(task_preset(self.task), **overrides)
 
@@ -129,9 +131,9 @@ class CriticOptions:
     """Longest prediction of those states, in planner steps."""
     anchor: float = 0.1
     """Extra pairs per batch (fraction of it) whose goal is the state itself, with cost-to-go 0; 'position' goals only."""
-    members: int = 1
+    members: int = 3
     """Critics trained apart (own initialisation and minibatches) whose mean value plans."""
-    bootstrap: bool = False
+    bootstrap: bool = True
     """Each ensemble member fits its own bootstrap resample of the stored episodes (members > 1)."""
     rounds: int = 4
     """Rounds of: act with a short horizon and the critic, store, refit."""
@@ -267,7 +269,7 @@ def build_agent(setup: AgentSetup, config: AgentConfig, mode: AgentMode, seed: i
     planner = setup.configurator.planner(config) if mode != "mode1" else None
     return Agent(dynamics, planner, config.plan.horizon, mode, max_norm, torch.Generator().manual_seed(seed),
                  policy=policy, critic=critic, discount=spec.discount, critic_weight=spec.critic_weight,
-                 policy_mean=policy_mean)
+                 policy_mean=policy_mean, unstick=spec.unstick and mode != "mode1")
 
 
 def with_horizon(config: AgentConfig, horizon: int) -> AgentConfig:
@@ -373,7 +375,7 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     policy = GoalPolicy(dim, dim, 2, spec.max_action, p.hidden, p.layers, p.stochastic).to(job.device)
     student = build_agent(setup, config, "mode1", job.seed, policy=policy)
     teacher_spec = dataclasses.replace(spec, horizon=p.teacher_horizon or spec.horizon,
-                                       iterations=p.teacher_iterations or spec.iterations)
+                                       iterations=p.teacher_iterations or spec.iterations, unstick=False)
     teacher_config = setup.configurator.configure(teacher_spec)
 
     def collect(round_index: int) -> dict:
