@@ -63,6 +63,8 @@ class Config:
     """Episodes run one at a time for the single-episode latency."""
     train_args: str = ""
     """Extra `hjepa agent train` options for the training run, one quoted string."""
+    unstick: bool = True
+    """Mode-2 takes a random action after a predicted move that did not happen (the task default)."""
     reuse_training: bool = False
     """Use the existing training run in runs_root instead of training again."""
     runs_root: Path = Path("/tmp/agent-runs")
@@ -119,7 +121,7 @@ def main(config: Config) -> Path:
     options = AgentRunJob(checkpoint=config.checkpoint, task="reach", threads=config.threads)
     setup = load_setup(options)
     rows: list[dict] = []
-    reach = setup.configurator.configure(task_preset("reach"))
+    reach = setup.configurator.configure(dataclasses.replace(task_preset("reach"), unstick=config.unstick))
     tasks = setup.configurator.sample_tasks(reach, config.episodes, config.eval_seed)
     policy = load_policy(learned / "checkpoints" / "policy.pt", reach.weights)
     critic = load_critic(learned / "checkpoints" / "critic.pt", reach.weights, reach.task.discount)
@@ -151,7 +153,7 @@ def main(config: Config) -> Path:
                 label = f"{samples} samples x 1 it, " + ("cold (previous plan)" if mode == "mode2" else "warm (policy)")
                 rows.append(row("warm", label, evaluate(cfg, mode, desc=label)))
     if "zone" in config.sections:
-        avoid = setup.configurator.configure(task_preset("avoid"))
+        avoid = setup.configurator.configure(dataclasses.replace(task_preset("avoid"), unstick=config.unstick))
         zone_tasks = setup.configurator.sample_tasks(avoid, config.episodes, config.eval_seed)
         for cfg, label in ((reach, "without zone term"), (avoid, "with zone term")):
             result = play(setup, cfg, build_agent(setup, cfg, "mode2", 0), zone_tasks, progress=config.progress,

@@ -98,6 +98,7 @@ def test_train_writes_every_file(trained):
     ("other-room", "mode2", []),
     ("other-room", "mode2", ["--room-term", "probe"]),
     ("reach", "mode2", ["--planner", "cem"]),
+    ("reach", "mode2", ["--unstick", "False"]),
 ])
 def test_run_each_mode_and_task(world, trained, tmp_path, capsys, task, mode, extra):
     learned = ["--learned", trained] if task == "avoid" else []
@@ -111,6 +112,9 @@ def test_run_each_mode_and_task(world, trained, tmp_path, capsys, task, mode, ex
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mode"] == mode and summary["episodes"] == 3 and 0 <= summary["success_rate"] <= 1
+    assert summary["random_actions_per_episode"] >= 0
+    if "--unstick" in extra or mode == "mode1":
+        assert summary["random_actions_per_episode"] == 0
     records = read_metrics(run / "metrics.jsonl")
     assert records and all("term_action" in r for r in records)
     assert ("term_zone" in records[0]) == (task == "avoid")

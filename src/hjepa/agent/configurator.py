@@ -94,7 +94,7 @@ class TaskSpec:
     """MPPI temperature (on costs normalised by their spread)."""
     max_action: float = 2.0
     """Largest action component (pixels per step); also the policy's bound."""
-    discount: float = 0.85
+    discount: float = 0.8
     """Discount per planner step of the critic's cost-to-go and of the critic's planning cost."""
     critic_weight: float = 1.0
     """Weight of the critic's terminal value when the agent plans with a critic."""
