@@ -181,7 +181,7 @@ def main(config: Config) -> Path:
     world = summary["world_model"] if summary else {}
     notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
-             f". Total {time.perf_counter() - start:.0f} s. 1 torch thread, machine shared with other jobs.")
+             f". Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
     suffix = "_unrolled_level1" if config.suite == "deterministic" and config.level2 == "unrolled-level1" else ""
     if suffix:
         title += " (level 2 = level 1 unrolled, an ablation)"
