@@ -1,8 +1,8 @@
 """The critic's discount: success of short-horizon planning with critics fitted at several discounts.
 
 One short-term memory (an agent training run's ``checkpoints/memory.pt``) is refitted from scratch
-by one critic per (discount, seed) with the training run's settings (Monte Carlo returns, hindsight
-goals, imagined states, anchor pairs), and Mode-2 plans the same cross-room evaluation episodes with
+by one critic per (discount, seed) with `hjepa agent train`'s critic defaults (``CriticOptions``:
+Monte Carlo returns, hindsight goals, imagined states, anchor pairs) but ``steps`` per fit, and Mode-2 plans the same cross-room evaluation episodes with
 horizon 4 and that critic as terminal cost, at the same discount.
 
 Memory stores every intrinsic term unweighted and undiscounted, so the discount is free: only
@@ -28,7 +28,7 @@ from hjepa.agent.critic import Critic
 from hjepa.agent.critic_training import mean_return, train_critic
 from hjepa.agent.memory import ShortTermMemory
 from hjepa.agent.configurator import task_preset
-from hjepa.pipelines.agent import AgentRunJob, build_agent, load_setup, play
+from hjepa.pipelines.agent import AgentRunJob, CriticOptions, build_agent, load_setup, play
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ def main(config: Config) -> Path:
     setup = load_setup(AgentRunJob(checkpoint=config.checkpoint, task="reach", threads=config.threads))
     memory = ShortTermMemory.from_state_dict(torch.load(config.memory))
     dim = setup.perception.state_dim
+    c = CriticOptions()  # the training pipeline's critic settings
     rows = []
     for discount in config.discounts:
         spec = dataclasses.replace(task_preset("reach"), discount=discount, horizon=config.horizon)
@@ -78,10 +79,11 @@ def main(config: Config) -> Path:
         dynamics = build_agent(setup, short, "mode2", 0).dynamics
         for seed in config.seeds:
             torch.manual_seed(seed)
-            critic = Critic(dim, dim, 256, 3, mean_return(memory, short.weights, discount))
+            critic = Critic(dim, dim, c.hidden, c.layers, mean_return(memory, short.weights, discount))
             t0 = time.perf_counter()
-            history = train_critic(critic, memory, short.weights, discount, "mc", config.steps, 256, 1e-3,
-                                   hindsight=0.5, dynamics=dynamics, imagined=0.5, imagined_steps=4, anchor=0.1,
+            history = train_critic(critic, memory, short.weights, discount, c.method, config.steps, c.batch_size,
+                                   c.lr, hindsight=c.hindsight, dynamics=dynamics, imagined=c.imagined,
+                                   imagined_steps=c.imagined_steps, anchor=c.anchor,
                                    generator=torch.Generator().manual_seed(seed))
             fit_seconds = time.perf_counter() - t0
             result = play(setup, short, build_agent(setup, short, "mode2", 0, critic=critic), tasks).summary()

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
@@ -56,7 +57,6 @@ def test_agent_suite_runs_every_section(tmp_path):
 
 def test_critic_discount_rejects_bad_input(tmp_path):
     import critic_discount
-    import pytest
 
     with pytest.raises(FileNotFoundError, match="no memory checkpoint"):
         critic_discount.Config(memory=tmp_path / "missing.pt")

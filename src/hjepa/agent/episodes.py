@@ -41,7 +41,8 @@ class EpisodeResult:
     episodes, or None; decide_seconds / perceive_seconds: time inside the agent / the encoder (rendering
     the observation is the environment's and is not counted);
     decisions: agent calls; random_actions: decisions of running episodes taken at random by the
-    agent's ``unstick`` (an action predicted to move it had not); teacher_gap: mean squared distance between executed and teacher actions;
+    agent's ``unstick`` (an action predicted to move it had not); teacher_gap: mean squared distance
+    between executed and teacher actions;
     trace: one record per decision (env step, success so far, mean of each term over the episodes
     still running), for the run's metrics log.
     """
