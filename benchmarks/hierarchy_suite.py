@@ -16,6 +16,7 @@ with ``--checkpoint``), then evaluates on tasks grouped by start-goal distance i
     python benchmarks/hierarchy_suite.py --suite deterministic --threads 1
     python benchmarks/hierarchy_suite.py --suite stochastic --threads 1
     python benchmarks/hierarchy_suite.py --level2 unrolled-level1 --checkpoint runs/bench/bench-hierarchy-deterministic/checkpoints/hierarchy.pt
+    python benchmarks/hierarchy_suite.py --level2 simulator --groups 7-8 --checkpoint ... "--extra-args=--plan.high-horizon 30" --suffix _h30
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ class Config:
     """Seed of the evaluation tasks."""
     out_dir: Path = RESULTS_DIR
     """Where hierarchy_suite_<suite>.json is written."""
-    level2: Literal["learned", "unrolled-level1"] = "learned"
-    """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or (an ablation that
-    separates model from planner) the level-1 predictor unrolled k steps with a held action as the
-    macro-action and s2 = s1. The result file gets a suffix for the ablation."""
+    suffix: str = ""
+    """Appended to an ablation's result name (e.g. '_h30' for a run with another level-2 horizon)."""
+    level2: Literal["learned", "unrolled-level1", "simulator"] = "learned"
+    """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or one of two ablations
+    that separate model from planner: the level-1 predictor unrolled k steps with a held action as the
+    macro-action and s2 = s1 ('unrolled-level1'), or the maze itself ('simulator': s2 = the level-1
+    probe's position, a macro-action a held direction simulated exactly; an upper bound on what a
+    perfect level 2 gives this planner and level 1). The result file gets a suffix for an ablation."""
 
 
 STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1"]
@@ -127,6 +132,35 @@ class UnrolledLevel1(torch.nn.Module):
         return torch.cat([speed * unit for speed in speeds])
 
 
+class SimulatorLevel2(torch.nn.Module):
+    """Level 2 replaced by the true maze (an oracle): ``s2`` = the level-1 probe's position of ``s1``
+    (D2 = 2), a macro-action is one environment action (2,) held for ``k`` level-1 steps and
+    simulated exactly in the task's fixed layout (walls stop the move as in the environment)."""
+
+    latent_dim = 0
+
+    def __init__(self, env: Maze, low, probe, k: int, layout) -> None:
+        super().__init__()
+        if probe is None:
+            raise ValueError("--level2 simulator needs the checkpoint's level-1 position probe")
+        self.env, self.probe, self.layout = env, probe, layout.index(torch.zeros(1, dtype=torch.long))
+        self.steps = k * (low.action_dim // 2)
+        self.low_state_dim, self.low_action_dim = low.state_dim, low.action_dim
+        self.z_scale = torch.zeros(0)
+
+    def abstract(self, s1):
+        return self.probe.predict(s1.reshape(-1, s1.shape[-1])).reshape(*s1.shape[:-1], 2)
+
+    def step(self, s, u, z=None):
+        pos, action = s.reshape(-1, 2), u.reshape(-1, 2)
+        layout = self.layout.index(torch.zeros(len(pos), dtype=torch.long))
+        for _ in range(self.steps):
+            pos = self.env.step(pos, action, layout)
+        return pos.reshape(s.shape)
+
+    held_direction_actions = UnrolledLevel1.held_direction_actions
+
+
 def deterministic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
     rows = []
     for g, group in enumerate(config.groups):
@@ -169,6 +203,10 @@ def main(config: Config) -> Path:
     if config.suite == "deterministic":
         if config.level2 == "unrolled-level1":
             high = UnrolledLevel1(low, job.level2.macro_steps)
+        elif config.level2 == "simulator":
+            if env.config.unreliable or env.config.layout != "fixed":
+                raise ValueError("--level2 simulator needs the fixed maze (--env.layout fixed, no unreliable doors)")
+            high = SimulatorLevel2(env, low, probe, job.level2.macro_steps, env.sample_layout(1))
         rows = deterministic_rows(config, job, env, low, high, probe)
         columns = ["rooms_apart", "controller", "success_rate", "success_minus_flat", "planning_seconds",
                    "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
@@ -182,9 +220,11 @@ def main(config: Config) -> Path:
     notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
              f". Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
-    suffix = "_unrolled_level1" if config.suite == "deterministic" and config.level2 == "unrolled-level1" else ""
-    if suffix:
-        title += " (level 2 = level 1 unrolled, an ablation)"
+    suffix = ""
+    if config.suite == "deterministic" and config.level2 != "learned":
+        suffix = "_" + config.level2.replace("-", "_") + config.suffix
+        title += {"unrolled-level1": " (level 2 = level 1 unrolled, an ablation)",
+                  "simulator": " (level 2 = the true maze, an oracle ablation)"}[config.level2]
     return write_result(
         config.out_dir, f"hierarchy_suite_{config.suite}{suffix}", title,
         "Both planners use the same trained level-1 model and the same MPPI budget (samples x iterations); the flat "

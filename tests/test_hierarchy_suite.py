@@ -30,3 +30,31 @@ def test_hierarchy_suite_deterministic_and_ablation(tmp_path):
     path = hierarchy_suite.main(ablation)
     assert path.name == "hierarchy_suite_deterministic_unrolled_level1.json"
     assert len(json.loads(path.read_text())["rows"]) == 2
+
+
+def test_hierarchy_suite_simulator_level2_follows_the_maze(tmp_path):
+    """The oracle level 2 moves a held direction exactly as the maze does, walls included."""
+    import torch
+    from hierarchy_suite import SimulatorLevel2
+    from hjepa.envs.maze import Maze
+
+    env = Maze()
+    layout = env.sample_layout(1)
+
+    class Probe:  # s1 = (x, y) itself
+        def predict(self, s):
+            return s
+
+    class Low:
+        state_dim, action_dim = 2, 8  # frameskip 4
+
+    oracle = SimulatorLevel2(env, Low(), Probe(), k=2, layout=layout)
+    start = env.room_centre(torch.tensor([0, 4]))  # (2, 2)
+    heading = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    moved = oracle.step(oracle.abstract(start), heading)
+    expected = start.clone()
+    for _ in range(8):
+        expected = env.step(expected, heading, layout.index(torch.zeros(2, dtype=torch.long)))
+    assert torch.allclose(moved, expected)
+    assert not torch.allclose(moved, start)
+    assert oracle.held_direction_actions((1.0,)).shape == (8, 2)
