@@ -1,4 +1,4 @@
-"""PushT, PointMaze and Pendulum from pixels with DINO-WM's protocol: success and CPU time.
+"""PushT, PointMaze, Pendulum and reacher from pixels with DINO-WM's protocol: success and CPU time.
 
 Each row is one ``hjepa gym`` run (parsed by tyro and run in-process, so any option works in
 ``--extra-args``), read back from its ``summary.json``: success of the learned planner (checked
@@ -38,6 +38,7 @@ PUBLISHED = {
     "pusht": "DINO-WM 90%, PLDM 70-78%, LeWM 88-96% (GPU training)",
     "pointmaze": "DINO-WM ~98% (GPU training)",
     "pendulum": "no published figure (our protocol)",
+    "reacher": "no published goal-image figure (our protocol)",
 }
 
 
@@ -47,7 +48,7 @@ class Config:
 
     suite: Literal["main", "curve", "random-state"] = "main"
     """Which set of runs."""
-    envs: tuple[str, ...] = ("pusht", "pointmaze", "pendulum")
+    envs: tuple[str, ...] = ("pusht", "pointmaze", "pendulum", "reacher")
     """Environments of the `main` suite."""
     curve_env: str = "pusht"
     """Environment of the `curve` suite."""

@@ -122,7 +122,7 @@ class MazeCommand:
 
 @dataclass(frozen=True)
 class GymCommand:
-    """External environments from pixels (PushT, PointMaze, Pendulum; needs hjepa[envs]): collect
+    """External environments from pixels (PushT, PointMaze, Pendulum, reacher; needs hjepa[envs]): collect
     reward-free data, train a JEPA world model, plan to held-out goals with DINO-WM's protocol."""
 
     job: Annotated[GymJob, tyro.conf.arg(name="")] = field(default_factory=GymJob)

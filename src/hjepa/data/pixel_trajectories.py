@@ -3,7 +3,7 @@
 
 Same directory layout and guarantees as ``hjepa.trajectories`` (``meta.json`` + chunk files,
 atomic writes, validation on load; see docs/data_format.md), but the frames are stored, since
-PushT, PointMaze and Pendulum cannot be re-rendered from a few numbers without their simulator.
+PushT, PointMaze, Pendulum and reacher cannot be re-rendered from a few numbers without their simulator.
 Each chunk is a *compressed* ``.npz`` (rendered frames are mostly flat colour) holding, for ``n``
 episodes of ``T`` steps:
 

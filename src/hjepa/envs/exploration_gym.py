@@ -2,10 +2,10 @@
 
 Two policies, both documented in docs/environments.md:
 
-- :class:`CorrelatedNoisePolicy` (PointMaze, Pendulum): Gaussian AR(1) actions
+- :class:`CorrelatedNoisePolicy` (PointMaze, Pendulum, reacher): Gaussian AR(1) actions
   ``a[t] = rho * a[t-1] + sqrt(1 - rho^2) * sigma * eps``, clipped to the box, with ``sigma`` a
   fraction of the half-range. ``rho`` near 1 gives long pushes in one direction (the ball
-  crosses cells, the pendulum swings); ``rho = 0`` is i.i.d. noise.
+  crosses cells, the pendulum swings, the arm sweeps the arena); ``rho = 0`` is i.i.d. noise.
 - :class:`PushSeekingPolicy` (PushT): the agent walks toward waypoints; with probability
   ``push_prob`` a waypoint lies on the far side of the T-block from the agent (so the walk goes
   *through* the block and pushes or turns it), otherwise anywhere on the board. Uniform random

@@ -27,9 +27,9 @@ class GymDataConfig:
     copies: int = 10
     """Environment copies stepped together while collecting."""
     rho: float = 0.95
-    """PointMaze/Pendulum: correlation of consecutive random actions (AR(1) noise)."""
+    """PointMaze/Pendulum/reacher: correlation of consecutive random actions (AR(1) noise)."""
     sigma: float = 0.7
-    """PointMaze/Pendulum: std of the random actions, as a fraction of the half-range."""
+    """PointMaze/Pendulum/reacher: std of the random actions, as a fraction of the half-range."""
     push_prob: float = 0.5
     """PushT: probability that a waypoint lies behind the T-block (the walk pushes it)."""
 
@@ -65,8 +65,8 @@ class GymModelConfig:
     frameskip: int = 5
     """Environment steps per predictor step (DINO-WM: 5)."""
     frame_stack: int | None = None
-    """Frames per observation (None: the environment's default; 2 for Pendulum and PointMaze,
-    whose single frame does not show the (angular) velocity)."""
+    """Frames per observation (None: the environment's default; 2 for Pendulum, PointMaze and
+    reacher, whose single frame does not show the (angular) velocity)."""
 
     def __post_init__(self) -> None:
         for name in ("obs_pool", "frameskip", "state_dim", "predictor_hidden", "predictor_layers"):
@@ -148,7 +148,8 @@ class GymJob:
     plan to goals from held-out episodes with DINO-WM's protocol, report."""
 
     env: EnvName = "pusht"
-    """pusht (gym-pusht), pointmaze (gymnasium-robotics PointMaze_UMaze-v3) or pendulum (Pendulum-v1)."""
+    """pusht (gym-pusht), pointmaze (gymnasium-robotics PointMaze_UMaze-v3), pendulum (Pendulum-v1) or
+    reacher (dm-control suite reacher-easy)."""
     name: str | None = None
     """Run name (None: gym-<env>); results go to <runs_root>/<name>/."""
     runs_root: Path = Path("runs")
@@ -188,6 +189,7 @@ ENV_DEFAULTS = {
     "pusht": EnvDefaults(episodes=800, train_steps=4000, frame_stack=1),
     "pointmaze": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
     "pendulum": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+    "reacher": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
 }
 """Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md)."""
 

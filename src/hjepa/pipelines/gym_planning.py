@@ -1,4 +1,4 @@
-"""The external-environment job: PushT, PointMaze or Pendulum from pixels, end to end.
+"""The external-environment job: PushT, PointMaze, Pendulum or reacher from pixels, end to end.
 
 Stages, as in ``hjepa two-rooms``:
     1. collect  — reward-free exploration (docs/environments.md) into ``hjepa.pixel_trajectories``

@@ -1,4 +1,4 @@
-"""Pixel adapters of external gymnasium environments (PushT, PointMaze, Pendulum).
+"""Pixel adapters of external environments (PushT, PointMaze, Pendulum, dm-control reacher).
 
 Importing this package needs no optional dependency; building an adapter does (``hjepa[envs]``).
 """

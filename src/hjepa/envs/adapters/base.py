@@ -26,7 +26,7 @@ class PixelSpec:
     """Shapes and bounds of an adapter.
 
     Attributes:
-        name: short name (``pusht``, ``pointmaze``, ``pendulum``).
+        name: short name (``pusht``, ``pointmaze``, ``pendulum``, ``reacher``).
         env_id: the upstream environment id (``gym_pusht/PushT-v0``, ...).
         obs_shape: ``(C, H, W)`` of one rendered frame.
         action_low, action_high: ``(A,)`` box bounds of one environment action.

@@ -9,8 +9,8 @@ import numpy as np
 
 from hjepa.envs.adapters.base import PixelEnv
 
-EnvName = Literal["pusht", "pointmaze", "pendulum"]
-ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum")
+EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher"]
+ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum", "reacher")
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class EnvFunctions:
 
     Attributes:
         make: ``size -> PixelEnv`` (imports the optional package; raises ``MissingExtraError``).
-        success: ``(states (N, S), goals (N, S)) -> (N,)`` bool, the published success test.
+        success: ``(states (N, S), goals (N, S)) -> (N,)`` bool, the published success test (or
+            ours, documented in the adapter, where none is published).
         distances: ``(states, goals) -> {name: (N,)}`` named distances for reports.
         probe_targets: ``states (N, S) -> (N, 2)``, the two state quantities the world-model
             diagnostics' linear probe looks for in the representation.
@@ -50,5 +51,11 @@ def env_functions(name: str) -> EnvFunctions:
         return EnvFunctions(
             pendulum.PendulumPixels, pendulum.pendulum_success, pendulum.pendulum_distances,
             pendulum.pendulum_probe_targets,
+        )
+    if name == "reacher":
+        from hjepa.envs.adapters import reacher
+
+        return EnvFunctions(
+            reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
         )
     raise ValueError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")

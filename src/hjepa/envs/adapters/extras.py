@@ -2,7 +2,7 @@
 installs them when they are missing.
 
 ``import hjepa`` and every command that does not touch an external environment work without
-the ``envs`` extra; building a PushT / PointMaze / Pendulum adapter without it raises
+the ``envs`` extra; building a PushT / PointMaze / Pendulum / reacher adapter without it raises
 :class:`MissingExtraError` (an ``ImportError``) that says ``pip install 'hjepa[envs]'``.
 """
 
