@@ -217,9 +217,9 @@ def table_mcjepa(config: Config) -> Path:
         f"Every trained row: SmallConvNet (widths 32-64-128), {base.steps} steps of {base.batch_size}, AdamW lr {base.lr} "
         f"(warm-up {base.warmup_steps}, cosine), fp32, seed {base.seed}, expander 512 x 3, {base.threads} torch "
         "thread(s) on a 2-core machine shared with other engineers' jobs. MC-JEPA: the same VICReg loss on the content "
-        "views plus, on a frame pair per image, a coarse-to-fine flow estimator on the 4x4, 7x7 and 14x14 levels of "
-        "the same ConvNet (correlation radius 2, residual flow per level), loss 10 x photometric (Charbonnier, every "
-        "level) + feature reconstruction + edge-aware smoothness + 0.04 x variance-covariance of every level's cell "
+        "views plus, on a frame pair per image, a coarse-to-fine flow estimator on the 4x4, 7x7, 14x14 and 28x28 "
+        "levels of the same ConvNet (correlation radius 2, residual flow per level), loss 10 x photometric (Charbonnier, "
+        "every level) + feature reconstruction + 0.02 x edge-aware smoothness + 0.04 x variance-covariance of every level's cell "
         "vectors; the encoder is trained by both objectives. Lucas-Kanade: 1 level, 10 iterations, Gaussian window "
         "sigma 2.5 px (chosen on a validation video of training digits among 1-3 levels and sigma 1.5-4).")
     return write_result(

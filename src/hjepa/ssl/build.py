@@ -151,7 +151,7 @@ def build_method(
               ``TransformViews``), the paper's loss weights. ``"sie-vicreg"``: VICReg
               ``(P, P, P)`` on the same views (the parameters unused), SIE's baseline.
             * ``"mc-jepa"``: MC-JEPA (needs the convnet backbone): VICReg ``(P, P, P)`` on content
-              views plus self-supervised flow on the 3 coarsest pyramid levels.
+              views plus self-supervised flow on every pyramid level (the finest at full resolution).
         backbone_factory: returns a new backbone ``(B, in_channels, image_size, image_size) ->
             (B, F)`` with ``out_dim`` on each call.
         in_channels, image_size: the images the views will have (used by the profile branch).
@@ -237,7 +237,7 @@ def build_method(
         case "sie-vicreg":
             return VICReg(backbone_factory(), wide, inv_weight=25.0, var_weight=25.0, cov_weight=1.0)
         case "mc-jepa":
-            return MCJEPA(backbone_factory(), wide, flow_levels=3)
+            return MCJEPA(backbone_factory(), wide)
         case _:
             raise _unknown_method(method)
 
