@@ -176,6 +176,15 @@ def test_mcjepa_forward_terms_and_gradients():
     assert method.estimate_flow(views[2], views[3]).shape == (8, 2, 28, 28)
 
 
+def test_mcjepa_estimates_flow_down_to_full_resolution_by_default():
+    """Every pyramid level by default, so the finest flow has one vector per pixel (a coarser finest
+    level lets the digit's motion spread into the background next to it)."""
+    method = MCJEPA(SmallConvNet(1, (4, 8, 16)), (8,))
+    assert method.flow_levels == len(pyramid_channels(method.backbone))
+    flows, _, _ = method.flows(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
+    assert [tuple(f.shape[-2:]) for f in flows] == [(4, 4), (7, 7), (14, 14), (28, 28)]
+
+
 def test_mcjepa_rejects_bad_input():
     method = small_mcjepa()
     views = build_views("mc-jepa", 28, 1)(torch.rand(4, 1, 28, 28), gen(0))
