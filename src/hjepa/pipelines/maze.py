@@ -188,7 +188,9 @@ class MazeJob:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=800, eval_every=400))
     level2: Level2Config = field(default_factory=Level2Config)
     level2_loss: HighLevelLossWeights = field(default_factory=HighLevelLossWeights)
-    level2_train: HighLevelTrainConfig = field(default_factory=lambda: HighLevelTrainConfig(steps=800))
+    level2_train: HighLevelTrainConfig = field(default_factory=lambda: HighLevelTrainConfig(steps=6000))
+    """Level 2 trains for 6000 steps (about 2.5 CPU-minutes): measured against 800, its position probe goes from
+    6.3 to 2.2 px and its one-step error from 0.50 to 0.22 of the states' variance."""
     plan: MazePlanConfig = field(default_factory=MazePlanConfig)
     eval: MazeEvalConfig = field(default_factory=MazeEvalConfig)
 
