@@ -1,4 +1,4 @@
-"""Pixel adapters of PushT, PointMaze and Pendulum: specs, true state, success tests, batches,
+"""Pixel adapters of PushT, PointMaze, Pendulum and dm-control reacher: specs, true state, success tests, batches,
 and the error that names the missing extra."""
 
 from __future__ import annotations
@@ -19,18 +19,20 @@ from hjepa.envs.adapters.pusht import pusht_success
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame"}
+NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame",
+         "reacher": "dm_control.suite"}
 SPECS = {  # name -> (action_dim, state_dim, action bound)
     "pusht": (2, 10, 40.0),
     "pointmaze": (2, 4, 1.0),
     "pendulum": (1, 2, 2.0),
+    "reacher": (2, 6, 1.0),
 }
 
 
 def _make(name: str, size: int = 64):
-    pytest.importorskip(NEEDS[name], reason=f"{NEEDS[name]} is not installed (pip install 'hjepa[envs]')")
-    if name == "pointmaze":
+    if name in ("pointmaze", "reacher"):
         pytest.importorskip("mujoco", reason="mujoco is not installed (pip install 'hjepa[envs]')")
+    pytest.importorskip(NEEDS[name], reason=f"{NEEDS[name]} is not installed (pip install 'hjepa[envs]')")
     return env_functions(name).make(size)
 
 
@@ -71,7 +73,8 @@ def test_state_round_trip_and_determinism(name):
     assert np.abs(other.astype(int) - frame).max() > 0  # another episode looks different
     restored = env.set_state(state)
     assert np.allclose(env.get_state(), state)
-    assert np.array_equal(restored, frame)  # the frame shows exactly the state
+    # the frame shows exactly the state
+    assert np.array_equal(restored, frame) and np.array_equal(env.render_obs(), frame)
     actions = rng.uniform(env.spec.action_low, env.spec.action_high, (10, env.spec.action_dim))
     finals = []
     for _ in range(2):

@@ -17,7 +17,8 @@ from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy
 from hjepa.eval.goal_reaching import latent_dynamics, sample_goal_tasks
 
 os.environ.setdefault("MUJOCO_GL", "egl")
-NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame"}
+NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame",
+         "reacher": "dm_control.suite"}
 
 
 def toy_dataset(episodes=3, steps=12, channels=3, size=8, action_dim=2, seed=0) -> PixelTrajectories:
@@ -135,7 +136,7 @@ TINY = ["--data.episodes", "4", "--data.steps", "30", "--data.heldout-episodes",
         "--no-progress"]
 
 
-@pytest.mark.parametrize("env", ["pendulum", "pointmaze", "pusht"])
+@pytest.mark.parametrize("env", ["pendulum", "pointmaze", "pusht", "reacher"])
 def test_collect_train_plan_smoke(env, tmp_path, capsys):
     pytest.importorskip(NEEDS[env], reason=f"{NEEDS[env]} is not installed (pip install 'hjepa[envs]')")
     code = main(["gym", "--env", env, "--runs-root", str(tmp_path), "--name", "run", *TINY])
@@ -149,6 +150,9 @@ def test_collect_train_plan_smoke(env, tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["env"] == env and summary["episodes"] == 3 and 0.0 <= summary["success_rate"] <= 1.0
     assert set(summary["cpu_seconds"]) == {"data", "train", "plan"}
+    if env == "reacher":  # the suite's task, seen through two stacked frames (the arm's velocity)
+        assert summary["env_id"] == "dm_control/reacher-easy"
+        assert json.loads((run / "config.json").read_text())["model"]["frame_stack"] == 2
     replay = summary["controllers"]["held-out episode's own actions (open loop)"]
     # A deterministic simulator: the episode's own actions reach its goal. PushT's pymunk keeps
     # contact caches that set_state cannot restore, so a replay with contacts may drift a little.

@@ -49,14 +49,14 @@ def fingertip(states: np.ndarray) -> np.ndarray:
                      UPPER_ARM * np.sin(shoulder) + FOREARM * np.sin(elbow)], axis=-1)
 
 
-def reacher_success(states: np.ndarray, goals: np.ndarray) -> np.ndarray:
-    """Fingertip within 0.06 m of the goal's fingertip: states, goals ``(N, 6)`` -> ``(N,)`` bool."""
-    return np.linalg.norm(fingertip(states) - fingertip(goals), axis=-1) < SUCCESS_RADIUS
-
-
 def reacher_distances(states: np.ndarray, goals: np.ndarray) -> dict[str, np.ndarray]:
     """The fingertip's distance to the goal's fingertip in metres, ``(N,)``."""
     return {"fingertip": np.linalg.norm(fingertip(states) - fingertip(goals), axis=-1)}
+
+
+def reacher_success(states: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """Fingertip within 0.06 m of the goal's fingertip: states, goals ``(N, 6)`` -> ``(N,)`` bool."""
+    return reacher_distances(states, goals)["fingertip"] < SUCCESS_RADIUS
 
 
 def reacher_probe_targets(states: np.ndarray) -> np.ndarray:
