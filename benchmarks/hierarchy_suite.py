@@ -17,6 +17,7 @@ with ``--checkpoint``), then evaluates on tasks grouped by start-goal distance i
     python benchmarks/hierarchy_suite.py --suite stochastic --threads 1
     python benchmarks/hierarchy_suite.py --level2 unrolled-level1 --checkpoint runs/bench/bench-hierarchy-deterministic/checkpoints/hierarchy.pt
     python benchmarks/hierarchy_suite.py --level2 simulator --groups 7-8 --checkpoint ... "--extra-args=--plan.high-horizon 30" --suffix _h30
+    python benchmarks/hierarchy_suite.py --level2 landmarks --checkpoint runs/bench/bench-hierarchy-deterministic/checkpoints/hierarchy.pt
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from common import RESULTS_DIR, write_result
 from hjepa.cli import MazeCommand
 from hjepa.envs.maze import Maze
 from hjepa.envs.maze_tasks import MazeTasks, reliable_layout, sample_maze_tasks
-from hjepa.pipelines.maze import evaluate, load_hierarchy, make_controllers
+from hjepa.data.maze_data import MazeTrajectories
+from hjepa.eval.maze_landmarks import maze_landmark_graph
+from hjepa.pipelines.maze import collect, evaluate, load_hierarchy, make_controllers
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,15 @@ class Config:
     """Where hierarchy_suite_<suite>.json is written."""
     suffix: str = ""
     """Appended to an ablation's result name (e.g. '_h30' for a run with another level-2 horizon)."""
-    level2: Literal["learned", "unrolled-level1", "simulator"] = "learned"
+    level2: Literal["learned", "landmarks", "unrolled-level1", "simulator"] = "learned"
     """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or one of two ablations
     that separate model from planner: the level-1 predictor unrolled k steps with a held action as the
     macro-action and s2 = s1 ('unrolled-level1'), or the maze itself ('simulator': s2 = the level-1
     probe's position, a macro-action a held direction simulated exactly; an upper bound on what a
-    perfect level 2 gives this planner and level 1). The result file gets a suffix for an ablation."""
+    perfect level 2 gives this planner and level 1). 'landmarks': level 2 plans on a landmark graph of the
+    training walks' learned level-2 states, edges the macro steps the walks made (`--plan.level2-search
+    landmarks`; the walks are the checkpoint's run data, or walks collected again with the training seed).
+    The result file gets a suffix for any level 2 but the learned one."""
 
 
 STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1"]
@@ -161,12 +167,30 @@ class SimulatorLevel2(torch.nn.Module):
     held_direction_actions = UnrolledLevel1.held_direction_actions
 
 
-def deterministic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
+def landmark_graph(config: Config, job, env, low, high):
+    """(the landmark graph of the training walks, a note on how it was built)."""
+    p = job.plan
+    data = config.checkpoint.parent.parent / "data" if config.checkpoint else config.runs_root / f"bench-hierarchy-{config.suite}" / "data"
+    start = time.perf_counter()
+    if data.is_dir():
+        walks, source = MazeTrajectories.load(data), f"the run's walks ({data})"
+    else:
+        walks, source = collect(job, env, job.seed, job.data.episodes), f"walks collected again with seed {job.seed}"
+    walks = walks.index(slice(0, p.landmark_walks))
+    graph = maze_landmark_graph(env, low, high, walks, p.landmarks, p.landmark_min_count, p.landmark_max_ratio,
+                                torch.Generator().manual_seed(job.seed))
+    note = (f" Landmark graph: {len(graph)} landmarks, {int(graph.adjacency.sum())} edges, longest shortest path "
+            f"{int(graph.hops.max())} macro steps, from {len(walks)} walks of {source} (min count "
+            f"{p.landmark_min_count}, max ratio {p.landmark_max_ratio}), built in {time.perf_counter() - start:.0f} s.")
+    return graph, note
+
+
+def deterministic_rows(config: Config, job, env, low, high, probe, landmarks=None) -> list[dict]:
     rows = []
     for g, group in enumerate(config.groups):
         lo, hi = (int(v) for v in group.split("-"))
         tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.eval_seed + g), lo, hi)
-        results = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
+        results = evaluate(job, env, make_controllers(job, env, low, high, probe, landmarks=landmarks), tasks)
         for label, (result, _) in results.items():
             s = result.summary()
             rows.append({"rooms_apart": group, "controller": label, "success_rate": s["success_rate"],
@@ -200,14 +224,17 @@ def main(config: Config) -> Path:
     start = time.perf_counter()
     job, env, low, high, probe, summary, args = train_or_load(config)
     train_seconds = time.perf_counter() - start
+    graph, graph_note = None, ""
     if config.suite == "deterministic":
+        if config.level2 == "landmarks":
+            graph, graph_note = landmark_graph(config, job, env, low, high)
         if config.level2 == "unrolled-level1":
             high = UnrolledLevel1(low, job.level2.macro_steps)
         elif config.level2 == "simulator":
             if env.config.unreliable or env.config.layout != "fixed":
                 raise ValueError("--level2 simulator needs the fixed maze (--env.layout fixed, no unreliable doors)")
             high = SimulatorLevel2(env, low, probe, job.level2.macro_steps, env.sample_layout(1))
-        rows = deterministic_rows(config, job, env, low, high, probe)
+        rows = deterministic_rows(config, job, env, low, high, probe, graph)
         columns = ["rooms_apart", "controller", "success_rate", "success_minus_flat", "planning_seconds",
                    "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
         title = "Maze: hierarchical vs flat planning by start-goal distance"
@@ -219,11 +246,12 @@ def main(config: Config) -> Path:
     world = summary["world_model"] if summary else {}
     notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
-             f". Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
+             f".{graph_note} Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
     suffix = ""
     if config.suite == "deterministic" and config.level2 != "learned":
         suffix = "_" + config.level2.replace("-", "_") + config.suffix
-        title += {"unrolled-level1": " (level 2 = level 1 unrolled, an ablation)",
+        title += {"landmarks": " (level 2 plans on a landmark graph of the walks)",
+                  "unrolled-level1": " (level 2 = level 1 unrolled, an ablation)",
                   "simulator": " (level 2 = the true maze, an oracle ablation)"}[config.level2]
     return write_result(
         config.out_dir, f"hierarchy_suite_{config.suite}{suffix}", title,

@@ -30,6 +30,13 @@ def test_hierarchy_suite_deterministic_and_ablation(tmp_path):
     path = hierarchy_suite.main(ablation)
     assert path.name == "hierarchy_suite_deterministic_unrolled_level1.json"
     assert len(json.loads(path.read_text())["rows"]) == 2
+    landmarks = hierarchy_suite.Config(groups=("1-2",), episodes=1, runs_root=tmp_path / "runs", out_dir=tmp_path,
+                                       level2="landmarks", checkpoint=checkpoint,
+                                       extra_args=extra + " --plan.landmarks 12 --plan.landmark-min-count 1")
+    path = hierarchy_suite.main(landmarks)
+    result = json.loads(path.read_text())
+    assert path.name == "hierarchy_suite_deterministic_landmarks.json" and "Landmark graph: 12 landmarks" in result["notes"]
+    assert [r["controller"] for r in result["rows"]] == ["hierarchical (landmarks)", "flat"]
 
 
 def test_hierarchy_suite_simulator_level2_follows_the_maze(tmp_path):

@@ -70,7 +70,20 @@ def test_stochastic_maze_with_latent_z(tmp_path, capsys):
     assert high.latent_dim == 1 and bool((high.z_scale > 0).all())
 
 
+def test_landmark_level2_plans_on_the_walks_graph(tmp_path, capsys):
+    code, out, err = cli(["maze", "--name", "lm", "--runs-root", tmp_path, *TINY, "--plan.level2-search", "landmarks",
+                          "--plan.landmarks", "12", "--plan.landmark-min-count", "1", "--plan.landmark-horizon", "6"],
+                         capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "lm" / "summary.json").read_text())
+    assert set(summary["controllers"]) == {"hierarchical (landmarks)", "flat"}
+    assert summary["world_model"]["landmarks"] == 12 and summary["world_model"]["landmark_edges"] > 0
+    assert summary["landmark_seconds"] > 0
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--plan.level2-search", "landmarks", "--env.layout", "random"], "remembers one maze"),
+    (["--plan.landmark-max-ratio", "0"], "landmark_max_ratio"),
     (["--level2.macro-steps", "0"], "macro_steps"),
     (["--plan.z-mode", "expected"], "needs a latent"),
     (["--plan.keep-best", "9", "--plan.beam", "4"], "keep_best"),

@@ -26,6 +26,7 @@ from hjepa.data.maze_data import MazeTrajectories, MazeWindowSampler
 from hjepa.envs.maze import Maze, MazeConfig
 from hjepa.envs.maze_walks import collect_maze_walks, maze_collection_meta
 from hjepa.envs.random_walk import RandomWalkPolicy
+from hjepa.planning.landmarks import LandmarkGraph
 from hjepa.runs.run_dir import RunDir, load_checkpoint
 from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.hierarchy import HighLevelModel
@@ -127,11 +128,30 @@ class MazePlanConfig:
     """With a latent at level 2: plan with z = 0, or score plans by expected / worst cost over draws."""
     z_draws: int = 8
     """Draws of z for 'expected' and 'worst'."""
+    level2_search: Literal["spread", "landmarks"] = "spread"
+    """Level 2 plans by spread search over the learned level-2 predictor, or on a landmark graph of the
+    walks' level-2 states whose edges are the macro steps the walks made (hjepa.planning.landmarks)."""
+    landmarks: int = 400
+    """Landmarks of the graph (farthest-point sampled level-2 states of the walks)."""
+    landmark_min_count: int = 3
+    """Macro steps between two landmarks the walks must make for an edge."""
+    landmark_max_ratio: float = 0.8
+    """A walk's macro step counts for an edge only if both its ends are at most this fraction of the distance
+    to their second nearest landmark (states between two landmarks, e.g. by a wall, are ambiguous)."""
+    landmark_walks: int = 2000
+    """Walks of the dataset the graph is built from (at most data.episodes)."""
+    landmark_horizon: int = 48
+    """Hops of a landmark plan (enough to cross the maze)."""
 
     def __post_init__(self) -> None:
-        for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws"):
+        for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws",
+                     "landmark_min_count", "landmark_walks", "landmark_horizon"):
             if getattr(self, name) < 1:
                 raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.landmark_max_ratio <= 1:
+            raise ValueError(f"plan.landmark_max_ratio must be in (0, 1], got {self.landmark_max_ratio}")
+        if self.landmarks < 2:
+            raise ValueError(f"plan.landmarks must be >= 2, got {self.landmarks}")
         if self.samples < 4:
             raise ValueError(f"plan.samples must be >= 4, got {self.samples}")
         if not 0 <= self.keep_best <= self.beam:
@@ -201,6 +221,9 @@ class MazeJob:
             raise ValueError(f"model.obs_size {self.model.obs_size} does not match the maze's {self.env.size} px")
         if self.train.steps is None:
             raise ValueError("train.steps must be set")
+        if self.plan.level2_search == "landmarks" and (self.env.layout != "fixed" or self.env.unreliable):
+            raise ValueError("plan.level2_search 'landmarks' remembers one maze: it needs env.layout 'fixed' and no "
+                             "env.unreliable doors")
 
 
 def walker(job: MazeJob, env: Maze) -> RandomWalkPolicy:
@@ -252,8 +275,14 @@ def load_hierarchy(path: Path):
     return low, high, probe, config
 
 
-def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | None = None) -> dict:
-    """name -> controller: the hierarchical planner (if ``job.hierarchical``) and the flat one."""
+def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | None = None,
+                     landmarks: LandmarkGraph | None = None) -> dict:
+    """name -> controller: the hierarchical planner (if ``job.hierarchical``) and the flat one.
+
+    ``landmarks``: level 2 plans on this graph of the walks' level-2 states
+    (:class:`~hjepa.planning.landmarks.LandmarkPlanner`, ``plan.landmark_horizon`` hops) instead of
+    searching the learned level-2 predictor.
+    """
     from hjepa.agent.cost import IntrinsicCost
     from hjepa.agent.mpc import ModelPredictiveController
     from hjepa.eval.maze_navigation import HierarchicalMPC
@@ -272,7 +301,16 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
 
     decode = probe.predict if probe is not None else None
     out = {}
-    if job.hierarchical:
+    if job.hierarchical and landmarks is not None:
+        from hjepa.eval.maze_landmarks import LandmarkLevel2
+        from hjepa.planning.landmarks import LandmarkPlanner
+
+        planner = HierarchicalPlanner(LandmarkPlanner(landmarks, p.prefer_shorter), mppi(), p.landmark_horizon,
+                                      p.low_horizon, p.replan_every)
+        out["hierarchical (landmarks)"] = HierarchicalMPC(env, low, LandmarkLevel2(high), planner,
+                                                          torch.Generator().manual_seed(job.eval.seed + 1), bound,
+                                                          position_decoder=decode)
+    elif job.hierarchical:
         vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
         planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter), mppi(),
                                       p.high_horizon, p.low_horizon, p.replan_every)
@@ -348,11 +386,25 @@ def run_maze(job: MazeJob, checkpoint: Path | None = None) -> dict:
         save_hierarchy(run, low, model_config, high, probe)
         train_seconds = time.perf_counter() - t0
 
+    graph, graph_seconds = None, 0.0
+    if job.hierarchical and job.plan.level2_search == "landmarks":
+        from hjepa.eval.maze_landmarks import maze_landmark_graph
+
+        t0 = time.perf_counter()
+        if stored is not None:  # a checkpoint carries no walks: the run's seed draws the same ones again
+            dataset = collect(job, env, job.seed, job.data.episodes)
+        graph = maze_landmark_graph(env, low, high, dataset.index(slice(0, job.plan.landmark_walks)), job.plan.landmarks,
+                                    job.plan.landmark_min_count, job.plan.landmark_max_ratio, generator)
+        graph_seconds = time.perf_counter() - t0
+        diagnostics = {**diagnostics, "landmarks": len(graph), "landmark_edges": int(graph.adjacency.sum()),
+                       "landmark_longest_path": int(graph.hops.max())}
     t0 = time.perf_counter()
     tasks = sample_maze_tasks(env, job.eval.episodes, torch.Generator().manual_seed(job.eval.seed),
                               job.eval.min_rooms, job.eval.max_rooms)
-    results = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
+    results = evaluate(job, env, make_controllers(job, env, low, high, probe, landmarks=graph), tasks)
     eval_seconds = time.perf_counter() - t0
     timing = {"data_seconds": data_seconds, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
               "total_seconds": time.perf_counter() - t_start}
+    if graph is not None:
+        timing["landmark_seconds"] = graph_seconds
     return write_maze_outputs(run, job, env, tasks, results, diagnostics, timing, data_source)
