@@ -19,7 +19,7 @@ from hjepa.nn.hypernet import HyperPredictor
 from hjepa.ssl.build import build_method, build_views
 from hjepa.ssl.data import SPLIT_SEED, load_ssl_data
 from hjepa.ssl.methods import SIE
-from hjepa.ssl.sie_eval import sie_measures
+from hjepa.ssl.sie_eval import pair_r2, sie_measures
 from hjepa.ssl.transform_views import IDENTITY_PARAMS, TransformViews, apply_transform, transform_params
 from hjepa.ssl.views import _rgb_to_hsv, shift_hue
 
@@ -266,8 +266,29 @@ def test_sie_measures_keys_and_ranges(objects):
             assert 0.25 - 1e-6 <= results[f"{gallery}_mrr/{part}"] <= 1.0  # every rank is at most K = 4
     assert 0.0 <= results["retrieval_top1/sie_predictor"] <= 1.0 and results["retrieval_gallery"] == 4
     assert 0.0 <= results["retrieval_rotation_top1/sie_predictor"] <= 1.0
+    assert all(-5.0 < results[f"pair_{quantity}_r2/{part}"] <= 1.0 for quantity in ("rotation", "colour") for part in parts)
     with pytest.raises(ValueError, match="transforms_per_image"):
         sie_measures(method.backbone, parts, train, test, seed=0, transforms_per_image=1)
+
+
+
+class _ColourAndShape(torch.nn.Module):
+    """A hand-built encoder for ``pair_r2``'s known answers: features 0-2 the image's mean colour
+    (which a hue shift moves, a rotation about the centre hardly does), feature 3 a constant."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([x.mean(dim=(2, 3)), torch.ones(x.shape[0], 1)], dim=1)  # (B, 4)
+
+
+def test_pair_r2_reads_the_relative_transformation_only_where_features_carry_it(objects):
+    train, test = objects.split(0.2, gen(SPLIT_SEED))
+    parts = {"colour": slice(0, 3), "constant": slice(3, 4)}
+    results = pair_r2(_ColourAndShape(), parts, train.images.float_images(), test.images.float_images(), gen(3))
+    # the relative hue shift follows from the two copies' mean colours; nothing follows from a constant
+    assert results["pair_colour_r2/colour"] > 0.8
+    assert results["pair_colour_r2/constant"] < 0.05 and results["pair_rotation_r2/constant"] < 0.05
+    # the mean colour does not change with a rotation, so the relative rotation is not in it
+    assert results["pair_rotation_r2/colour"] < 0.1
 
 
 # ------------------------------------------------------------------------------- command line

@@ -6,8 +6,14 @@ For every encoder of a method (SIE: ``backbone``, ``invariant``, ``equivariant``
 
 * ``rotation_r2/<encoder>``, ``colour_r2/<encoder>``: R^2 of an MLP probe predicting
   ``(cos, sin)`` of the rendering's angle, and of ``2 pi`` times its hue, fitted on the training
-  split, scored on the test split (``hjepa.eval.equivariance``). SIE's claim: high from the
-  equivariant part, low from the invariant one (and from an invariant method such as VICReg).
+  split, scored on the test split (``hjepa.eval.equivariance``), from one rendering's features.
+* ``pair_rotation_r2/<encoder>``, ``pair_colour_r2/<encoder>``: the paper's measure (its
+  ``eval_angle_prediction`` / ``eval_color_prediction``): R^2 of an MLP probe predicting the
+  *relative* transformation between two transformed copies of a rendering (the parameters
+  ``transform_params`` gives it) from the concatenation of the two copies' features. Each copy
+  is rotated and hue-shifted as a training view is (``TransformViews``' ranges). SIE's claim:
+  high from the equivariant part, low from the invariant one (and from VICReg): a part that is
+  invariant gives both copies the same features, from which no relative transformation follows.
 * retrieval through a predictor: each test rendering ``x`` is transformed by ``K`` random
   transformations ``T_k`` (rotation and hue shift); the embedding of ``T_k x`` is predicted from
   that of ``x`` and the parameters of ``T_k``, and ranked against the embeddings of all ``K``
@@ -98,6 +104,36 @@ def _retrieval(source: Tensor, gallery: Tensor, params: Tensor, predict) -> dict
     return retrieval_metrics(retrieval_ranks(predicted, queries, target))
 
 
+def pair_r2(backbone: nn.Module, parts: dict[str, slice], train_images: Tensor, test_images: Tensor,
+            generator: torch.Generator, max_angle: float = math.pi / 4, max_hue_shift: float = 0.5) -> dict[str, float]:
+    """``pair_rotation_r2/<part>`` and ``pair_colour_r2/<part>`` (module docstring).
+
+    Args:
+        backbone: frozen encoder ``(B, 3, S, S) -> (B, F)``.
+        parts: name -> feature columns, as in ``sie_measures``.
+        train_images, test_images: ``(N, 3, S, S)`` and ``(M, 3, S, S)`` in ``[0, 1]``; each gets
+            one pair of copies.
+        generator: the copies' transformations and the probes' initialisation.
+        max_angle, max_hue_shift: each copy's rotation (radians) and hue shift (turns) are uniform
+            in ``[-max, max]``: ``TransformViews``' defaults, so relative rotations reach twice that.
+    """
+    features, targets = [], []
+    for images in (train_images, test_images):
+        n = images.shape[0]
+        (angle_a, hue_a), (angle_b, hue_b) = (random_transforms(n, generator, max_angle, max_hue_shift) for _ in range(2))
+        h_a = extract_features(backbone, apply_transform(images, angle_a, hue_a))  # (N, F)
+        h_b = extract_features(backbone, apply_transform(images, angle_b, hue_b))
+        features.append((h_a, h_b))
+        targets.append(transform_params(angle_b - angle_a, hue_b - hue_a))  # (N, 4)
+    results = {}
+    for name, columns in parts.items():
+        (train_a, train_b), (test_a, test_b) = features
+        r2 = mlp_regression_r2(torch.cat([train_a[:, columns], train_b[:, columns]], dim=1), targets[0],
+                               torch.cat([test_a[:, columns], test_b[:, columns]], dim=1), targets[1], GROUPS, generator)
+        results[f"pair_rotation_r2/{name}"], results[f"pair_colour_r2/{name}"] = r2["rotation"], r2["colour"]
+    return results
+
+
 def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: TransformedObjects, test: TransformedObjects,
                  seed: int, transforms_per_image: int = 8, sie_method: nn.Module | None = None,
                  fit_images: int = 2000) -> dict:
@@ -153,6 +189,8 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
                 gallery = embed(copies_h).reshape(len(test), k, -1)
                 metrics = _retrieval(source, gallery, copy_params, sie_method.predictor)
                 results[f"{key}_top1/sie_predictor"], results[f"{key}_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
+    # its own stream, so adding it left every other measure's draws as they were
+    results.update(pair_r2(backbone, parts, train_images[fit_rows], test_images, torch.Generator().manual_seed(seed + 1)))
     return results
 
 
