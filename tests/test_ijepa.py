@@ -10,6 +10,7 @@ import torch
 
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.vit import ViT
+from hjepa.objectives.vicreg import vc_regularizer
 from hjepa.runs.run_dir import RunDir
 from hjepa.ssl.build import build_method, build_views, ijepa_predictor_dim
 from hjepa.ssl.config import SSLTrainConfig
@@ -145,6 +146,22 @@ def test_ijepa_forward_ema_and_learning():
         model([views[0], views[1].float(), views[2]])
 
 
+def test_ijepa_vc_adds_the_regulariser_of_the_pooled_context():
+    torch.manual_seed(0)
+    model = IJEPA(tiny_vit(), predictor_dim=8, predictor_depth=1, vc_weight=0.5)
+    views = masked_batch()
+    out = model(views)
+    assert set(out.terms) == {"prediction", "vc", "std"}
+    pooled = model.backbone.forward_tokens(views[0], views[1]).mean(dim=1)  # (B, D), the reference
+    torch.testing.assert_close(out.terms["vc"], vc_regularizer(pooled).detach())
+    torch.testing.assert_close(out.loss.detach(), out.terms["prediction"] + 0.5 * out.terms["vc"])
+    built = build_method("ijepa-vc", lambda: tiny_vit(32), 1, 28, 16, vc_weight=0.2)
+    assert isinstance(built, IJEPA) and built.vc_weight == 0.2
+    assert build_method("ijepa", lambda: tiny_vit(32), 1, 28, 16, vc_weight=0.2).vc_weight == 0.0
+    with pytest.raises(ValueError, match="vc_weight"):
+        IJEPA(tiny_vit(), predictor_dim=8, vc_weight=-1.0)
+
+
 def test_patchify_matches_the_vit_patch_order():
     images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
     patches = patchify(images, 4)  # (2, 4, 48)
@@ -177,7 +194,7 @@ def test_build_ijepa_sizes():
 
 
 # ------------------------------------------------------------------------------- smoke run
-@pytest.mark.parametrize("method", ["ijepa", "ijepa-pixels"])
+@pytest.mark.parametrize("method", ["ijepa", "ijepa-vc", "ijepa-pixels"])
 def test_train_smoke(tmp_path, method):
     config = SSLTrainConfig(
         method=method, dataset="digits", image_size=28, backbone="vit", width=8, projector_dim=16, steps=3,

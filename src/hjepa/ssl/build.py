@@ -83,6 +83,7 @@ MethodName = Literal[
     "simsiam-no-stopgrad-vc",
     "lejepa",
     "ijepa",
+    "ijepa-vc",
     "ijepa-pixels",
     "vicregl",
     "vicregl-alpha0.9",
@@ -142,7 +143,9 @@ def build_method(
             * ``"lejepa"``: ``num_views`` views, ``num_global`` global, lambda 0.05.
             * ``"ijepa"``: I-JEPA (needs a ViT backbone), EMA target from ``base_momentum`` to 1,
               predictor of width ``ijepa_predictor_dim(F)``, depth 3, 4 heads.
-              ``"ijepa-pixels"``: the same masks and predictor regressing normalised pixels.
+              ``"ijepa-vc"``: the same plus ``vc_weight`` x VICReg's variance-covariance terms on the
+              mean context token. ``"ijepa-pixels"``: the same masks and predictor regressing
+              normalised pixels.
             * ``"vicregl"``: VICRegL with alpha 0.75, ``"vicregl-alpha0.9"`` with alpha 0.9;
               global expander ``(P, P, P)`` as VICReg, local expander ``(min(P, 128),) * 2``.
             * ``"sie"``: SIE, features split in halves (invariant first), invariant expander
@@ -219,11 +222,12 @@ def build_method(
             return LeJEPA(
                 backbone_factory(), (p, min(p, 128)), num_views=num_views, num_global=num_global, seed=seed
             )
-        case "ijepa" | "ijepa-pixels":
+        case "ijepa" | "ijepa-vc" | "ijepa-pixels":
             backbone = backbone_factory()
             width = ijepa_predictor_dim(feature_dim(backbone))
-            if method == "ijepa":
-                return IJEPA(backbone, width, predictor_depth=3, predictor_heads=4, base_momentum=base_momentum)
+            if method != "ijepa-pixels":
+                return IJEPA(backbone, width, predictor_depth=3, predictor_heads=4, base_momentum=base_momentum,
+                             vc_weight=vc_weight if method == "ijepa-vc" else 0.0)
             return MaskedPixelPrediction(backbone, width, predictor_depth=3, predictor_heads=4)
         case "vicregl" | "vicregl-alpha0.9":
             local = min(p, 128)
@@ -333,7 +337,7 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
                 raise ValueError(f"{method} rotates and recolours RGB images; got {channels} channel(s) "
                                  "(use --dataset rotated-digits)")
             return TransformViews(with_params=method == "sie")
-        case "ijepa" | "ijepa-pixels":
+        case "ijepa" | "ijepa-vc" | "ijepa-pixels":
             return MaskedViews(MultiBlockMasks(grid=image_size // vit_patch_size(image_size)))
         case "vicregl" | "vicregl-alpha0.9":
             return BoxedViews(digit_views(image_size) if digits else byol_views(image_size))

@@ -53,7 +53,7 @@ class SSLTrainConfig:
     base_momentum: float = 0.996
     """BYOL: initial momentum of the EMA target (cosine-increased to 1)."""
     vc_weight: float = 0.04
-    """Weight of the variance-covariance regulariser of the byol-/simsiam- *-vc ablations."""
+    """Weight of the variance-covariance regulariser of the byol-/simsiam- *-vc ablations and of ijepa-vc."""
     steps: int = 1000
     """Optimiser steps (ignored when --epochs is set)."""
     epochs: float | None = None

@@ -9,11 +9,15 @@ For every encoder of a method (SIE: ``backbone``, ``invariant``, ``equivariant``
   split, scored on the test split (``hjepa.eval.equivariance``), from one rendering's features.
 * ``pair_rotation_r2/<encoder>``, ``pair_colour_r2/<encoder>``: the paper's measure (its
   ``eval_angle_prediction`` / ``eval_color_prediction``): R^2 of an MLP probe predicting the
-  *relative* transformation between two transformed copies of a rendering (the parameters
-  ``transform_params`` gives it) from the concatenation of the two copies' features. Each copy
-  is rotated and hue-shifted as a training view is (``TransformViews``' ranges). SIE's claim:
-  high from the equivariant part, low from the invariant one (and from VICReg): a part that is
-  invariant gives both copies the same features, from which no relative transformation follows.
+  *relative* transformation between two transformed copies of a rendering (``(cos, sin)`` of the
+  relative angle and hue shift) from the concatenation of the two copies' features. Each copy
+  is rotated by up to 45 degrees, so relative rotations stay within +-90 degrees: a ConvNet's
+  stroke features are axial (a stroke turned by 180 degrees is the same stroke), so beyond that a
+  relative rotation ``d`` and ``d + 180`` look alike and ``(cos d, sin d)`` is ambiguous for any
+  encoder. ``pair_rotation_r2_wide/<encoder>`` (and colour) is the same with copies rotated by up
+  to 90 degrees, as the training views are. SIE's claim: high from the equivariant part, low from
+  the invariant one (and from VICReg): a part that is invariant gives both copies the same
+  features, from which no relative transformation follows.
 * retrieval through a predictor: each test rendering ``x`` is transformed by ``K`` random
   transformations ``T_k`` (rotation and hue shift); the embedding of ``T_k x`` is predicted from
   that of ``x`` and the parameters of ``T_k``, and ranked against the embeddings of all ``K``
@@ -46,7 +50,7 @@ from hjepa.eval.classify import extract_features
 from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
 from hjepa.nn.hypernet import HyperPredictor
 from hjepa.nn.modes import eval_mode
-from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, transform_params
+from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, circle_targets, transform_params
 
 GROUPS = {"rotation": slice(0, 2), "colour": slice(2, 4)}
 
@@ -71,7 +75,7 @@ def fit_predictor(source: Tensor, target: Tensor, params: Tensor, generator: tor
     Affine (``A_0`` starts at ``I``, the rest at 0): features that a transformation leaves alone
     are carried over, whatever the encoder. Features are divided by one global scale (their RMS)
     so the fit does not depend on the feature magnitude; the scale is returned with the predictor
-    (divide inputs by it). ``source, target (N, D)``, ``params (N, 4)``; Adam on minibatches drawn
+    (divide inputs by it). ``source, target (N, D)``, ``params (N, P)``; Adam on minibatches drawn
     from ``generator``.
     """
     scale = source.pow(2).mean().sqrt().clamp_min(1e-8)
@@ -92,7 +96,7 @@ def _retrieval(source: Tensor, gallery: Tensor, params: Tensor, predict) -> dict
     """``retrieval_metrics`` of the predictions of ``predict``.
 
     ``source (N, D)`` embeddings of the test renderings, ``gallery (N, K, D)`` of their ``K``
-    transformed copies, ``params (N * K, 4)`` the copies' parameters (row ``n * K + j``: copy ``j``
+    transformed copies, ``params (N * K, P)`` the copies' parameters (row ``n * K + j``: copy ``j``
     of rendering ``n``).
     """
     n, k, _ = gallery.shape
@@ -105,8 +109,9 @@ def _retrieval(source: Tensor, gallery: Tensor, params: Tensor, predict) -> dict
 
 
 def pair_r2(backbone: nn.Module, parts: dict[str, slice], train_images: Tensor, test_images: Tensor,
-            generator: torch.Generator, max_angle: float = math.pi / 4, max_hue_shift: float = 0.5) -> dict[str, float]:
-    """``pair_rotation_r2/<part>`` and ``pair_colour_r2/<part>`` (module docstring).
+            generator: torch.Generator, max_angle: float = math.pi / 4, max_hue_shift: float = 0.5,
+            suffix: str = "") -> dict[str, float]:
+    """``pair_rotation_r2<suffix>/<part>`` and ``pair_colour_r2<suffix>/<part>`` (module docstring).
 
     Args:
         backbone: frozen encoder ``(B, 3, S, S) -> (B, F)``.
@@ -115,7 +120,8 @@ def pair_r2(backbone: nn.Module, parts: dict[str, slice], train_images: Tensor, 
             one pair of copies.
         generator: the copies' transformations and the probes' initialisation.
         max_angle, max_hue_shift: each copy's rotation (radians) and hue shift (turns) are uniform
-            in ``[-max, max]``: ``TransformViews``' defaults, so relative rotations reach twice that.
+            in ``[-max, max]``, so relative ones reach twice that.
+        suffix: appended to the result names (``"_wide"`` for copies rotated like the views).
     """
     features, targets = [], []
     for images in (train_images, test_images):
@@ -124,13 +130,13 @@ def pair_r2(backbone: nn.Module, parts: dict[str, slice], train_images: Tensor, 
         h_a = extract_features(backbone, apply_transform(images, angle_a, hue_a))  # (N, F)
         h_b = extract_features(backbone, apply_transform(images, angle_b, hue_b))
         features.append((h_a, h_b))
-        targets.append(transform_params(angle_b - angle_a, hue_b - hue_a))  # (N, 4)
+        targets.append(circle_targets(angle_b - angle_a, hue_b - hue_a))  # (N, 4)
     results = {}
     for name, columns in parts.items():
         (train_a, train_b), (test_a, test_b) = features
         r2 = mlp_regression_r2(torch.cat([train_a[:, columns], train_b[:, columns]], dim=1), targets[0],
                                torch.cat([test_a[:, columns], test_b[:, columns]], dim=1), targets[1], GROUPS, generator)
-        results[f"pair_rotation_r2/{name}"], results[f"pair_colour_r2/{name}"] = r2["rotation"], r2["colour"]
+        results[f"pair_rotation_r2{suffix}/{name}"], results[f"pair_colour_r2{suffix}/{name}"] = r2["rotation"], r2["colour"]
     return results
 
 
@@ -191,6 +197,8 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
                 results[f"{key}_top1/sie_predictor"], results[f"{key}_mrr/sie_predictor"] = metrics["top1"], metrics["mrr"]
     # its own stream, so adding it left every other measure's draws as they were
     results.update(pair_r2(backbone, parts, train_images[fit_rows], test_images, torch.Generator().manual_seed(seed + 1)))
+    results.update(pair_r2(backbone, parts, train_images[fit_rows], test_images, torch.Generator().manual_seed(seed + 2),
+                           max_angle=math.pi / 2, suffix="_wide"))
     return results
 
 
