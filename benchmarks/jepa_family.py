@@ -172,16 +172,18 @@ def table_ijepa(config: Config, photo: bool = False) -> Path:
     rows.append(row_of("untrained ViT (floor)", "-", {**report, "steps": 0}, "random initialisation, seed 0"))
     long_steps = 6 if config.quick else config.ijepa_long_steps
     plan = [("I-JEPA", "ijepa", base.steps), ("pixel prediction, same masks (MAE-style)", "ijepa-pixels", base.steps),
-            ("VICReg", "vicreg", base.steps)]
+            ("VICReg", "vicreg", base.steps),
+            ("I-JEPA + variance-covariance on the pooled context (ijepa-vc)", "ijepa-vc", base.steps)]
     if not photo:
         plan.append((f"I-JEPA, {long_steps} steps (~VICReg's CPU time)", "ijepa", long_steps))
+        plan.append((f"ijepa-vc, {long_steps} steps", "ijepa-vc", long_steps))
     for label, method, steps in plan:
         ssl = dataclasses.replace(base, method=method, steps=steps)
         if size is not None:
             ssl = dataclasses.replace(ssl, image_size=size)
         summary, model = trained(ssl, data)
         row = row_of(label, method, summary, cli_command(ssl, f"bench-{method}-{steps}"))
-        if method == "ijepa":  # the paper evaluates the EMA target encoder
+        if method in ("ijepa", "ijepa-vc"):  # the paper evaluates the EMA target encoder
             target = classification(model.target.module, data, ssl.seed)
             row.update({"target_linear_acc": target["linear_acc"], "target_knn_acc": target["knn_acc"]})
         rows.append(row)
@@ -195,7 +197,8 @@ def table_ijepa(config: Config, photo: bool = False) -> Path:
              f"{base.seed}, {base.threads} torch thread(s) on a 2-core machine shared with other experiments "
              "(train_seconds indicative only). I-JEPA and pixel prediction: no augmentation, multi-block masks "
              "(4 targets of scale 0.15-0.2, aspect 0.75-1.5; context 0.85-1.0 minus the targets), predictor width "
-             f"{base.width // 2} depth 3; I-JEPA's EMA momentum 0.996 -> 1 (cosine); pixel targets normalised per "
+             f"{base.width // 2} depth 3; I-JEPA's EMA momentum 0.996 -> 1 (cosine); ijepa-vc adds {base.vc_weight} x "
+             "VICReg's variance-covariance terms (25 var + 1 cov) on the mean context token; pixel targets normalised per "
              f"patch. VICReg: {views}, projector {base.projector_dim} x 3. linear_acc / knn_acc: the library's frozen "
              "evaluation of the context encoder (backbone) on whole images; target_*: the same for I-JEPA's EMA "
              "target encoder. Commands: `hjepa ssl train` lines in the JSON.")
