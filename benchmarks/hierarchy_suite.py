@@ -64,7 +64,7 @@ class Config:
     out_dir: Path = RESULTS_DIR
     """Where hierarchy_suite_<suite>.json is written."""
     suffix: str = ""
-    """Appended to an ablation's result name (e.g. '_h30' for a run with another level-2 horizon)."""
+    """Appended to the result name (e.g. '_h30' for a run with another level-2 horizon, '_36' for more episodes)."""
     level2: Literal["learned", "landmarks", "unrolled-level1", "simulator"] = "learned"
     """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or one of two ablations
     that separate model from planner: the level-1 predictor unrolled k steps with a held action as the
@@ -247,7 +247,7 @@ def main(config: Config) -> Path:
     notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
              f".{graph_note} Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
-    suffix = ""
+    suffix = config.suffix
     if config.suite == "deterministic" and config.level2 != "learned":
         suffix = "_" + config.level2.replace("-", "_") + config.suffix
         title += {"landmarks": " (level 2 plans on a landmark graph of the walks)",

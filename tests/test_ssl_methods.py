@@ -74,7 +74,7 @@ def trainable(module: nn.Module) -> list[nn.Parameter]:
 # ------------------------------------------------------------------------------- every method
 def test_methods_tuple_matches_literal():
     assert METHODS == typing.get_args(MethodName)
-    assert len(METHODS) == len(set(METHODS)) == 24
+    assert len(METHODS) == len(set(METHODS)) == 25
     assert BACKBONES == ("convnet", "resnet18", "vit")
 
 
