@@ -72,7 +72,8 @@ def test_stochastic_maze_with_latent_z(tmp_path, capsys):
 
 def test_landmark_level2_plans_on_the_walks_graph(tmp_path, capsys):
     code, out, err = cli(["maze", "--name", "lm", "--runs-root", tmp_path, *TINY, "--plan.level2-search", "landmarks",
-                          "--plan.landmarks", "12", "--plan.landmark-min-count", "1", "--plan.landmark-horizon", "6"],
+                          "--plan.landmarks", "12", "--plan.landmark-min-count", "1", "--plan.landmark-horizon", "6",
+                          "--plan.unstick"],
                          capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "lm" / "summary.json").read_text())

@@ -12,6 +12,7 @@ prior's mean (``z_mode='mean'``) or scores every plan over draws from the prior 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Literal
 
 import torch
@@ -21,6 +22,7 @@ from hjepa.agent.dynamics import clip_norm, learned_dynamics
 from hjepa.envs.maze import Maze
 from hjepa.envs.maze_tasks import MazeTasks
 from hjepa.eval.navigation import ControllerOutput, NavigationTasks
+from hjepa.eval.unstick import Unstick
 from hjepa.planning.base import rollout
 from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
 from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
@@ -50,11 +52,13 @@ class HierarchicalMPC:
             plans by the mean / max cost over ``z_draws`` draws from the prior (z = 0 included).
         z_draws: draws for 'expected' and 'worst'.
         position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
+        unstick: when an action predicted to move the agent did not, take a random one instead
+            (``hjepa.eval.unstick``); None: never.
     """
 
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
-                 position_decoder: Callable[[Tensor], Tensor] | None = None) -> None:
+                 position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None) -> None:
         if high.low_state_dim != low_model.state_dim:
             raise ValueError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
@@ -69,6 +73,7 @@ class HierarchicalMPC:
         self.max_norm = min(max_action_norm, env.config.max_step)
         self.z_mode, self.z_draws = z_mode, z_draws
         self.position_decoder = position_decoder
+        self.unstick = unstick
         self._low_dynamics = learned_dynamics(low_model, self.action_repeat, self.max_norm)
         self._tasks: NavigationTasks | None = None
 
@@ -89,6 +94,8 @@ class HierarchicalMPC:
             self._goal = self._encode(tasks.goal, tasks.layout)  # (N, D1)
         self._state = HierarchyState()
         self._problem_now = self._problem()
+        if self.unstick is not None:
+            self.unstick.reset(len(tasks))
 
     def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
         if self._tasks is None:
@@ -98,14 +105,26 @@ class HierarchicalMPC:
         layout = self._tasks.layout.index(rows)
         with torch.no_grad():
             s1 = self._encode(pos, layout)
+            stuck = None
+            if self.unstick is not None:
+                stuck = self.unstick.stuck(rows, s1)
+                if stuck.any() and self._state.low_warm is not None:  # plan afresh, not the same push
+                    warm = self._state.low_warm.clone()
+                    warm[rows[stuck]] = 0.0
+                    self._state = replace(self._state, low_warm=warm)
             result = self.planner.plan(s1, self._goal[rows], self._problem_now, self._state.index(rows), self.generator)
         self._state = self._state.update(rows, result.state, n)
+        action = clip_norm(result.actions[:, 0], self.max_norm)
+        if self.unstick is not None:
+            action = self.unstick.kick(action, stuck)
+            with torch.no_grad():
+                self.unstick.remember(rows, s1, self._low_dynamics(s1.unsqueeze(1), action.unsqueeze(1))[:, 0])
         path = None
         if self.position_decoder is not None:
             with torch.no_grad():
                 states = rollout(s1, result.actions.unsqueeze(1), self._low_dynamics)[:, 0]
             path = self.position_decoder(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], 2).to(pos)
-        return ControllerOutput(clip_norm(result.actions[:, 0], self.max_norm).to(pos), path)
+        return ControllerOutput(action.to(pos), path)
 
 
 def success_by_distance(rooms_apart: Tensor, success: Tensor) -> dict[int, tuple[float, int]]:

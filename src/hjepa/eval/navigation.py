@@ -33,6 +33,7 @@ from hjepa.agent.mpc import ModelPredictiveController
 from hjepa.envs.render_rgb import observations_to_rgb
 from hjepa.envs.tasks import sample_cross_room_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.eval.unstick import Unstick
 from hjepa.planning.base import rollout
 from hjepa.runs.plots import plot_paths
 from hjepa.runs.progress import progress as progress_bar
@@ -179,6 +180,8 @@ class LearnedMPC:
             environment's ``max_step``, as the simulator does). Keep it within the range of the
             training data's actions: the model never saw longer steps.
         bf16: run the predictor under CPU bfloat16 autocast while planning.
+        unstick: when an action predicted to move the agent did not, take a random one instead
+            (``hjepa.eval.unstick``); None: never.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class LearnedMPC:
         position_decoder: Callable[[Tensor], Tensor] | None = None,
         max_action_norm: float | None = None,
         bf16: bool = False,
+        unstick: Unstick | None = None,
     ) -> None:
         self.env = env
         self.model = model
@@ -202,6 +206,7 @@ class LearnedMPC:
         self._dynamics = learned_dynamics(model, mpc.action_repeat, max_norm, bf16=bf16)
         self._layout: Layout | None = None
         self._cost: IntrinsicCost | None = None
+        self.unstick = unstick
 
     def _device(self) -> torch.device:
         param = next(self.model.parameters(), None)
@@ -217,6 +222,8 @@ class LearnedMPC:
             self._goal_states = self._encode(tasks.goal, tasks.layout)  # (N, D), rendered once per task
         self._cost = self.cost_factory(self._goal_states)
         self.mpc.reset(len(tasks))
+        if self.unstick is not None:
+            self.unstick.reset(len(tasks))
 
     def act(self, pos: Tensor, rows: Tensor | None = None) -> ControllerOutput:
         if self._cost is None or self._layout is None:
@@ -225,9 +232,18 @@ class LearnedMPC:
         if rows is not None:
             cost = self.cost_factory(self._goal_states[rows.to(self._goal_states.device)])
             layout = layout.index(rows)
+        active = torch.arange(len(self._goal_states)) if rows is None else rows
         with torch.no_grad():
             state = self._encode(pos, layout)  # (M, D)
+            stuck = None
+            if self.unstick is not None:
+                stuck = self.unstick.stuck(active, state)
+                if stuck.any():
+                    self.mpc.forget(active[stuck])  # plan afresh, not the same push
             action, plan = self.mpc.act(state, self._dynamics, cost, rows=rows)
+            if self.unstick is not None:
+                action = self.unstick.kick(clip_norm(action, self._max_norm), stuck)
+                self.unstick.remember(active, state, self._dynamics(state.unsqueeze(1), action.unsqueeze(1))[:, 0])
             path = None
             if self.position_decoder is not None:
                 states = rollout(state, plan.actions.unsqueeze(1), self._dynamics)[:, 0]

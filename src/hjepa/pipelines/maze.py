@@ -142,6 +142,10 @@ class MazePlanConfig:
     """Walks of the dataset the graph is built from (at most data.episodes)."""
     landmark_horizon: int = 48
     """Hops of a landmark plan (enough to cross the maze)."""
+    unstick: bool = True
+    """Both controllers: when an action the model predicted to move the agent did not (a wall's or door's edge
+    the model lets it pass), take one random action of full norm and plan afresh (hjepa.eval.unstick). Measured on
+    the landmark hierarchy's 1-2-room tasks: 83% -> 100%, every failure had stood still at a door's edge."""
 
     def __post_init__(self) -> None:
         for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws",
@@ -300,6 +304,12 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
                     elites=max(1, p.samples // 4), adapt_std=True, min_std=0.2, max_std=bound, normalize_costs=True)
 
     decode = probe.predict if probe is not None else None
+
+    def unstick(offset: int):
+        from hjepa.eval.unstick import Unstick
+
+        return Unstick(max_norm=bound, generator=torch.Generator().manual_seed(job.eval.seed + offset)) if p.unstick else None
+
     out = {}
     if job.hierarchical and landmarks is not None:
         from hjepa.eval.maze_landmarks import LandmarkLevel2
@@ -309,7 +319,7 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
                                       p.low_horizon, p.replan_every)
         out["hierarchical (landmarks)"] = HierarchicalMPC(env, low, LandmarkLevel2(high), planner,
                                                           torch.Generator().manual_seed(job.eval.seed + 1), bound,
-                                                          position_decoder=decode)
+                                                          position_decoder=decode, unstick=unstick(3))
     elif job.hierarchical:
         vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
         planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter), mppi(),
@@ -317,11 +327,12 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         mode = z_mode or p.z_mode
         label = "hierarchical" + (f" (z {mode})" if high.latent_dim else "")
         out[label] = HierarchicalMPC(env, low, high, planner, torch.Generator().manual_seed(job.eval.seed + 1), bound,
-                                     mode, p.z_draws, position_decoder=decode)
+                                     mode, p.z_draws, position_decoder=decode, unstick=unstick(3))
     if job.eval.flat_baseline or not job.hierarchical:
         mpc = ModelPredictiveController(mppi(), p.flat_horizon, frameskip, torch.Generator().manual_seed(job.eval.seed + 2))
         cost = IntrinsicCost(squared=True, reduce_min=True)
-        out["flat"] = LearnedMPC(env, low, mpc, cost.with_goal, position_decoder=decode, max_action_norm=bound)
+        out["flat"] = LearnedMPC(env, low, mpc, cost.with_goal, position_decoder=decode, max_action_norm=bound,
+                                 unstick=unstick(4))
     return out
 
 
