@@ -190,14 +190,16 @@ class LandmarkPlanner:
     Args:
         graph: the landmarks and their shortest paths.
         prefer_shorter: among paths whose cost is within this relative amount of the best, the
-            one that reaches its closest approach in the fewest hops wins (the cost is a closest
-            approach, so a path that goes on past the goal costs the same as one that stops).
+            one whose end is the fewest hops away wins (the cost is a closest approach, so a path
+            that goes on past the goal costs the same as the one that stops there).
 
     ``plan(s0 (B, D), dynamics, cost, horizon)``: ``dynamics`` is not called (the graph is the
     model); for ``rollout`` of the plan to be its landmark path, the problem's level-2 dynamics
     must be :func:`teleport`, since the actions are landmark states. ``actions (B, horizon, D)``: the
     landmarks of the best path after the start; ``info["landmarks"] (B, horizon + 1)`` their
     indices and ``info["hops"] (B,)`` the hops to its end (:data:`UNREACHABLE` if unreachable).
+    ``init`` and ``generator`` are accepted for the protocol and not used: the search is exhaustive
+    and deterministic, so there is nothing to warm-start (``warm_start`` is None).
     """
 
     def __init__(self, graph: LandmarkGraph, prefer_shorter: float = 0.05) -> None:
