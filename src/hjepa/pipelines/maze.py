@@ -145,7 +145,7 @@ class MazePlanConfig:
     unstick: bool = True
     """Both controllers: when an action the model predicted to move the agent did not (a wall's or door's edge
     the model lets it pass), take one random action of full norm and plan afresh (hjepa.eval.unstick). Measured on
-    the landmark hierarchy's 1-2-room tasks: 83% -> 100%, every failure had stood still at a door's edge."""
+    the landmark hierarchy's 1-2-room tasks: 83% -> 100%, both failures had stood still against an edge."""
 
     def __post_init__(self) -> None:
         for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws",
