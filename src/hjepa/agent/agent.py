@@ -12,7 +12,7 @@ horizon, worst zone step...), or with a critic the discounted per-step intrinsic
 critic's value at the last predicted state (:class:`~hjepa.agent.critic.CriticPlanningCost`).
 
 Mode-2 notices when the world was not as predicted (``unstick``): if the last action was predicted
-to move the agent and the observed state did not change (less than ``STUCK_RATIO`` of the predicted
+to move the agent and the observed state did not change (less than ``hjepa.agent.unstick.STUCK_RATIO`` of the predicted
 move), that episode executes one random action of full norm and re-plans from scratch. The
 environment stops a move at a wall instead of sliding along it, and the learned predictor lets a
 diagonal push into a door's jamb slide through; the planner's best plan then exploits that error
@@ -38,10 +38,9 @@ from hjepa.agent.critic import Critic, CriticPlanningCost
 from hjepa.agent.dynamics import clip_norm
 from hjepa.agent.per_problem import PerProblemCost
 from hjepa.agent.policy import GoalPolicy, policy_plan
+from hjepa.agent.unstick import random_kicks, stuck_mask
 from hjepa.planning.base import Dynamics, Planner, shift_plan
 
-STUCK_RATIO = 0.1
-"""An episode is stuck when it moved less than this fraction of the move the world model predicted."""
 
 AgentMode = Literal["mode1", "mode2", "mode2-warm"]
 EpisodeCost = Union[IntrinsicCost, PerProblemCost]
@@ -171,9 +170,7 @@ class Agent:
         if self.unstick:
             stuck = self.stuck(state)
             if stuck.any():
-                direction = torch.randn(action.shape, generator=self.generator).to(action)
-                kick = self.max_action_norm * direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-                action = torch.where(stuck[:, None], kick, action)
+                action = random_kicks(action, stuck, self.max_action_norm, self.generator)
                 warm = torch.where(stuck[:, None, None], torch.zeros_like(warm), warm)
             self.last = (state, self.dynamics(state.unsqueeze(1), action.unsqueeze(1))[:, 0])
         self.warm_start = warm
@@ -185,9 +182,7 @@ class Agent:
         if self.last is None or self.last[0].shape != state.shape:
             return torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
         previous, predicted = self.last
-        expected = (predicted - previous).norm(dim=-1)
-        moved = (state - previous).norm(dim=-1)
-        return (expected > 0) & (moved < STUCK_RATIO * expected)
+        return stuck_mask(previous, predicted, state)
 
     @torch.no_grad()
     def imagine(self, state: Tensor, plan: Tensor | None) -> Tensor | None:

@@ -140,11 +140,15 @@ class TransformedObjects:
     def targets(self) -> dict[str, Tensor]:
         """Regression targets on the circle: ``{"rotation": (N, 2) cos/sin of the angle,
         "colour": (N, 2) cos/sin of 2 pi hue}``."""
-        turn = 2 * math.pi * self.hues
-        return {
-            "rotation": torch.stack([torch.cos(self.angles), torch.sin(self.angles)], dim=1),
-            "colour": torch.stack([torch.cos(turn), torch.sin(turn)], dim=1),
-        }
+        circle = circle_targets(self.angles, self.hues)
+        return {"rotation": circle[:, :2], "colour": circle[:, 2:]}
+
+
+def circle_targets(angles: Tensor, hues: Tensor) -> Tensor:
+    """``(cos, sin)`` of ``angles (N,)`` (radians) and of ``2 pi`` times ``hues (N,)`` (turns): ``(N, 4)``,
+    what a probe is asked to read (of a rendering, or of the transformation between two)."""
+    turn = 2 * math.pi * hues
+    return torch.stack([torch.cos(angles), torch.sin(angles), torch.cos(turn), torch.sin(turn)], dim=1)
 
 
 def transformed_digits(count: int = 5000, size: int = 32, max_angle: float = math.pi / 2,

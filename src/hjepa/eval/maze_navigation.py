@@ -22,7 +22,7 @@ from hjepa.agent.dynamics import clip_norm, learned_dynamics
 from hjepa.envs.maze import Maze
 from hjepa.envs.maze_tasks import MazeTasks
 from hjepa.eval.navigation import ControllerOutput, NavigationTasks
-from hjepa.eval.unstick import Unstick
+from hjepa.agent.unstick import Unstick
 from hjepa.planning.base import rollout
 from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
 from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
@@ -53,7 +53,7 @@ class HierarchicalMPC:
         z_draws: draws for 'expected' and 'worst'.
         position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
         unstick: when an action predicted to move the agent did not, take a random one instead
-            (``hjepa.eval.unstick``); None: never.
+            (``hjepa.agent.unstick``); None: never.
     """
 
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,

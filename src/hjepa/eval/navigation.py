@@ -33,7 +33,7 @@ from hjepa.agent.mpc import ModelPredictiveController
 from hjepa.envs.render_rgb import observations_to_rgb
 from hjepa.envs.tasks import sample_cross_room_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms
-from hjepa.eval.unstick import Unstick
+from hjepa.agent.unstick import Unstick
 from hjepa.planning.base import rollout
 from hjepa.runs.plots import plot_paths
 from hjepa.runs.progress import progress as progress_bar
@@ -181,7 +181,7 @@ class LearnedMPC:
             training data's actions: the model never saw longer steps.
         bf16: run the predictor under CPU bfloat16 autocast while planning.
         unstick: when an action predicted to move the agent did not, take a random one instead
-            (``hjepa.eval.unstick``); None: never.
+            (``hjepa.agent.unstick``); None: never.
     """
 
     def __init__(

@@ -144,7 +144,7 @@ class MazePlanConfig:
     """Hops of a landmark plan (enough to cross the maze)."""
     unstick: bool = True
     """Both controllers: when an action the model predicted to move the agent did not (a wall's or door's edge
-    the model lets it pass), take one random action of full norm and plan afresh (hjepa.eval.unstick). Measured on
+    the model lets it pass), take one random action of full norm and plan afresh (hjepa.agent.unstick). Measured on
     the landmark hierarchy's 1-2-room tasks: 83% -> 100%, both failures had stood still against an edge."""
 
     def __post_init__(self) -> None:
@@ -306,7 +306,7 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
     decode = probe.predict if probe is not None else None
 
     def unstick(offset: int):
-        from hjepa.eval.unstick import Unstick
+        from hjepa.agent.unstick import Unstick
 
         return Unstick(max_norm=bound, generator=torch.Generator().manual_seed(job.eval.seed + offset)) if p.unstick else None
 

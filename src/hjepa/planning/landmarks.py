@@ -55,11 +55,6 @@ def farthest_points(points: Tensor, count: int, generator: torch.Generator) -> T
     return torch.tensor(picked)
 
 
-def nearest_index(points: Tensor, centres: Tensor, chunk: int = 8192) -> Tensor:
-    """For each point ``(M, D)`` the index of its nearest centre ``(N, D)``: ``(M,)`` int64."""
-    return torch.cat([torch.cdist(part, centres).argmin(dim=1) for part in points.split(chunk)])
-
-
 def nearest_two(points: Tensor, centres: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
     """Nearest centre ``(M,)`` int64 of each point and the ratio ``(M,)`` of its distance to that of
     the second nearest (near 1: the point lies between two centres, its assignment is ambiguous)."""
@@ -169,7 +164,7 @@ class LandmarkGraph:
         """Nearest landmark of each state ``(B, D)``: ``(B,)`` int64."""
         if states.dim() != 2 or states.shape[1] != self.landmarks.shape[1]:
             raise ValueError(f"states must be (B, {self.landmarks.shape[1]}), got {tuple(states.shape)}")
-        return nearest_index(states.float(), self.landmarks)
+        return nearest_two(states.float(), self.landmarks)[0]
 
     def paths(self, start: Tensor, horizon: int) -> Tensor:
         """Shortest paths from ``start (B,)`` to every landmark: ``(B, N, horizon + 1)`` landmark

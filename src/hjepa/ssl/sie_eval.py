@@ -45,19 +45,18 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hjepa.data.transformed_objects import TransformedObjects
+from hjepa.data.transformed_objects import TransformedObjects, circle_targets
 from hjepa.eval.classify import extract_features
 from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
 from hjepa.nn.hypernet import HyperPredictor
 from hjepa.nn.modes import eval_mode
-from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, circle_targets, transform_params
+from hjepa.ssl.transform_views import PARAM_DIM, apply_transform, transform_params
 
 GROUPS = {"rotation": slice(0, 2), "colour": slice(2, 4)}
 
 
 def _targets(objects: TransformedObjects) -> Tensor:
-    t = objects.targets()
-    return torch.cat([t["rotation"], t["colour"]], dim=1)  # (N, 4)
+    return circle_targets(objects.angles, objects.hues)  # (N, 4)
 
 
 def random_transforms(count: int, generator: torch.Generator, max_angle: float = math.pi / 2,

@@ -54,12 +54,6 @@ def transform_params(angles: Tensor, hue_shifts: Tensor) -> Tensor:
                         torch.cos(turn), torch.sin(turn)], dim=1)
 
 
-def circle_targets(angles: Tensor, hue_shifts: Tensor) -> Tensor:
-    """What a probe is asked to read: ``(cos, sin)`` of the angle and of ``2 pi`` times the hue shift, ``(B, 4)``."""
-    turn = 2 * math.pi * hue_shifts
-    return torch.stack([torch.cos(angles), torch.sin(angles), torch.cos(turn), torch.sin(turn)], dim=1)
-
-
 def apply_transform(x: Tensor, angles: Tensor, hue_shifts: Tensor) -> Tensor:
     """``shift_hue(rotate_images(x, angles), hue_shifts)``: x (B, 3, S, S) -> (B, 3, S, S)."""
     return shift_hue(rotate_images(x, angles).clamp(0, 1), hue_shifts)
