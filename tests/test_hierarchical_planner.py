@@ -66,7 +66,11 @@ def test_first_subgoal_is_towards_the_door_not_the_wall():
 
 
 def test_hierarchical_reaches_the_goal_where_flat_short_horizon_does_not():
-    env, layout, start, goal, problem = _two_by_two(2)
+    # A sampling planner's single outcome depends on the CPU's float kernels (AVX2 and AVX-512
+    # round differently), so this asserts a rate over 32 independent copies of the task: the
+    # hierarchy reaches the goal in most of them (measured 81-100% on both CPU kinds), flat
+    # planning with the same level-1 planner and horizon in none (it is stuck against the wall).
+    env, layout, start, goal, problem = _two_by_two(32)
     g = torch.Generator().manual_seed(1)
     planner = HierarchicalPlanner(_search(16, 4), _mppi(32, 2), high_horizon=6, low_horizon=2 * K, replan_every=2)
     state = HierarchyState()
@@ -86,8 +90,8 @@ def test_hierarchical_reaches_the_goal_where_flat_short_horizon_does_not():
         warm = result.warm_start
         return result.actions[:, 0]
 
-    assert _run(env, layout, start, goal, hierarchical, 200).all()
-    assert not _run(env, layout, start, goal, flat, 200).any()  # stuck against the wall
+    assert _run(env, layout, start, goal, hierarchical, 200).float().mean() >= 0.6
+    assert not _run(env, layout, start, goal, flat, 200).any()
 
 
 def test_level_two_replans_at_its_own_rate():
