@@ -1,5 +1,6 @@
-"""What every benchmark script shares: the machine description, timing statistics and the
-result file (``<out_dir>/<benchmark>.json``, written atomically) that ``update_results.py`` reads.
+"""What every benchmark script shares: the machine description (``hjepa.runs.machine``), timing
+statistics and the result file (``<out_dir>/<benchmark>.json``, written atomically) that
+``update_results.py`` reads. Paths inside the repository are written relative to it.
 
 Result file format (``format: hjepa.benchmark/1``)::
 
@@ -13,67 +14,60 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-import torch
-
+from hjepa.runs.machine import cpu_model, machine_info  # noqa: F401  (cpu_model: re-exported for the scripts)
 from hjepa.runs.report import markdown_table
 from hjepa.runs.run_dir import atomic_write_text, to_jsonable
 
 FORMAT = "hjepa.benchmark/1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``lscpu`` (falls back to /proc/cpuinfo, then platform)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, env={**os.environ, "LC_ALL": "C"}).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict:
-    """Where a number was measured: CPU, cores, OS, Python, torch version and its thread count."""
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
+REPO_ROOT = RESULTS_DIR.parent.parent
+CPU_KIND_NOT_RECORDED = ("CPU kind not recorded (measured before 2026-12-07 on the project's AMD EPYC "
+                         "machine)")
 
 
 def machine_line(machine: dict) -> str:
-    return (f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, torch {machine.get('torch', '?')} "
-            f"with {machine.get('torch_threads', '?')} threads, {machine.get('platform', '?')}")
+    """``cpu, CPU kind K, N cores, T torch threads (torch V)``; results before 2026-12-07 lack the kind."""
+    kind = machine.get("cpu_kind")
+    kind = f"CPU kind {kind}" if kind else CPU_KIND_NOT_RECORDED
+    threads = machine.get("torch_threads", "?")
+    return (f"{machine.get('cpu', '?')}, {kind}, {machine.get('cores', '?')} cores, "
+            f"{threads} torch thread{'' if threads == 1 else 's'} (torch {machine.get('torch', '?')})")
+
+
+def relative_paths(value, root: Path = REPO_ROOT):
+    """``value`` (str, or lists / dicts of them) with paths inside ``root`` made relative to it.
+
+    Result files are committed: they name runs and checkpoints relative to the repository (or to a
+    runs root given on the command line, as typed), never by this machine's absolute path.
+    """
+    if isinstance(value, str):
+        prefix = str(root)
+        if value == prefix:
+            return "."
+        return value.replace(prefix + "/", "")
+    if isinstance(value, list):
+        return [relative_paths(v, root) for v in value]
+    if isinstance(value, dict):
+        return {k: relative_paths(v, root) for k, v in value.items()}
+    return value
 
 
 def command_line() -> str:
     """The command that produced the result, as typed (relative script path, quoted args)."""
     script = Path(sys.argv[0])
-    try:
-        script = script.resolve().relative_to(Path.cwd())
-    except ValueError:
-        pass
-    return shlex.join(["python", str(script), *sys.argv[1:]])
+    for base in (Path.cwd(), REPO_ROOT):
+        try:
+            script = script.resolve().relative_to(base)
+            break
+        except ValueError:
+            pass
+    return relative_paths(shlex.join(["python", str(script), *sys.argv[1:]]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,14 +101,14 @@ def write_result(
         "format": FORMAT,
         "benchmark": benchmark,
         "title": title,
-        "description": description,
-        "command": command or command_line(),
+        "description": relative_paths(description),
+        "command": relative_paths(command or command_line()),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "config": to_jsonable(asdict(config) if is_dataclass(config) else config),
+        "config": relative_paths(to_jsonable(asdict(config) if is_dataclass(config) else config)),
         "columns": columns,
-        "rows": to_jsonable(rows),
-        "notes": notes,
+        "rows": relative_paths(to_jsonable(rows)),
+        "notes": relative_paths(notes),
     }
     path = Path(out_dir) / f"{benchmark}.json"
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
