@@ -3,8 +3,8 @@ starts and the forbidden zone, each against its target (issue 4).
 
 Needs a world model, e.g. the quick fixed-layout one (about 3-5 minutes):
 
-    .venv/bin/hjepa two-rooms --layout fixed --name agent-wm --runs-root /tmp/agent-runs --threads 1
-    python benchmarks/agent_suite.py --checkpoint /tmp/agent-runs/agent-wm/checkpoints/world_model.pt
+    .venv/bin/hjepa two-rooms --layout fixed --name agent-wm --runs-root runs/agent --threads 1
+    python benchmarks/agent_suite.py --checkpoint runs/agent/agent-wm/checkpoints/world_model.pt
 
 Steps (all episodes from ``--eval-seed``, never used in training; ``--episodes`` of each):
 
@@ -37,8 +37,9 @@ import tyro
 from common import RESULTS_DIR, write_result
 from hjepa.agent.checkpoints import load_critic, load_policy
 from hjepa.agent.configurator import task_preset
-from hjepa.pipelines.agent import (AgentRunJob, AgentTrainJob, build_agent, load_setup, play, run_agent_train,
-                                   with_horizon)
+from hjepa.recipes.agent_config import AgentRunJob, AgentTrainJob
+from hjepa.recipes.agent_setup import build_agent, load_setup, play, with_horizon
+from hjepa.recipes.agent_train import run_agent_train
 
 Section = Literal["critic", "mode1", "warm", "zone"]
 
@@ -47,7 +48,7 @@ Section = Literal["critic", "mode1", "warm", "zone"]
 class Config:
     """Agent benchmark suite."""
 
-    checkpoint: Path = Path("/tmp/agent-runs/agent-wm/checkpoints/world_model.pt")
+    checkpoint: Path = Path("runs/agent/agent-wm/checkpoints/world_model.pt")
     """Fixed-layout world model written by `hjepa two-rooms --layout fixed`."""
     sections: tuple[Section, ...] = ("critic", "mode1", "warm", "zone")
     """Which measurements to run."""
@@ -67,7 +68,7 @@ class Config:
     """Mode-2 takes a random action after a predicted move that did not happen (the task default)."""
     reuse_training: bool = False
     """Use the existing training run in runs_root instead of training again."""
-    runs_root: Path = Path("/tmp/agent-runs")
+    runs_root: Path = Path("runs/agent")
     """Where the training run (bench-agent-train) goes."""
     threads: int = 1
     """Torch CPU threads."""
@@ -101,8 +102,8 @@ def latency(setup, config, make_agent, tasks, count: int) -> dict:
         one = dataclasses.replace(tasks, layout=tasks.layout.index(slice(e, e + 1)), start=tasks.start[e:e + 1],
                                   goal=tasks.goal[e:e + 1], target_room=tasks.target_room[e:e + 1])
         result = play(setup, config, make_agent(), one)
-        decide += result.decide_seconds
-        total += result.decide_seconds + result.perceive_seconds
+        decide += result.info["decide_seconds"]
+        total += result.info["decide_seconds"] + result.info["perceive_seconds"]
         actions += result.decisions
     return {"latency_decide_ms": 1000 * decide / max(actions, 1), "latency_ms": 1000 * total / max(actions, 1)}
 

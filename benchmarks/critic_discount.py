@@ -2,7 +2,8 @@
 
 One short-term memory (an agent training run's ``checkpoints/memory.pt``) is refitted from scratch
 by one critic per (discount, seed) with `hjepa agent train`'s critic defaults (``CriticOptions``:
-Monte Carlo returns, hindsight goals, imagined states, anchor pairs) but ``steps`` per fit, and Mode-2 plans the same cross-room evaluation episodes with
+Monte Carlo returns, hindsight goals, imagined states, anchor pairs) but ``steps`` per fit, and Mode-2
+plans the same cross-room evaluation episodes with
 horizon 4 and that critic as terminal cost, at the same discount.
 
 Memory stores every intrinsic term unweighted and undiscounted, so the discount is free: only
@@ -24,11 +25,12 @@ import torch
 import tyro
 
 from common import RESULTS_DIR, write_result
+from hjepa.agent.configurator import task_preset
 from hjepa.agent.critic import Critic
 from hjepa.agent.critic_training import mean_return, train_critic
 from hjepa.agent.memory import ShortTermMemory
-from hjepa.agent.configurator import task_preset
-from hjepa.pipelines.agent import AgentRunJob, CriticOptions, build_agent, load_setup, play
+from hjepa.recipes.agent_config import AgentRunJob, CriticOptions
+from hjepa.recipes.agent_setup import build_agent, load_setup, play
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Config:
 
     memory: Path
     """``checkpoints/memory.pt`` of an `hjepa agent train --task reach` run."""
-    checkpoint: Path = Path("/tmp/agent-runs/agent-wm/checkpoints/world_model.pt")
+    checkpoint: Path = Path("runs/agent/agent-wm/checkpoints/world_model.pt")
     """The fixed-layout world model that run was trained on."""
     discounts: tuple[float, ...] = (0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
     """Discounts per planner step to fit and plan with."""

@@ -26,7 +26,8 @@ from common import RESULTS_DIR, write_result
 from hjepa.data.trajectories import save_trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.pipelines.two_rooms import DataConfig, TwoRoomsJob, collect
+from hjepa.recipes.collect import collect_walks
+from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,9 @@ def main(config: Config) -> Path:
 
     # Collection as the pipeline does it (doorway starts included), warm-up on a few episodes.
     job = TwoRoomsJob(data=data, seed=config.seed)
-    collect(job, env, config.seed, 8)
+    collect_walks(job, env, config.seed, 8)
     start = time.perf_counter()
-    dataset = collect(job, env, config.seed, collect_episodes)
+    dataset = collect_walks(job, env, config.seed, collect_episodes)
     seconds = time.perf_counter() - start
     rows.append({
         "measure": "collect_random_walks", "N": collect_episodes,
@@ -118,7 +119,7 @@ def main(config: Config) -> Path:
         "seconds": seconds,
     })
 
-    dataset = collect(job, env, config.seed, dataset_episodes)
+    dataset = collect_walks(job, env, config.seed, dataset_episodes)
     policy = RandomWalkPolicy(data.kappa, data.step_mean, data.step_std, env.config.max_step)
     with tempfile.TemporaryDirectory(prefix="hjepa-bench-") as tmp:
         start = time.perf_counter()

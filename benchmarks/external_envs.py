@@ -32,7 +32,7 @@ from typing import Literal
 import tyro
 
 from common import RESULTS_DIR, write_result
-from hjepa.cli import GymCommand
+from hjepa.recipes.gym import GymCommand
 
 PUBLISHED = {
     "pusht": "DINO-WM 90%, PLDM 70-78%, LeWM 88-96% (GPU training)",

@@ -33,12 +33,13 @@ import torch
 import tyro
 
 from common import RESULTS_DIR, write_result
-from hjepa.cli import MazeCommand
-from hjepa.envs.maze import Maze
-from hjepa.envs.maze_tasks import MazeTasks, reliable_layout, sample_maze_tasks
+from hjepa.control.landmark_level2 import maze_landmark_graph
 from hjepa.data.maze_data import MazeTrajectories
-from hjepa.eval.maze_landmarks import maze_landmark_graph
-from hjepa.pipelines.maze import collect, evaluate, load_hierarchy, make_controllers
+from hjepa.envs.maze import Maze
+from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
+from hjepa.envs.tasks import Tasks
+from hjepa.recipes.maze import MazeCommand, collect, evaluate, make_controllers
+from hjepa.world.checkpoint import load_world_checkpoint
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,17 @@ def train_or_load(config: Config):
     args += shlex.split(config.extra_args)
     command = tyro.cli(MazeCommand, args=args)
     if config.checkpoint is not None:
-        low, high, probe, _ = load_hierarchy(config.checkpoint)
+        stored = load_world_checkpoint(config.checkpoint, "maze-hierarchy")
+        low, high, probe = stored.model, stored.level2, stored.probe
         return command.job, Maze(command.job.env), low, high, probe, None, args
     summary = command.run()
     path = config.runs_root / f"bench-hierarchy-{config.suite}" / "checkpoints" / "hierarchy.pt"
-    low, high, probe, _ = load_hierarchy(path)
+    stored = load_world_checkpoint(path, "maze-hierarchy")
+    low, high, probe = stored.model, stored.level2, stored.probe
     return command.job, Maze(command.job.env), low, high, probe, summary, args
 
 
-def shortcut_tasks(env: Maze, n: int, seed: int) -> MazeTasks:
+def shortcut_tasks(env: Maze, n: int, seed: int) -> Tasks:
     """``n`` tasks whose route through the unreliable door is shorter than the reliable route."""
     generator = torch.Generator().manual_seed(seed)
     tasks = sample_maze_tasks(env, 40 * n, generator, min_rooms=3)
@@ -244,7 +247,8 @@ def main(config: Config) -> Path:
                    "planning_seconds", "episodes"]
         title = "Stochastic maze: planning with z at its mean vs expected / worst case over z"
     world = summary["world_model"] if summary else {}
-    notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'}); "
+    trained = 'reused ' + str(config.checkpoint) if config.checkpoint else f'{train_seconds:.0f} s'
+    notes = (f"Training run: `hjepa maze {shlex.join(args)}` ({trained}); "
              f"world model diagnostics: " + ", ".join(f"{k} {v:.3g}" for k, v in world.items()) +
              f".{graph_note} Total {time.perf_counter() - start:.0f} s on {torch.get_num_threads()} torch thread(s).")
     suffix = config.suffix

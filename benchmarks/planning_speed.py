@@ -1,6 +1,6 @@
 """Planning time per environment step of Mode-2 MPC on the learned world model.
 
-Times ``ModelPredictiveController.act`` (``hjepa.agent.mpc``) with ``learned_dynamics`` and an
+Times ``ModelPredictiveController.act`` (``hjepa.control.mpc``) with ``learned_dynamics`` and an
 ``IntrinsicCost(squared=True, reduce_min=True)`` towards a goal state, for the MPPI, CEM and
 gradient planners built by the pipeline's ``make_planner`` with its default ``PlanConfig``, for one
 episode (B=1) and a batch of episodes (B=100), under ``torch.no_grad()`` as in evaluation. The
@@ -27,13 +27,14 @@ import torch
 import tyro
 
 from common import RESULTS_DIR, median, percentile, write_result
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.dynamics import learned_dynamics
-from hjepa.agent.mpc import ModelPredictiveController
+from hjepa.control.dynamics import learned_dynamics
+from hjepa.control.mpc import ModelPredictiveController
+from hjepa.control.plan_config import PlanConfig, make_planner
+from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.pipelines.two_rooms import PlanConfig, load_world_model, make_planner
-from hjepa.pipelines.two_rooms import resolve_bf16
+from hjepa.nn.precision import resolve_bf16
 from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.checkpoint import load_world_checkpoint
 
 TARGET_MS_PER_STEP = 5.0
 
@@ -87,7 +88,8 @@ def main(config: Config) -> Path:
     decisions = 3 if config.quick else config.decisions
     warmup = 1 if config.quick else config.warmup
     if config.checkpoint is not None:
-        model, _, model_config = load_world_model(config.checkpoint)
+        stored = load_world_checkpoint(config.checkpoint, "two-rooms")
+        model, model_config = stored.model, stored.config
     else:
         torch.manual_seed(config.seed)
         model_config = WorldModelConfig()
@@ -111,7 +113,7 @@ def main(config: Config) -> Path:
         dynamics = learned_dynamics(model, frameskip, env.config.max_step, bf16=resolve_bf16(config.precision))
         for name, k in [(name, k) for name in config.planners for k in config.replan_every]:
             plan = replace(config.plan, planner=name, replan_every=k)
-            mpc = ModelPredictiveController(make_planner(plan, env), plan.horizon, frameskip,
+            mpc = ModelPredictiveController(make_planner(plan, 2, min(plan.max_action, env.config.max_step)), plan.horizon, frameskip,
                                             torch.Generator().manual_seed(config.seed), replan_every=k)
             mpc.reset(b)
             skip = -(-warmup // k) * k  # whole cycles: the first timed decision makes a plan

@@ -19,7 +19,7 @@ Every trained row is ``hjepa.ssl.trainer.train_ssl`` in a temporary run director
 that run's ``summary.json`` (the same as ``hjepa ssl train`` writes).
 
     python benchmarks/sie_mcjepa.py --table all       # ~40 min at 1 thread on a busy 2-core CPU
-    python benchmarks/sie_mcjepa.py --quick --out-dir /tmp/sm   # smoke run (tiny sizes)
+    python benchmarks/sie_mcjepa.py --quick --out-dir runs/sm   # smoke run (tiny sizes)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import tyro
 
 from common import RESULTS_DIR, write_result
 from hjepa.data.images import ImageDataset
+from hjepa.eval.classify import feature_report
 from hjepa.runs.run_dir import RunDir
 from hjepa.ssl.build import build_backbone
 from hjepa.ssl.config import SSLTrainConfig, derived_seeds
@@ -45,7 +46,6 @@ from hjepa.ssl.flow_eval import baseline_measures, evaluation_video
 from hjepa.ssl.property_measures import rotated_digit_splits
 from hjepa.ssl.sie_eval import sie_measures
 from hjepa.ssl.trainer import train_ssl
-from hjepa.eval.classify import feature_report
 
 TableName = Literal["sie", "mc-jepa", "all"]
 
@@ -175,7 +175,8 @@ def table_sie(config: Config) -> Path:
         "and hue-shifted U(-0.5, 0.5)) to (cos, sin) of the relative angle / of 2 pi x the relative hue shift, "
         f"fitted on {base.eval_images} training renderings, R^2 on the test renderings; pair_rotation_r2_wide: the "
         "same with copies rotated U(-90, 90) degrees, as the views (relative angles up to 180 degrees, where "
-        "axial stroke features cannot tell d from d + 180). rotation_r2 / colour_r2: the same probe from one rendering's features to (cos, sin) of its own "
+        "axial stroke features cannot tell d from d + 180). rotation_r2 / colour_r2: the same probe from one "
+        "rendering's features to (cos, sin) of its own "
         "angle / of 2 pi x its hue. retrieval: each test rendering transformed 8 times "
         "(angle U(-90, 90) degrees, hue shift U(-0.5, 0.5)); an affine HyperPredictor (W(t) = A_0 + sum_i t_i "
         "A_i) fitted on the frozen features of training renderings and their transformed copies predicts each "

@@ -31,8 +31,8 @@ from typing import Literal
 import tyro
 
 from common import RESULTS_DIR, write_result
-from hjepa.cli import TwoRoomsCommand
-from hjepa.pipelines.two_rooms import DEFAULT_TRAIN_STEPS
+from hjepa.recipes.two_rooms import TwoRoomsCommand
+from hjepa.recipes.two_rooms_config import DEFAULT_TRAIN_STEPS
 
 ABLATIONS = ("variance", "covariance", "smoothness", "inverse-dynamics")
 EB_JEPA_ABLATION = {"full": 0.97, "variance": 0.47, "covariance": 0.46, "smoothness": 0.61, "inverse-dynamics": 0.01}

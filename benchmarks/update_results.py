@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
-from common import FORMAT, RESULTS_DIR, machine_line
 
+from common import FORMAT, RESULTS_DIR, machine_line
 from hjepa.runs.report import markdown_table
 from hjepa.runs.run_dir import atomic_write_text
 

@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from hjepa.agent.checkpoints import load_critic, load_policy
-
 from hjepa.cli import main
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.eval.probe import fit_linear_probe
-from hjepa.pipelines.two_rooms import save_world_model
+from hjepa.nn.linear_probe import fit_linear_probe
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.checkpoint import checkpoint_state
 
 TINY_TRAIN = ["--collect-episodes", "4", "--critic.steps", "5", "--critic.rounds", "1", "--critic.round-episodes", "2",
               "--critic.batch-size", "16", "--policy.rounds", "1", "--policy.round-episodes", "2",
@@ -52,7 +51,7 @@ def world(tmp_path_factory) -> Path:
             probe = fit_linear_probe(model.encode(env.render(pos, env.sample_layout(64))), pos)
         run = RunDir.create(tmp_path_factory.mktemp("wm"), "tiny-wm")
         run.write_config({"layout": "fixed", "env": {"max_episode_steps": 12}})
-        return save_world_model(run, "world_model", model, idm, config, probe)
+        return run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, config, idm, probe))
     finally:
         torch.set_num_threads(before)
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from hjepa.agent.configurator import DEFAULT_ZONE, Configurator, TaskSpec, task_preset
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.per_problem import PerProblemCost
-from hjepa.agent.perception import PixelPerception
-from hjepa.agent.regions import position_map_from_probe
 from hjepa.agent.tasks import in_zone, reached
+from hjepa.control.perception import PixelPerception
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.cost.per_problem import PerProblemCost
+from hjepa.cost.regions import position_map_from_probe
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.eval.probe import fit_linear_probe
+from hjepa.nn.linear_probe import fit_linear_probe
 from hjepa.world.build import WorldModelConfig, build_world_model
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.per_problem import PerProblemCost
-from hjepa.agent.regions import Box, RegionTerm, position_map_from_probe
-from hjepa.eval.probe import fit_linear_probe
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.cost.per_problem import PerProblemCost
+from hjepa.cost.regions import Box, RegionTerm, position_map_from_probe
+from hjepa.nn.linear_probe import fit_linear_probe
 
 # States are 3-d; the position map reads (x, y) = (s0, s1) * 10 + (1, 2).
 W = torch.tensor([[10.0, 0.0], [0.0, 10.0], [0.0, 0.0]])

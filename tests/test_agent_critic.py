@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.critic import Critic, CriticPlanningCost
+from hjepa.agent.critic import Critic
 from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.critic_training import critic_error, hindsight_batch, mean_return, train_critic
 from hjepa.agent.memory import ShortTermMemory
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.cost.terminal import CriticPlanningCost
 
 K, GAMMA = 6, 0.8  # chain 0 .. K-1, the last cell is the goal
 
@@ -73,7 +74,8 @@ def test_anchor_pairs_put_the_value_at_the_goal_to_zero():
         torch.manual_seed(0)
         memory = chain_memory()
         critic = Critic(K, K, hidden=64, layers=2, value_scale=mean_return(memory, weights, GAMMA))
-        train_critic(critic, memory, weights, GAMMA, "mc", steps=600, batch_size=64, lr=3e-3, anchor=anchor, generator=torch.Generator().manual_seed(0))
+        train_critic(critic, memory, weights, GAMMA, "mc", steps=600, batch_size=64, lr=3e-3, anchor=anchor,
+                     generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             at_goal[anchor] = critic(torch.eye(K)[: K - 1], torch.eye(K)[: K - 1])
             values = critic(torch.eye(K)[: K - 1], torch.eye(K)[K - 1 :].expand(K - 1, K))

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.eval.probe import fit_linear_probe
-from hjepa.pipelines.two_rooms import save_world_model
+from hjepa.nn.linear_probe import fit_linear_probe
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.checkpoint import checkpoint_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -34,7 +34,7 @@ def test_agent_suite_runs_every_section(tmp_path):
         probe = fit_linear_probe(model.encode(env.render(pos, env.sample_layout(64))), pos)
     run = RunDir.create(tmp_path, "wm")
     run.write_config({"layout": "fixed", "env": {"max_episode_steps": 8}})
-    checkpoint = save_world_model(run, "world_model", model, idm, config, probe)
+    checkpoint = run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, config, idm, probe))
     path = agent_suite.main(agent_suite.Config(
         checkpoint=checkpoint, episodes=2, horizons=(2,), warm_samples=(4,), latency_episodes=1, train_args=TRAIN,
         runs_root=tmp_path, progress=False, out_dir=tmp_path))

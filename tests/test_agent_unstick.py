@@ -62,7 +62,7 @@ def test_an_agent_that_stays_put_on_purpose_is_not_stuck():
 
 
 def test_a_labelling_teacher_must_not_unstick():
-    from hjepa.agent.episodes import run_episodes
+    from hjepa.agent.episodes import AgentController
 
     with pytest.raises(ValueError, match="unstick=False"):
-        run_episodes(None, None, agent(False), [], None, torch.zeros(0, 2), 4, 1, teacher=agent(True))
+        AgentController(agent(False), None, None, torch.zeros(0, 2), 1, teacher=agent(True))

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hjepa.cli import CollectCommand, EvaluateCommand, TwoRoomsCommand, main
-from hjepa.pipelines.two_rooms import TwoRoomsJob
+from hjepa.cli import main
+from hjepa.recipes.collect import CollectCommand
+from hjepa.recipes.evaluate import EvaluateCommand
+from hjepa.recipes.two_rooms import TwoRoomsCommand
+from hjepa.recipes.two_rooms_config import TwoRoomsJob
 from hjepa.runs.metrics import read_metrics
 
 PLAN = ["--plan.samples", "16", "--plan.elites", "4", "--plan.horizon", "4", "--plan.iterations", "1",
@@ -84,7 +87,7 @@ def test_two_rooms_writes_every_file(tiny_run):
     assert set(summary["controllers"]) == {"JEPA world model + MPPI", "random actions", "true simulator + MPPI"}
     assert strict_json(tiny_run / "config.json")["train"]["steps"] == 6
     state = torch.load(tiny_run / "checkpoints/world_model.pt", weights_only=True)
-    assert state["format"] == "hjepa.two_rooms.world_model/1" and state["model_config"]["state_dim"] == 16
+    assert (state["format"], state["kind"]) == ("hjepa.world_model", "two-rooms") and state["model_config"]["state_dim"] == 16
     # 6 training steps logged every 2 (and the last), then the practice round's 2 steps continue the curve
     assert [r["step"] for r in read_metrics(tiny_run / "metrics.jsonl") if "loss/total" in r] == [0, 2, 4, 5, 6, 7]
     assert summary["practice"]["rounds"] == 1 and summary["practice"]["episodes"] == 4

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hjepa.agent.cost import IntrinsicCost
+from hjepa.cost.intrinsic import IntrinsicCost
 
 # B=1 problem, S=2 plans, T=2 steps, D=2. Goal at (1, 0).
 GOAL = torch.tensor([[1.0, 0.0]])

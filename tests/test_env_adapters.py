@@ -174,7 +174,7 @@ def test_core_imports_and_commands_work_without_the_extras(tmp_path):
         import sys
         for name in ("gym_pusht", "gymnasium_robotics", "mujoco", "pygame", "pymunk", "minari", "h5py"):
             sys.modules[name] = None
-        import hjepa, hjepa.cli, hjepa.envs.adapters, hjepa.pipelines.gym_planning, hjepa.data.minari_io
+        import hjepa, hjepa.cli, hjepa.envs.adapters, hjepa.recipes.gym, hjepa.data.minari_io
         from hjepa.envs.adapters import MissingExtraError, env_functions
         for name in ("pusht", "pointmaze", "pendulum"):
             try:

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from hjepa.eval.probe import fit_linear_probe, probe_report
+from hjepa.eval.probe import probe_report
 from hjepa.eval.rank import collapse_verdict, effective_rank, per_dim_std
+from hjepa.nn.linear_probe import fit_linear_probe
 
 
 def _gen(seed: int) -> torch.Generator:

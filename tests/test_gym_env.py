@@ -5,7 +5,7 @@ from gymnasium.utils.env_checker import check_env
 
 from hjepa.envs.gym_env import TwoRoomsGymEnv
 from hjepa.envs.render_rgb import observations_to_rgb
-from hjepa.envs.tasks import sample_cross_room_tasks
+from hjepa.envs.tasks import sample_two_rooms_tasks
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 
 
@@ -26,7 +26,8 @@ def test_start_and_goal_in_different_rooms():
         assert obs.shape == (2, 64, 64) and obs.dtype == np.float32
         assert info["goal_obs"].shape == (2, 64, 64)
         assert _room(info["pos"][0], info["wall_x"]) != _room(info["goal"][0], info["wall_x"])
-    layout, start, goal = sample_cross_room_tasks(TwoRooms(), 500, torch.Generator().manual_seed(0))
+    tasks = sample_two_rooms_tasks(TwoRooms(), 500, torch.Generator().manual_seed(0))
+    layout, start, goal = tasks.layout, tasks.start, tasks.goal
     world = TwoRooms()
     assert (world.room_of(start, layout) != world.room_of(goal, layout)).all()
     assert world.is_free(start, layout).all() and world.is_free(goal, layout).all()
@@ -69,7 +70,8 @@ def test_truncation_when_standing_still():
 
 def test_rgb_colours():
     world = TwoRooms()
-    layout, start, goal = sample_cross_room_tasks(world, 3, torch.Generator().manual_seed(1))
+    tasks = sample_two_rooms_tasks(world, 3, torch.Generator().manual_seed(1))
+    layout, start, goal = tasks.layout, tasks.start, tasks.goal
     obs = world.render(start, layout)
     frames = observations_to_rgb(obs, goal)
     assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8

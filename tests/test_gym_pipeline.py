@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from hjepa.cli import main
+from hjepa.control.latent import latent_dynamics
+from hjepa.data.goal_tasks import sample_goal_tasks
 from hjepa.data.pixel_trajectories import PixelTrajectories, load_pixel_trajectories, save_pixel_trajectories
 from hjepa.data.pixel_windows import PixelWindowSampler
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy
-from hjepa.eval.goal_reaching import latent_dynamics, sample_goal_tasks
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame",
@@ -110,11 +111,11 @@ def test_goal_tasks_and_held_action_dynamics():
     again = sample_goal_tasks(data, 6, goal_steps=5, frame_stack=2, seed=1)
     assert np.array_equal(tasks.start, again.start)  # a fixed evaluation seed repeats the tasks
     for i in range(6):
-        e, s = tasks.episode[i], tasks.start[i]
-        assert np.array_equal(tasks.goal_frames[i, -1], data.frames[e, s + 5])
-        assert np.array_equal(tasks.goal_frames[i, 0], data.frames[e, s + 4])
-        assert np.array_equal(tasks.start_states[i], data.states[e, s])
-        assert np.array_equal(tasks.reference_actions[i], data.actions[e, s:s + 5])
+        e, s = int(tasks.source_episode[i]), int(tasks.source_step[i])
+        assert np.array_equal(tasks.goal_frames[i, -1].numpy(), data.frames[e, s + 5])
+        assert np.array_equal(tasks.goal_frames[i, 0].numpy(), data.frames[e, s + 4])
+        assert np.array_equal(tasks.start[i].numpy(), data.states[e, s])
+        assert np.array_equal(tasks.reference_actions[i].numpy(), data.actions[e, s:s + 5])
 
     class Recorder:
         def step(self, state, action):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hjepa.agent.dynamics import simulator_dynamics
+from hjepa.control.dynamics import simulator_dynamics
 from hjepa.envs.maze import Maze, MazeConfig
 from hjepa.planning.base import rollout
 from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem

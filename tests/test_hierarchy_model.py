@@ -9,10 +9,14 @@ from hjepa.data.maze_data import MazeTrajectories, MazeWindowSampler
 from hjepa.envs.maze import Maze, MazeConfig
 from hjepa.envs.maze_walks import collect_maze_walks
 from hjepa.envs.random_walk import RandomWalkPolicy
+from hjepa.eval.world_diagnostics import high_level_diagnostics
 from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.hierarchy import HighLevelModel, kl_to_standard_normal
 from hjepa.world.hierarchy_train import (
-    HighLevelLossWeights, HighLevelTrainConfig, high_level_loss, train_high_level,
+    HighLevelLossWeights,
+    HighLevelTrainConfig,
+    high_level_loss,
+    train_high_level,
 )
 from hjepa.world.latent import LatentPredictor, infer_latent, sample_prior
 
@@ -84,13 +88,14 @@ def test_tiny_level_two_training_run_lowers_its_loss(tmp_path):
         return float(total), float(terms["prediction"] / spread)  # prediction error relative to the states' spread
 
     before, prediction_before = loss_now()
-    result = train_high_level(high, low, sampler, sampler, weights, config, torch.Generator().manual_seed(2),
-                              show_progress=False, eval_windows=32)
+    result = train_high_level(high, low, sampler, weights, config, torch.Generator().manual_seed(2),
+                              diagnose=lambda model, g: high_level_diagnostics(model, low, sampler, 32, g),
+                              show_progress=False)
     after, prediction_after = loss_now()
     assert after < 0.5 * before and prediction_after < 0.75 * prediction_before
     assert set(result.diagnostics) >= {"l2_pred_error_t1", "l2_probe_rmse_px", "l2_kl_nats"}
     with pytest.raises(ValueError, match="action numbers per level-2 step"):
-        train_high_level(high, low, MazeWindowSampler(data, env, 3, 2, 4), sampler, weights, config,
+        train_high_level(high, low, MazeWindowSampler(data, env, 3, 2, 4), weights, config,
                          torch.Generator(), show_progress=False)
 
 

@@ -42,6 +42,7 @@ def test_hierarchy_suite_deterministic_and_ablation(tmp_path):
 def test_hierarchy_suite_simulator_level2_follows_the_maze(tmp_path):
     """The oracle level 2 moves a held direction exactly as the maze does, walls included."""
     import torch
+
     from hierarchy_suite import SimulatorLevel2
     from hjepa.envs.maze import Maze
 

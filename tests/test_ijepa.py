@@ -12,13 +12,14 @@ from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.vit import ViT
 from hjepa.objectives.vicreg import vc_regularizer
 from hjepa.runs.run_dir import RunDir
-from hjepa.ssl.build import build_method, build_views, ijepa_predictor_dim
+from hjepa.ssl.build import build_method, ijepa_predictor_dim
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.ssl.data import load_ssl_data
 from hjepa.ssl.masks import MaskedViews, MultiBlockMasks, block_size
 from hjepa.ssl.methods import IJEPA, MaskedPixelPrediction, MaskedTokenPredictor
 from hjepa.ssl.methods.mae import patchify
 from hjepa.ssl.trainer import train_ssl
+from hjepa.ssl.view_makers import build_views
 
 GRID = 7
 

@@ -8,8 +8,7 @@ import torch
 
 from hjepa.planning.base import rollout
 from hjepa.planning.hierarchical import HierarchicalPlanner, TwoLevelProblem
-from hjepa.planning.landmarks import (UNREACHABLE, LandmarkGraph, LandmarkPlanner, farthest_points, nearest_two,
-                                      teleport)
+from hjepa.planning.landmarks import UNREACHABLE, LandmarkGraph, LandmarkPlanner, farthest_points, nearest_two, teleport
 from hjepa.planning.latent import deterministic_cost
 from hjepa.planning.mppi import MPPI
 

@@ -10,7 +10,7 @@ import torch
 
 from hjepa.cli import main
 from hjepa.data.maze_data import MazeTrajectories
-from hjepa.pipelines.maze import load_hierarchy
+from hjepa.world.checkpoint import load_world_checkpoint
 
 TINY = [
     "--data.episodes", "16", "--data.steps", "80", "--data.heldout-episodes", "8",
@@ -49,8 +49,9 @@ def test_maze_command_writes_a_run_directory_and_reuses_its_checkpoint(tmp_path,
     assert "hierarchical: success" in out and "flat: success" in out
     data = MazeTrajectories.load(run / "data")
     assert len(data) == 16 and data.steps == 80
-    low, high, probe, _ = load_hierarchy(run / "checkpoints" / "hierarchy.pt")
-    assert high.low_state_dim == low.state_dim == 16 and high.macro_steps == 4
+    stored = load_world_checkpoint(run / "checkpoints" / "hierarchy.pt", "maze-hierarchy")
+    low, high, probe = stored.model, stored.level2, stored.probe
+    assert high.low_state_dim == low.state_dim == 16 and high.macro_steps == 4 and probe is not None
     # Reuse the checkpoint, flat planning only.
     code, out, err = cli(["maze", "--name", "again", "--runs-root", tmp_path, *TINY, "--no-hierarchical",
                           "--checkpoint", run / "checkpoints" / "hierarchy.pt"], capsys)
@@ -66,7 +67,7 @@ def test_stochastic_maze_with_latent_z(tmp_path, capsys):
     assert code == 0, err
     summary = json.loads((tmp_path / "z" / "summary.json").read_text())
     assert set(summary["controllers"]) == {"hierarchical (z worst)"}
-    _, high, _, _ = load_hierarchy(tmp_path / "z" / "checkpoints" / "hierarchy.pt")
+    high = load_world_checkpoint(tmp_path / "z" / "checkpoints" / "hierarchy.pt", "maze-hierarchy").level2
     assert high.latent_dim == 1 and bool((high.z_scale > 0).all())
 
 
@@ -104,4 +105,4 @@ def test_mismatched_checkpoint_is_refused(tmp_path, capsys):
     wrong = tmp_path / "wrong.pt"
     torch.save({"format": "something else"}, wrong)
     code, _, err = cli(["maze", "--name", "x", "--runs-root", tmp_path, *TINY, "--checkpoint", wrong], capsys)
-    assert code == 2 and "not a maze hierarchy checkpoint" in err
+    assert code == 2 and "not a world-model checkpoint" in err

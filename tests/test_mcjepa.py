@@ -15,10 +15,11 @@ from hjepa.eval.flow import end_point_error, lucas_kanade
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.flow import FlowEstimator, in_bounds, local_correlation, warp
 from hjepa.objectives.flow import feature_reconstruction_loss, photometric_loss, smoothness_loss
-from hjepa.ssl.build import build_method, build_views
+from hjepa.ssl.build import build_method
 from hjepa.ssl.feature_pyramid import feature_pyramid, pyramid_channels
 from hjepa.ssl.flow_eval import flow_measures
 from hjepa.ssl.methods import MCJEPA, MLPBackbone
+from hjepa.ssl.view_makers import build_views
 
 
 def gen(seed: int = 0) -> torch.Generator:

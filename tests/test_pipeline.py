@@ -1,24 +1,18 @@
-"""Helpers of the Two Rooms pipeline: precision, environment, held-out bands, planners."""
+"""Helpers of the Two Rooms recipe: precision, environment, held-out bands, planners."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from hjepa.control.plan_config import PlanConfig, make_planner
 from hjepa.envs.two_rooms import TwoRoomsConfig
-from hjepa.pipelines.two_rooms import (
-    DataConfig,
-    PlanConfig,
-    TwoRoomsJob,
-    collect,
-    make_env,
-    make_planner,
-    resolve_bf16,
-    training_wall_choices,
-)
+from hjepa.nn.precision import resolve_bf16
 from hjepa.planning.cem import CEM
 from hjepa.planning.gradient import GradientPlanner
 from hjepa.planning.mppi import MPPI
+from hjepa.recipes.collect import collect_walks
+from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob, make_env, training_wall_choices
 
 
 def test_resolve_bf16():
@@ -51,7 +45,7 @@ def test_training_wall_choices_excludes_band():
 def test_collect_excludes_held_out_bands():
     job = TwoRoomsJob(data=DataConfig(steps=10, wall_band=(28, 33), door_band=(25.0, 35.0)))
     env = make_env(job)
-    data = collect(job, env, seed=0, episodes=200)
+    data = collect_walks(job, env, seed=0, episodes=200)
     assert len(data) == 200  # doors inside the band are redrawn, so the count is kept
     assert ((data.door_y < 25.0) | (data.door_y > 35.0)).all()
     assert ((data.wall_x < 28) | (data.wall_x > 33)).all()
@@ -60,19 +54,22 @@ def test_collect_excludes_held_out_bands():
 
 @pytest.mark.parametrize("name, kind", [("mppi", MPPI), ("cem", CEM), ("gradient", GradientPlanner)])
 def test_make_planner(name, kind):
-    env = make_env(TwoRoomsJob())
-    assert isinstance(make_planner(PlanConfig(planner=name, samples=16, elites=4), env), kind)
+    planner = make_planner(PlanConfig(planner=name, samples=16, elites=4), 2, 2.0)
+    assert isinstance(planner, kind)
+    assert float(planner.action_high.max()) == 2.0 and float(planner.action_low.min()) == -2.0
 
 
-def test_make_planner_unknown_name():
-    with pytest.raises(ValueError, match="unknown planner 'bogus'"):
-        make_planner(PlanConfig(planner="bogus"), make_env(TwoRoomsJob()))
+def test_plan_config_refuses_unknown_names_and_bad_values():
+    with pytest.raises(ValueError, match="plan.planner must be mppi, cem or gradient"):
+        PlanConfig(planner="bogus")
+    with pytest.raises(ValueError, match="plan.elites"):
+        PlanConfig(samples=4, elites=8)
 
 
 def test_fixed_layout_uses_its_own_defaults_unless_told_otherwise():
     import dataclasses
 
-    from hjepa.pipelines.two_rooms import DataConfig, PracticeConfig, TwoRoomsJob, fixed_layout_defaults
+    from hjepa.recipes.two_rooms_config import DataConfig, PracticeConfig, TwoRoomsJob, fixed_layout_defaults
     from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 
     random_job = TwoRoomsJob()
@@ -88,7 +85,8 @@ def test_fixed_layout_uses_its_own_defaults_unless_told_otherwise():
 
 
 def test_practice_tasks_stay_outside_held_out_bands_and_off_the_evaluation_seed():
-    from hjepa.pipelines.two_rooms import EvalConfig, practice_tasks
+    from hjepa.recipes.two_rooms_config import EvalConfig
+    from hjepa.recipes.two_rooms_practice import practice_tasks
 
     job = TwoRoomsJob(data=DataConfig(wall_band=(28, 33), door_band=(25.0, 35.0)))
     env = make_env(job)

@@ -16,13 +16,20 @@ from hjepa.data.transformed_objects import hue_colours, render_objects, rotate_i
 from hjepa.eval.equivariance import mlp_regression_r2, r2_scores, retrieval_metrics, retrieval_ranks
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.hypernet import HyperPredictor
-from hjepa.ssl.build import build_method, build_views
-from hjepa.ssl.data import SPLIT_SEED, load_ssl_data
+from hjepa.ssl.augment import _rgb_to_hsv, shift_hue
+from hjepa.ssl.build import build_method
+from hjepa.ssl.data import SPLIT_SEED
 from hjepa.ssl.methods import SIE
 from hjepa.ssl.sie_eval import pair_r2, sie_measures
-from hjepa.ssl.transform_views import (HUE_COLUMNS, IDENTITY_PARAMS, PARAM_DIM, ROTATION_COLUMNS, TransformViews,
-                                       apply_transform, transform_params)
-from hjepa.ssl.views import _rgb_to_hsv, shift_hue
+from hjepa.ssl.transform_views import (
+    HUE_COLUMNS,
+    IDENTITY_PARAMS,
+    PARAM_DIM,
+    ROTATION_COLUMNS,
+    TransformViews,
+    transform_params,
+)
+from hjepa.ssl.view_makers import build_views
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.dynamics import learned_dynamics
+from hjepa.control.dynamics import learned_dynamics
 from hjepa.nn.conv import SpatialConvEncoder
 from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.objective import WorldModelLossWeights, world_model_loss
@@ -105,7 +105,7 @@ class _OracleModel(torch.nn.Module):
 
 def test_wall_push_check_tells_a_wall_aware_model_from_a_leaky_one():
     from hjepa.envs.two_rooms import TwoRooms
-    from hjepa.world.gating import wall_push_check
+    from hjepa.eval.wall_push import wall_push_check
 
     env = TwoRooms()
     leaky = wall_push_check(_OracleModel(env, False), env, episodes=32, generator=torch.Generator().manual_seed(0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from hjepa.ssl.baselines import evaluate_random_init, train_supervised
 from hjepa.ssl.config import SSLTrainConfig

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hjepa.cli import SSLEvalCommand, SSLTrainCommand, main
+from hjepa.cli import main
+from hjepa.recipes.ssl_eval import SSLEvalCommand
+from hjepa.recipes.ssl_train import SSLTrainCommand
 from hjepa.ssl.config import SSLTrainConfig
 
 TINY = ["--dataset", "digits", "--width", "4", "--projector-dim", "16", "--steps", "4", "--batch-size", "16",

@@ -10,15 +10,7 @@ import torch
 from torch import nn
 
 from hjepa.nn.convnet import SmallConvNet
-from hjepa.ssl.build import (
-    BACKBONES,
-    METHODS,
-    MethodName,
-    build_backbone,
-    build_method,
-    build_views,
-    vit_patch_size,
-)
+from hjepa.ssl.build import build_backbone, build_method
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std
 from hjepa.ssl.methods import (
     BYOL,
@@ -31,6 +23,8 @@ from hjepa.ssl.methods import (
     intensity_profiles,
     profile_dim,
 )
+from hjepa.ssl.names import BACKBONES, METHODS, MethodName, vit_patch_size
+from hjepa.ssl.view_makers import build_views
 from hjepa.ssl.views import byol_views, digit_views, lejepa_views, simclr_views, simsiam_views
 
 BATCH, SIZE, PROJ = 16, 28, 32

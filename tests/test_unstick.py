@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hjepa.agent.unstick import Unstick
+from hjepa.control.unstick import Unstick
 
 
 def test_stuck_only_when_a_predicted_move_did_not_happen():

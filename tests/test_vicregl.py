@@ -17,12 +17,13 @@ from hjepa.objectives.local import (
     nearest_matches,
 )
 from hjepa.ssl.boxed_views import BoxedViews, box_points, crop_boxes, flip_boxes, sample_boxes
-from hjepa.ssl.build import build_method, build_views
+from hjepa.ssl.build import build_method
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.ssl.data import load_ssl_data
 from hjepa.ssl.feature_maps import FeatureMapEncoder, feature_map
 from hjepa.ssl.methods import MLPBackbone, VICRegL
 from hjepa.ssl.trainer import train_ssl
+from hjepa.ssl.view_makers import build_views
 from hjepa.ssl.views import byol_views, digit_views
 
 

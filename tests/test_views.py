@@ -23,7 +23,7 @@ from hjepa.ssl import (
     simsiam_views,
     solarize,
 )
-from hjepa.ssl.views import _shift_hue
+from hjepa.ssl.augment import _shift_hue
 
 
 def gen(seed: int = 0) -> torch.Generator:

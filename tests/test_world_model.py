@@ -9,10 +9,13 @@ import torch
 
 from hjepa.data.windows import WindowSampler
 from hjepa.envs.two_rooms import TwoRooms
-from hjepa.pipelines.two_rooms import DataConfig, TwoRoomsJob, collect, load_world_model, save_world_model
+from hjepa.eval.world_diagnostics import HeldOutDiagnostics
+from hjepa.recipes.collect import collect_walks
+from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import WorldModelConfig, build_world_model
+from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
 from hjepa.world.objective import WorldModelLossWeights, world_model_loss
 from hjepa.world.train import TrainConfig, train_world_model
 
@@ -31,7 +34,7 @@ def tiny_model(seed: int = 0):
 def samplers():
     env = TwoRooms()
     job = TwoRoomsJob(data=DataConfig(episodes=48, steps=40, doorway_start_fraction=0.5))
-    make = lambda seed, n: WindowSampler(collect(job, env, seed, n), env, WINDOW, TINY.frameskip, TINY.obs_pool)
+    make = lambda seed, n: WindowSampler(collect_walks(job, env, seed, n), env, WINDOW, TINY.frameskip, TINY.obs_pool)
     return make(0, 48), make(1, 16)
 
 
@@ -45,8 +48,10 @@ def trained(samplers, tmp_path_factory):
         run = RunDir.create(tmp_path_factory.mktemp("train"), "tiny")
         config = TrainConfig(steps=60, batch_size=16, window=WINDOW, lr=3e-3, warmup_steps=5,
                              log_every=5, eval_every=60, eval_windows=32)
-        result = train_world_model(model, idm, *samplers, WorldModelLossWeights(), config,
-                                   torch.Generator().manual_seed(0), run=run, show_progress=False)
+        diagnose = HeldOutDiagnostics(samplers[1], config.eval_windows)
+        result = train_world_model(model, idm, samplers[0], WorldModelLossWeights(), config,
+                                   torch.Generator().manual_seed(0), diagnose=diagnose, run=run, show_progress=False)
+        result.probe = diagnose.probe  # the fitted (x, y) probe, for the checkpoint tests
     finally:
         torch.set_num_threads(before)
     return model, idm, result, run
@@ -141,18 +146,20 @@ def test_nan_in_observations_stops_training(samplers):
     model, idm = tiny_model()
     config = TrainConfig(steps=3, batch_size=4, window=WINDOW, eval_windows=8)
     with pytest.raises(FloatingPointError, match="step 0.*NaN or inf in its observations"):
-        train_world_model(model, idm, bad, heldout, WorldModelLossWeights(), config,
-                          torch.Generator().manual_seed(0), show_progress=False)
+        train_world_model(model, idm, bad, WorldModelLossWeights(), config, torch.Generator().manual_seed(0),
+                          diagnose=HeldOutDiagnostics(heldout, 8), show_progress=False)
 
 
 # ----------------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip(trained, samplers, tmp_path):
     model, idm, result, _ = trained
     run = RunDir.create(tmp_path, "ckpt")
-    path = save_world_model(run, "world_model", model, idm, TINY, result.probe)
+    path = run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, TINY, idm, result.probe))
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "hjepa.two_rooms.world_model/1" and raw["model_config"]["channels"] == [8, 16]
-    loaded, probe, config = load_world_model(path)
+    assert (raw["format"], raw["version"], raw["kind"]) == ("hjepa.world_model", 2, "two-rooms")
+    assert raw["model_config"]["channels"] == [8, 16]
+    stored = load_world_checkpoint(path, "two-rooms")
+    loaded, probe, config = stored.model, stored.probe, stored.config
     assert config == TINY and not loaded.training
     obs = samplers[1].sample(6, torch.Generator().manual_seed(3)).obs
     model.eval()
@@ -165,21 +172,27 @@ def test_checkpoint_round_trip(trained, samplers, tmp_path):
 def test_corrupt_and_foreign_checkpoints(trained, tmp_path):
     model, idm, result, _ = trained
     run = RunDir.create(tmp_path, "bad")
-    good = save_world_model(run, "world_model", model, idm, TINY, result.probe)
+    good = run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, TINY, idm, result.probe))
     truncated = run.path("checkpoints/truncated.pt")
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(ValueError, match="truncated.pt"):
-        load_world_model(truncated)
+        load_world_checkpoint(truncated, "two-rooms")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        load_world_model(run.path("checkpoints/missing.pt"))
+        load_world_checkpoint(run.path("checkpoints/missing.pt"), "two-rooms")
     other = run.save_checkpoint("other", {"format": "something/else", "model": {}})
-    with pytest.raises(ValueError, match="not a Two Rooms world-model checkpoint"):
-        load_world_model(other)
+    with pytest.raises(ValueError, match="not a world-model checkpoint"):
+        load_world_checkpoint(other, "two-rooms")
     no_config = run.save_checkpoint("no_config", {"format": "hjepa.two_rooms.world_model/1", "model": {}})
-    with pytest.raises(ValueError, match="not a Two Rooms world-model checkpoint"):
-        load_world_model(no_config)
+    with pytest.raises(ValueError, match="lacks the model or its architecture"):
+        load_world_checkpoint(no_config, "two-rooms")
+    with pytest.raises(ValueError, match="holds a two-rooms world model, expected gym"):
+        load_world_checkpoint(good, "gym")
     raw = torch.load(good, weights_only=True)
     raw["model_config"]["state_dim"] = 8  # weights no longer fit the architecture
     mismatched = run.save_checkpoint("mismatched", raw)
     with pytest.raises(ValueError, match="do not match"):
-        load_world_model(mismatched)
+        load_world_checkpoint(mismatched, "two-rooms")
+    version_one = {k: v for k, v in torch.load(good, weights_only=True).items() if k not in ("version", "kind", "extra")}
+    version_one["format"] = "hjepa.two_rooms.world_model/1"  # written before the one format: still loads
+    old = load_world_checkpoint(run.save_checkpoint("old", version_one), "two-rooms")
+    assert old.config == TINY and old.probe is not None

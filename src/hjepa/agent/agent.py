@@ -12,7 +12,7 @@ horizon, worst zone step...), or with a critic the discounted per-step intrinsic
 critic's value at the last predicted state (:class:`~hjepa.agent.critic.CriticPlanningCost`).
 
 Mode-2 notices when the world was not as predicted (``unstick``): if the last action was predicted
-to move the agent and the observed state did not change (less than ``hjepa.agent.unstick.STUCK_RATIO`` of the predicted
+to move the agent and the observed state did not change (less than ``hjepa.control.unstick.STUCK_RATIO`` of the predicted
 move), that episode executes one random action of full norm and re-plans from scratch. The
 environment stops a move at a wall instead of sliding along it, and the learned predictor lets a
 diagonal push into a door's jamb slide through; the planner's best plan then exploits that error
@@ -33,14 +33,14 @@ from typing import Literal, Union
 import torch
 from torch import Tensor
 
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.critic import Critic, CriticPlanningCost
-from hjepa.agent.dynamics import clip_norm
-from hjepa.agent.per_problem import PerProblemCost
+from hjepa.agent.critic import Critic
 from hjepa.agent.policy import GoalPolicy, policy_plan
-from hjepa.agent.unstick import random_kicks, stuck_mask
+from hjepa.control.dynamics import clip_norm
+from hjepa.control.unstick import random_kicks, stuck_mask
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.cost.per_problem import PerProblemCost
+from hjepa.cost.terminal import CriticPlanningCost
 from hjepa.planning.base import Dynamics, Planner, shift_plan
-
 
 AgentMode = Literal["mode1", "mode2", "mode2-warm"]
 EpisodeCost = Union[IntrinsicCost, PerProblemCost]

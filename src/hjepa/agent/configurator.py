@@ -35,13 +35,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.per_problem import PerProblemCost
-from hjepa.agent.perception import PixelPerception
-from hjepa.agent.regions import Box, RegionTerm
-from hjepa.agent.tasks import AgentTasks, GoalKind, room_box, sample_agent_tasks
+from hjepa.agent.tasks import GoalKind, room_box, sample_agent_tasks
+from hjepa.control.perception import PixelPerception
+from hjepa.control.plan_config import PlanConfig, make_planner
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.cost.per_problem import PerProblemCost
+from hjepa.cost.regions import Box, RegionTerm
+from hjepa.envs.tasks import Tasks
 from hjepa.envs.two_rooms import TwoRooms
-from hjepa.pipelines.two_rooms import PlanConfig, make_planner
 
 TaskName = Literal["reach", "avoid", "other-room"]
 DEFAULT_ZONE = (42.0, 22.0, 50.0, 42.0)
@@ -254,9 +255,9 @@ class Configurator:
 
     def planner(self, config: AgentConfig):
         """The Mode-2 optimiser of ``config`` (bounded by the environment's step)."""
-        return make_planner(config.plan, self.env)
+        return make_planner(config.plan, 2, min(config.plan.max_action, self.env.config.max_step))
 
-    def sample_tasks(self, config: AgentConfig, n: int, seed: int) -> AgentTasks:
+    def sample_tasks(self, config: AgentConfig, n: int, seed: int) -> Tasks:
         """``n`` episodes of the task; starts and goals stay clear of the zone and its margin."""
         clearance = 0.0
         if config.zone is not None:
@@ -279,13 +280,13 @@ class Configurator:
         layout = self.env.sample_layout(points.shape[0])
         return self.perception(points, layout)
 
-    def prepare(self, config: AgentConfig, tasks: AgentTasks) -> tuple[Tensor, IntrinsicCost | PerProblemCost]:
+    def prepare(self, config: AgentConfig, tasks: Tasks) -> tuple[Tensor, IntrinsicCost | PerProblemCost]:
         """For a batch of episodes: the goal input ``(N, D)`` of policy and critic (the encoded goal,
         or the target room's encoded centre) and the episodes' intrinsic cost."""
         goal_states = self.perception(tasks.goal, tasks.layout)
         return goal_states, self.episode_cost(config, tasks, goal_states)
 
-    def episode_cost(self, config: AgentConfig, tasks: AgentTasks, goal_states: Tensor) -> IntrinsicCost | PerProblemCost:
+    def episode_cost(self, config: AgentConfig, tasks: Tasks, goal_states: Tensor) -> IntrinsicCost | PerProblemCost:
         """The intrinsic cost of a batch of episodes, goal states ``(N, D)`` (encoded goals)."""
         spec = config.task
         regions = [config.zone] if config.zone is not None else []

@@ -27,8 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hjepa.agent.cost import IntrinsicCost
-from hjepa.agent.dynamics import clip_norm, learned_dynamics
+from hjepa.control.dynamics import clip_norm, learned_dynamics
+from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.data.trajectories import TrajectoryDataset
 from hjepa.envs.two_rooms import Layout, TwoRooms
 from hjepa.planning.base import Planner

@@ -15,44 +15,16 @@ the agent out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from hjepa.agent.regions import Box
-from hjepa.envs.tasks import sample_cross_room_tasks
+from hjepa.cost.regions import Box
+from hjepa.envs.tasks import Tasks, sample_two_rooms_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms
 
 GoalKind = Literal["position", "other-room"]
-
-
-@dataclass
-class AgentTasks:
-    """``N`` episodes: ``layout``; ``start`` (N, 2); ``goal`` (N, 2) goal position or target room
-    centre; ``target_room`` (N,) long, the room to reach (0 left, 1 right) or -1 for a position goal."""
-
-    layout: Layout
-    start: Tensor
-    goal: Tensor
-    target_room: Tensor
-
-    def __post_init__(self) -> None:
-        n = len(self.layout)
-        for name, value in (("start", self.start), ("goal", self.goal)):
-            if tuple(value.shape) != (n, 2) or not torch.isfinite(value).all():
-                raise ValueError(f"{name} must be a finite ({n}, 2) tensor, got shape {tuple(value.shape)}")
-        if tuple(self.target_room.shape) != (n,):
-            raise ValueError(f"target_room must be ({n},), got {tuple(self.target_room.shape)}")
-
-    def __len__(self) -> int:
-        return len(self.layout)
-
-    @property
-    def room_goal(self) -> Tensor:
-        """``(N,)`` bool: episodes whose goal is a room."""
-        return self.target_room >= 0
 
 
 def room_box(env: TwoRooms, layout: Layout, room: int) -> Box:
@@ -70,8 +42,9 @@ def room_centre(env: TwoRooms, layout: Layout, room: Tensor) -> Tensor:
 
 
 def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: Box | None = None,
-                       clearance: float = 0.0) -> AgentTasks:
-    """``n`` episodes of the given goal kind, reproducible from ``seed``.
+                       clearance: float = 0.0) -> Tasks:
+    """``n`` episodes of the given goal kind (:class:`~hjepa.envs.tasks.Tasks` with ``target_room``:
+    the room to reach, -1 for a position goal), reproducible from ``seed``.
 
     Starts (and goal positions) closer than ``clearance`` pixels to ``zone`` are redrawn.
     """
@@ -84,7 +57,8 @@ def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: B
     for _ in range(100):
         draw = 2 * n
         if goal == "position":
-            layout, start, target = sample_cross_room_tasks(env, draw, generator)
+            drawn = sample_two_rooms_tasks(env, draw, generator)
+            layout, start, target = drawn.layout, drawn.start, drawn.goal
             target_room = torch.full((draw,), -1, dtype=torch.long)
             ok = torch.ones(draw, dtype=torch.bool)
         elif goal == "other-room":
@@ -108,11 +82,11 @@ def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: B
     if have < n:
         raise ValueError(f"could not draw {n} episodes clear of zone {zone} (clearance {clearance} px)")
     layout = Layout(torch.cat([c[0].wall_x for c in chosen]), torch.cat([c[0].door_y for c in chosen]))
-    return AgentTasks(layout, torch.cat([c[1] for c in chosen]), torch.cat([c[2] for c in chosen]),
-                      torch.cat([c[3] for c in chosen]))
+    return Tasks(torch.cat([c[1] for c in chosen]), torch.cat([c[2] for c in chosen]), layout,
+                 target_room=torch.cat([c[3] for c in chosen]))
 
 
-def reached(env: TwoRooms, tasks: AgentTasks, pos: Tensor) -> Tensor:
+def reached(env: TwoRooms, tasks: Tasks, pos: Tensor) -> Tensor:
     """``(N,)`` bool: success at positions ``pos (N, 2)``."""
     near = (pos - tasks.goal).norm(dim=-1) <= env.config.success_radius
     room = tasks.target_room.clamp_min(0)

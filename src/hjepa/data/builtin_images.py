@@ -162,7 +162,7 @@ def photo_patches(
             raise ValueError(f"patch size {size} exceeds photo {name!r} of size {h}x{w}")
         tops = torch.randint(0, h - size + 1, (per_image,), generator=generator)
         lefts = torch.randint(0, w - size + 1, (per_image,), generator=generator)
-        crops.extend(img[:, t : t + size, l : l + size] for t, l in zip(tops.tolist(), lefts.tolist()))
+        crops.extend(img[:, top : top + size, left : left + size] for top, left in zip(tops.tolist(), lefts.tolist()))
     images = torch.stack(crops)
     if channels == 1:
         luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)

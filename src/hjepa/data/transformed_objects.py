@@ -8,7 +8,7 @@ canvas, rotated by a known angle and painted in a fully saturated colour of know
     image = rotate(alpha, angle) * rgb(hue, saturation=1, value=1)
 
 with ``alpha`` the digit's grey levels in ``[0, 1]``. So every pixel of the digit has exactly
-the recorded hue, and a hue shift of the image by ``d`` (``hjepa.ssl.views.shift_hue``) gives the
+the recorded hue, and a hue shift of the image by ``d`` (``hjepa.ssl.augment.shift_hue``) gives the
 rendering with hue ``hue + d``; a rotation of the image by ``a`` (``rotate_images``) gives, up to
 interpolation, the rendering at ``angle + a`` (the canvas is large enough that no rotation cuts
 the digit: 28 px digits on a 32 px canvas). Angles are radians, counter-clockwise as displayed

@@ -13,7 +13,7 @@ import torch
 from gymnasium import spaces
 
 from hjepa.envs.render_rgb import observations_to_rgb
-from hjepa.envs.tasks import sample_cross_room_tasks
+from hjepa.envs.tasks import sample_two_rooms_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms, TwoRoomsConfig
 
 
@@ -59,7 +59,8 @@ class TwoRoomsGymEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         generator = torch.Generator().manual_seed(int(self.np_random.integers(0, 2**62)))
-        layout, start, goal = sample_cross_room_tasks(self.world, 1, generator)
+        task = sample_two_rooms_tasks(self.world, 1, generator)
+        layout, start, goal = task.layout, task.start, task.goal
         options = options or {}
         if "wall_x" in options:
             layout.wall_x = torch.tensor([int(options["wall_x"])], dtype=torch.long)

@@ -8,37 +8,10 @@ avoids doors which may be closed has to walk. Starts and goals are uniform in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from hjepa.envs.maze import Maze, MazeLayout
-
-
-@dataclass
-class MazeTasks:
-    """``N`` tasks: ``layout`` (N copies), ``start``, ``goal`` (N, 2) and ``rooms_apart`` (N,) int64."""
-
-    layout: MazeLayout
-    start: torch.Tensor
-    goal: torch.Tensor
-    rooms_apart: torch.Tensor
-
-    def __post_init__(self) -> None:
-        n = len(self.layout)
-        for name, value in (("start", self.start), ("goal", self.goal)):
-            if value.shape != (n, 2):
-                raise ValueError(f"{name} must be ({n}, 2) to match the layout, got {tuple(value.shape)}")
-            if not torch.isfinite(value).all():
-                raise ValueError(f"{name} contains NaN or inf")
-        if self.rooms_apart.shape != (n,):
-            raise ValueError(f"rooms_apart must be ({n},), got {tuple(self.rooms_apart.shape)}")
-
-    def __len__(self) -> int:
-        return len(self.layout)
-
-    def index(self, idx: torch.Tensor | slice) -> "MazeTasks":
-        return MazeTasks(self.layout.index(idx), self.start[idx], self.goal[idx], self.rooms_apart[idx])
+from hjepa.envs.tasks import Tasks
 
 
 def reliable_layout(env: Maze, layout: MazeLayout) -> MazeLayout:
@@ -56,8 +29,8 @@ def sample_maze_tasks(
     min_rooms: int = 1,
     max_rooms: int | None = None,
     layout: MazeLayout | None = None,
-) -> MazeTasks:
-    """``n`` tasks whose start and goal rooms are ``min_rooms .. max_rooms`` doors apart.
+) -> Tasks:
+    """``n`` tasks (with ``rooms_apart``) whose start and goal rooms are ``min_rooms .. max_rooms`` doors apart.
 
     Each copy draws uniformly among its room pairs at an allowed distance (over the reliable
     doors); ``layout`` (n copies) defaults to ``env.sample_layout(n, generator)``.
@@ -87,4 +60,4 @@ def sample_maze_tasks(
     start = env.sample_in_room(start_room, generator)
     goal = env.sample_in_room(goal_room, generator)
     apart = dist[torch.arange(n), start_room, goal_room]
-    return MazeTasks(layout, start, goal, apart)
+    return Tasks(start, goal, layout, rooms_apart=apart)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from hjepa.planning.base import Dynamics, PlanResult, Planner, TrajectoryCost, rollout
+from hjepa.planning.base import Dynamics, Planner, PlanResult, TrajectoryCost, rollout
 from hjepa.planning.latent import closest_approach, deterministic_cost, identity
 
 

@@ -10,7 +10,7 @@ right / bottom edge): the view's left edge samples the image at ``x0``, its righ
 the map from view coordinates to image coordinates a single formula (``box_points``).
 
 ``BoxedViews`` follows a ``ViewPair``'s recipes exactly (crop scale and ratio, flip, colour
-jitter, grayscale, blur, solarize, all from ``hjepa.ssl.views``) except that the crop and flip
+jitter, grayscale, blur, solarize, all from ``hjepa.ssl.augment``) except that the crop and flip
 are drawn here so that their boxes are known. Randomness comes from the explicit generator.
 
 Example::
@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hjepa.ssl.views import ViewPair, ViewRecipe, color_jitter, gaussian_blur, random_grayscale, solarize
+from hjepa.ssl.augment import color_jitter, gaussian_blur, random_grayscale, solarize
+from hjepa.ssl.views import ViewPair, ViewRecipe
 
 
 def sample_boxes(batch: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],

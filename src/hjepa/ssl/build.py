@@ -4,16 +4,15 @@
   ``SSLMethod`` per name in ``METHODS``, including the ablations of the VICReg, BYOL and SimSiam
   papers, with projector widths scaled by ``projector_dim`` so CPU runs can use 512 or 1024
   instead of the papers' 2048-8192.
-* ``build_views(method, image_size, channels)``: the method's view recipe, a callable
-  ``(images (B, C, H, W), generator) -> list of num_views tensors``.
-* ``build_backbone(name, in_channels, image_size, width)``: a backbone per name in ``BACKBONES``.
+* the method's views come from :func:`hjepa.ssl.view_makers.build_views`.
+* ``build_backbone(name, in_channels, image_size, width)``: a backbone per name in ``hjepa.ssl.names.BACKBONES``.
 
 Names are plain ``Literal`` strings; ``match`` statements map them to objects (no registry).
 
 Example::
 
     >>> method = build_method("vicreg", lambda: SmallConvNet(1, (8, 16)), 1, 28, projector_dim=32)
-    >>> views = build_views("vicreg", 28, 1)(torch.rand(4, 1, 28, 28), torch.Generator())
+    >>> views = hjepa.ssl.view_makers.build_views("vicreg", 28, 1)(torch.rand(4, 1, 28, 28), torch.Generator())
     >>> method(views).embeddings.shape
     torch.Size([4, 32])
 """
@@ -21,92 +20,32 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, get_args
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.resnet import resnet18
 from hjepa.nn.vit import ViT
-from hjepa.data.moving_digits import grey_textures
-from hjepa.ssl.boxed_views import BoxedViews
-from hjepa.ssl.flow_views import FlowViews
-from hjepa.ssl.masks import MaskedViews, MultiBlockMasks
 from hjepa.ssl.method import SSLMethod, feature_dim
 from hjepa.ssl.methods import (
     BYOL,
+    IJEPA,
+    MCJEPA,
     SIE,
     BarlowTwins,
-    IJEPA,
     LeJEPA,
-    MCJEPA,
-    MLPBackbone,
     MaskedPixelPrediction,
+    MLPBackbone,
     SimCLR,
     SimSiam,
     VICReg,
-    VICRegMultiModal,
     VICRegL,
+    VICRegMultiModal,
     VICRegTwoEncoders,
-    intensity_profiles,
     profile_dim,
 )
-from hjepa.ssl.transform_views import IDENTITY_PARAMS, PARAM_DIM, TransformViews
-from hjepa.ssl.views import (
-    ViewPair,
-    ViewRecipe,
-    byol_views,
-    digit_views,
-    lejepa_views,
-    simclr_views,
-    simsiam_views,
-)
-
-MethodName = Literal[
-    "vicreg",
-    "vicreg-inv",
-    "vicreg-inv-cov",
-    "vicreg-inv-var",
-    "vicreg-two-encoders",
-    "vicreg-multimodal",
-    "barlow",
-    "simclr",
-    "byol",
-    "byol-no-predictor",
-    "byol-no-predictor-vc",
-    "simsiam",
-    "simsiam-no-predictor",
-    "simsiam-no-stopgrad",
-    "simsiam-no-predictor-vc",
-    "simsiam-no-stopgrad-vc",
-    "lejepa",
-    "ijepa",
-    "ijepa-vc",
-    "ijepa-pixels",
-    "vicregl",
-    "vicregl-alpha0.9",
-    "sie",
-    "sie-vicreg",
-    "mc-jepa",
-]
-METHODS: tuple[str, ...] = get_args(MethodName)
-
-BackboneName = Literal["convnet", "resnet18", "vit"]
-BACKBONES: tuple[str, ...] = get_args(BackboneName)
-
-ViewMaker = Callable[[Tensor, torch.Generator], list[Tensor]]
-
-MCJEPA_TEXTURES = 512
-"""Background textures MC-JEPA's training frames draw from."""
-MCJEPA_TEXTURE_SEED = 1
-"""Seed of those textures (the evaluation video uses other crops, ``hjepa.ssl.flow_eval``)."""
-
-
-def _unknown_method(method: str) -> ValueError:
-    return ValueError(f"unknown SSL method {method!r}; choose one of {', '.join(METHODS)}")
-
+from hjepa.ssl.names import BACKBONES, METHODS, unknown_method, vit_patch_size
+from hjepa.ssl.transform_views import IDENTITY_PARAMS, PARAM_DIM
 
 # --- methods -------------------------------------------------------------------------------------
 
@@ -171,7 +110,7 @@ def build_method(
         ValueError: for an unknown name or a non-positive ``projector_dim``.
     """
     if method not in METHODS:
-        raise _unknown_method(method)
+        raise unknown_method(method)
     if projector_dim < 1:
         raise ValueError(f"projector_dim must be >= 1, got {projector_dim}")
     p = projector_dim
@@ -243,7 +182,7 @@ def build_method(
         case "mc-jepa":
             return MCJEPA(backbone_factory(), wide)
         case _:
-            raise _unknown_method(method)
+            raise unknown_method(method)
 
 
 def sie_equivariant_dim(projector_dim: int) -> int:
@@ -254,119 +193,6 @@ def sie_equivariant_dim(projector_dim: int) -> int:
 def ijepa_predictor_dim(encoder_dim: int) -> int:
     """I-JEPA's narrow predictor: half the encoder width, rounded down to a multiple of 4 (>= 4)."""
     return max(4, encoder_dim // 2 // 4 * 4)
-
-
-# --- views ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TwoViews:
-    """``images (B, C, H, W) -> [first view, second view]`` from a ``ViewPair``."""
-
-    pair: ViewPair
-
-    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        return list(self.pair(images, generator))
-
-
-@dataclass(frozen=True)
-class RepeatedViews:
-    """``images (B, C, H, W) -> count`` independent views from one ``ViewRecipe`` (LeJEPA)."""
-
-    recipe: ViewRecipe
-    count: int
-
-    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        return [self.recipe(images, generator) for _ in range(self.count)]
-
-
-@dataclass(frozen=True)
-class ImageAndProfileViews:
-    """``images (B, C, H, W) -> [view (B, C, S, S), intensity_profiles(second view) (B, C * 2S)]``."""
-
-    pair: ViewPair
-
-    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        first, second = self.pair(images, generator)
-        return [first, intensity_profiles(second)]
-
-
-def is_digit_sized(image_size: int, channels: int) -> bool:
-    """Whether images get the digit recipe: one channel and at most 32 px (MNIST-like)."""
-    return channels == 1 and image_size <= 32
-
-
-def build_views(method: str, image_size: int, channels: int, num_views: int = 4) -> ViewMaker:
-    """The view maker of ``method`` for ``image_size`` px images with ``channels`` channels.
-
-    Recipes: 1-channel images of at most 32 px get ``digit_views`` (no flip, no colour, mild
-    blur) for every method. Otherwise the papers' recipes: ``byol_views`` for VICReg, Barlow Twins
-    and BYOL, ``simclr_views`` for SimCLR, ``simsiam_views`` for SimSiam, ``lejepa_views`` for
-    LeJEPA. LeJEPA gets ``num_views`` views of the same recipe (must match ``build_method``'s).
-    I-JEPA (and its pixel variant) gets no augmentation: ``[images, context, targets]`` with
-    multi-block masks on the ViT patch grid (``hjepa.ssl.masks``). VICRegL gets VICReg's recipe
-    with the crop boxes: ``[view_a, view_b, boxes_a (B, 4), boxes_b (B, 4)]``.
-    ``"vicreg-multimodal"`` returns ``[view, intensity_profiles(other view)]``. SIE gets
-    ``TransformViews`` (RGB only): two rotated, hue-shifted copies and the relative parameters
-    ``[view_a, view_b, params (B, 4)]``; ``"sie-vicreg"`` the same two views without parameters.
-    MC-JEPA (one-channel images only) gets ``FlowViews``: VICReg's recipe for the content views
-    and a frame pair of the image moving over one of ``MCJEPA_TEXTURES`` grey photo textures
-    (drawn with seed ``MCJEPA_TEXTURE_SEED``), with its true flow.
-
-    Returns:
-        ``maker(images (B, C, H, W) in [0, 1], generator) -> list`` of the method's views, each
-        ``(B, C, image_size, image_size)`` (the profile: ``(B, C * 2 * image_size)``).
-    """
-    if method not in METHODS:
-        raise _unknown_method(method)
-    if channels not in (1, 3):
-        raise ValueError(f"views need 1 or 3 channels, got {channels}")
-    if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
-    digits = is_digit_sized(image_size, channels)
-    match method:
-        case "mc-jepa":
-            if channels != 1:
-                raise ValueError(f"mc-jepa renders grey moving digits from one-channel images; got {channels} "
-                                 "channels (use --dataset mnist-5k, digits or mnist-idx)")
-            textures = grey_textures(MCJEPA_TEXTURES, 2 * image_size, torch.Generator().manual_seed(MCJEPA_TEXTURE_SEED))
-            content = digit_views(image_size) if digits else byol_views(image_size)
-            return FlowViews(content, textures, max_background_speed=min(2.0, image_size / 4))
-        case "sie" | "sie-vicreg":
-            if channels != 3:
-                raise ValueError(f"{method} rotates and recolours RGB images; got {channels} channel(s) "
-                                 "(use --dataset rotated-digits)")
-            return TransformViews(with_params=method == "sie")
-        case "ijepa" | "ijepa-vc" | "ijepa-pixels":
-            return MaskedViews(MultiBlockMasks(grid=image_size // vit_patch_size(image_size)))
-        case "vicregl" | "vicregl-alpha0.9":
-            return BoxedViews(digit_views(image_size) if digits else byol_views(image_size))
-        case "lejepa":
-            if num_views < 2:
-                raise ValueError(f"LeJEPA needs num_views >= 2, got {num_views}")
-            recipe = digit_views(image_size).first if digits else lejepa_views(image_size)
-            return RepeatedViews(recipe, num_views)
-        case "vicreg-multimodal":
-            return ImageAndProfileViews(digit_views(image_size) if digits else byol_views(image_size))
-        case "simclr":
-            return TwoViews(digit_views(image_size) if digits else simclr_views(image_size))
-        case (
-            "simsiam" | "simsiam-no-predictor" | "simsiam-no-stopgrad" | "simsiam-no-predictor-vc"
-            | "simsiam-no-stopgrad-vc"
-        ):
-            return TwoViews(digit_views(image_size) if digits else simsiam_views(image_size))
-        case _:  # VICReg (all variants), Barlow Twins, BYOL (all variants)
-            return TwoViews(digit_views(image_size) if digits else byol_views(image_size))
-
-
-# --- backbones -----------------------------------------------------------------------------------
-
-
-def vit_patch_size(image_size: int) -> int:
-    """Patch side for a ViT on ``image_size`` px images: the largest divisor of ``image_size`` not
-    above 4 (<= 32 px: 7x7 patches at 28 px, 8x8 at 32 px), 8 (<= 96 px) or 16 (larger)."""
-    target = 4 if image_size <= 32 else 8 if image_size <= 96 else 16
-    return max(p for p in range(1, target + 1) if image_size % p == 0)
 
 
 def build_backbone(name: str, in_channels: int, image_size: int, width: int | None = None) -> nn.Module:

@@ -14,9 +14,11 @@ from typing import Literal
 
 import torch
 
-from hjepa.ssl.build import METHODS, BackboneName, MethodName, ViewMaker, build_backbone, build_method, build_views
+from hjepa.ssl.build import build_backbone, build_method
 from hjepa.ssl.data import BUILTIN_DATASETS, FILE_DATASETS, DatasetName
 from hjepa.ssl.method import SSLMethod
+from hjepa.ssl.names import METHODS, BackboneName, MethodName
+from hjepa.ssl.view_makers import ViewMaker, build_views
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ from hjepa.runs.metrics import read_metrics
 from hjepa.runs.plots import plot_training_curves
 from hjepa.runs.report import markdown_table, write_report
 from hjepa.runs.run_dir import METRICS_FILE, RunDir, load_checkpoint
-from hjepa.ssl.build import ViewMaker
 from hjepa.ssl.config import CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model, derived_seeds
 from hjepa.ssl.data import load_ssl_data
 from hjepa.ssl.distributed import resolve_device
 from hjepa.ssl.method import SSLMethod
 from hjepa.ssl.property_measures import property_measures
+from hjepa.ssl.view_makers import ViewMaker
 
 CHUNK = 4096
 """Images converted to float at a time (uint8 -> float32 of a whole CIFAR would take 600 MB)."""

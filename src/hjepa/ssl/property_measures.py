@@ -24,8 +24,8 @@ from hjepa.data.images import ImageDataset
 from hjepa.data.transformed_objects import TransformedObjects, transformed_digits
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.ssl.data import SPLIT_SEED
-from hjepa.ssl.method import SSLMethod, feature_dim
 from hjepa.ssl.flow_eval import flow_measures
+from hjepa.ssl.method import SSLMethod, feature_dim
 from hjepa.ssl.methods import MCJEPA, SIE
 from hjepa.ssl.sie_eval import sie_measures
 

@@ -34,22 +34,37 @@ from torch import Tensor, nn
 from hjepa.data.images import ImageDataset
 from hjepa.eval.classify import knn_accuracy
 from hjepa.eval.rank import effective_rank
+from hjepa.nn.precision import resolve_bf16
 from hjepa.objectives.gather import gather_batch
 from hjepa.optim import LARS, warmup_cosine
-from hjepa.pipelines.two_rooms import resolve_bf16
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import METRICS_FILE, RunDir, atomic_write_text, load_checkpoint, to_jsonable
 from hjepa.ssl.config import (
-    CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model, config_mismatch, derived_seeds, total_steps,
+    CHECKPOINT_FORMAT,
+    SSLTrainConfig,
+    build_ssl_model,
+    config_mismatch,
+    derived_seeds,
+    total_steps,
 )
 from hjepa.ssl.data import load_ssl_data
 from hjepa.ssl.distributed import (
-    DistributedContext, agree, init_distributed, local_rows, shutdown_distributed, sync_batchnorm,
-    unused_parameters, wrap_ddp,
+    DistributedContext,
+    agree,
+    init_distributed,
+    local_rows,
+    shutdown_distributed,
+    sync_batchnorm,
+    unused_parameters,
+    wrap_ddp,
 )
 from hjepa.ssl.evaluation import (
-    dataset_features, evaluate_ssl, frozen_evaluation, view0_embeddings, write_ssl_outputs,
+    dataset_features,
+    evaluate_ssl,
+    frozen_evaluation,
+    view0_embeddings,
+    write_ssl_outputs,
 )
 from hjepa.ssl.property_measures import property_measures
 

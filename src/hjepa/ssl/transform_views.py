@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from hjepa.data.transformed_objects import rotate_images
-from hjepa.ssl.views import shift_hue
+from hjepa.ssl.augment import shift_hue
 
 IDENTITY_PARAMS = (1.0, 0.0, 1.0, 0.0, 1.0, 0.0)
 """``transform_params`` of no rotation and no hue change."""

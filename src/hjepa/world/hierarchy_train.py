@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from hjepa.eval.probe import probe_report
 from hjepa.objectives.vicreg import covariance_loss, variance_loss
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import RunDir
@@ -137,28 +137,6 @@ def high_level_loss(
     return total, {k: v.detach() for k, v in terms.items()}, z
 
 
-@torch.no_grad()
-def high_level_diagnostics(high: HighLevelModel, low_model: JEPAWorldModel, heldout, windows: int, generator: torch.Generator) -> dict[str, float]:
-    """Held-out: normalised level-2 prediction error 1 and T steps ahead (macro-actions at their
-    encoder mean, z = 0), a linear probe of (x, y) from ``s2`` (pixels) and the macro-action KL."""
-    batch = heldout.sample(windows, generator)
-    s2 = high.abstract(low_model.encode(batch.obs))
-    mean, log_var = high.encode_actions(batch.actions)
-    predicted = high.rollout(s2[:, 0], mean)
-    total_var = s2.reshape(-1, s2.shape[-1]).var(0).sum().clamp_min(1e-12)
-    errors = (predicted[:, 1:] - s2[:, 1:]).pow(2).sum(-1).mean(0) / total_var  # (T,)
-    half = windows // 2
-    flat_s2, flat_pos = s2.reshape(-1, s2.shape[-1]), batch.positions.reshape(-1, 2)
-    rows = half * s2.shape[1]
-    probe = probe_report(flat_s2[:rows], flat_pos[:rows], flat_s2[rows:], flat_pos[rows:])
-    return {
-        "l2_pred_error_t1": float(errors[0]),
-        f"l2_pred_error_t{errors.shape[0]}": float(errors[-1]),
-        "l2_probe_rmse_px": float(probe["rmse_mean"]),
-        "l2_kl_nats": float(kl_to_standard_normal(mean, log_var).mean()),
-    }
-
-
 @dataclass
 class HighLevelTrainResult:
     diagnostics: dict[str, float]
@@ -170,16 +148,17 @@ def train_high_level(
     high: HighLevelModel,
     low_model: JEPAWorldModel,
     train_windows,
-    heldout_windows,
     weights: HighLevelLossWeights,
     config: HighLevelTrainConfig,
     generator: torch.Generator,
+    diagnose: Callable[[HighLevelModel, torch.Generator], dict[str, float]] | None = None,
     run: RunDir | None = None,
     show_progress: bool = True,
-    eval_windows: int = 256,
 ) -> HighLevelTrainResult:
     """Train ``high`` in place on windows whose frameskip is ``k * frameskip`` of level 1, with the
     level-1 encoder frozen. Sets ``high.z_scale`` to the std of the inferred z (moving average).
+    ``diagnose(high, generator)`` runs once at the end (e.g.
+    :func:`hjepa.eval.world_diagnostics.high_level_diagnostics` on held-out windows).
 
     Raises ``FloatingPointError`` naming the step and terms if the loss is not finite.
     """
@@ -221,7 +200,7 @@ def train_high_level(
             record["level2/total"] = float(loss.detach())
             run.log(record, step=step)
     high.eval()
-    diagnostics = high_level_diagnostics(high, low_model, heldout_windows, eval_windows, eval_generator)
-    if run is not None:
+    diagnostics = diagnose(high, eval_generator) if diagnose is not None else {}
+    if run is not None and diagnostics:
         run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=config.steps - 1)
     return HighLevelTrainResult(diagnostics, time.perf_counter() - start, config.steps)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from hjepa.data.windows import WindowSampler
-from hjepa.eval.probe import LinearProbe
 from hjepa.objectives.temporal import InverseDynamics
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import RunDir
-from hjepa.world.diagnostics import world_model_diagnostics
 from hjepa.world.model import JEPAWorldModel
 from hjepa.world.objective import WorldModelLossWeights, world_model_loss
 
@@ -62,12 +61,16 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_frac))))
 
 
+Diagnose = Callable[[JEPAWorldModel, torch.Generator], dict[str, float]]
+"""Held-out diagnostics run during training: ``(model, generator) -> {name: value}`` (e.g.
+:class:`hjepa.eval.world_diagnostics.HeldOutDiagnostics`, which also keeps the fitted probe)."""
+
+
 @dataclass
 class TrainResult:
-    """What training leaves: final diagnostics, the fitted (x, y) probe and the wall-clock time."""
+    """What training leaves: the last diagnostics and the wall-clock time."""
 
     diagnostics: dict[str, float]
-    probe: LinearProbe
     seconds: float
     steps: int
 
@@ -76,10 +79,10 @@ def train_world_model(
     model: JEPAWorldModel,
     inverse_dynamics: InverseDynamics | None,
     train_windows: WindowSampler,
-    heldout_windows: WindowSampler,
     weights: WorldModelLossWeights,
     config: TrainConfig,
     generator: torch.Generator,
+    diagnose: Diagnose | None = None,
     run: RunDir | None = None,
     bf16: bool = False,
     show_progress: bool = True,
@@ -91,7 +94,8 @@ def train_world_model(
     Training runs on the device of ``model``'s parameters (windows are rendered on the CPU and
     moved there). ``step_offset`` is added to the step numbers logged, so that a second call
     (e.g. training on practice data) continues the first one's curves; ``desc`` names the
-    progress bar.
+    progress bar. ``diagnose`` runs every ``config.eval_every`` steps and after the last one, with
+    its own generator drawn once from ``generator``.
 
     Raises ``FloatingPointError`` if the loss becomes NaN/inf, naming the step and the terms,
     rather than silently training on garbage.
@@ -108,7 +112,6 @@ def train_world_model(
     start = time.perf_counter()
     bar = progress(range(config.steps), desc=desc, enabled=show_progress)
     diagnostics: dict[str, float] = {}
-    probe: LinearProbe | None = None
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
@@ -136,14 +139,12 @@ def train_world_model(
             record.update({"loss/total": float(loss.detach()), "lr": learning_rate(step, config)})
             record["seconds"] = time.perf_counter() - start
             run.log(record, step=step_offset + step)
-        if (step + 1) % config.eval_every == 0 or last:
-            diagnostics, probe = world_model_diagnostics(
-                model, heldout_windows, config.eval_windows, eval_generator, bf16=bf16
-            )
+        if diagnose is not None and ((step + 1) % config.eval_every == 0 or last):
+            diagnostics = diagnose(model, eval_generator)
+            model.train()
             if run is not None:
                 run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step_offset + step)
-            if hasattr(bar, "set_postfix"):
+            if hasattr(bar, "set_postfix") and "probe_rmse_px" in diagnostics:
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
     model.eval()
-    assert probe is not None  # the last step always runs the diagnostics
-    return TrainResult(diagnostics, probe, time.perf_counter() - start, config.steps)
+    return TrainResult(diagnostics, time.perf_counter() - start, config.steps)

@@ -1,4 +1,7 @@
-"""The external environments hjepa adapts, by name, with their success tests and probe targets."""
+"""The external environments hjepa adapts, by name, with their success tests and probe targets.
+
+Importing the adapters needs none of the optional packages: each imports its simulator when built.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from hjepa.envs.adapters import pendulum, pointmaze, pusht, reacher
 from hjepa.envs.adapters.base import PixelEnv
 
 EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher"]
@@ -35,26 +39,18 @@ class EnvFunctions:
 def env_functions(name: str) -> EnvFunctions:
     """The :class:`EnvFunctions` of ``name`` (one of :data:`ENV_NAMES`)."""
     if name == "pusht":
-        from hjepa.envs.adapters import pusht
-
         return EnvFunctions(pusht.PushTPixels, pusht.pusht_success, pusht.pusht_distances, pusht.pusht_probe_targets)
     if name == "pointmaze":
-        from hjepa.envs.adapters import pointmaze
-
         return EnvFunctions(
             pointmaze.PointMazePixels, pointmaze.pointmaze_success, pointmaze.pointmaze_distances,
             pointmaze.pointmaze_probe_targets,
         )
     if name == "pendulum":
-        from hjepa.envs.adapters import pendulum
-
         return EnvFunctions(
             pendulum.PendulumPixels, pendulum.pendulum_success, pendulum.pendulum_distances,
             pendulum.pendulum_probe_targets,
         )
     if name == "reacher":
-        from hjepa.envs.adapters import reacher
-
         return EnvFunctions(
             reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
         )

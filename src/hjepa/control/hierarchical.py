@@ -1,0 +1,120 @@
+"""Navigation in the maze with a two-level world model: the hierarchical controller.
+
+:class:`HierarchicalMPC` is a controller for :func:`hjepa.control.episodes.run_episodes`
+(as is the flat :class:`~hjepa.control.learned.LearnedMPC`, which runs on the maze unchanged):
+it renders and encodes the observation, plans with a
+:class:`~hjepa.planning.hierarchical.HierarchicalPlanner` over the learned level-2 and level-1
+predictors, and returns the first action. With a latent ``z`` at level 2 it plans with ``z`` at the
+prior's mean (``z_mode='mean'``) or scores every plan over draws from the prior (``'expected'``,
+``'worst'``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from hjepa.control.dynamics import clip_norm, learned_dynamics
+from hjepa.control.perception import PixelPerception
+from hjepa.control.protocol import ControllerOutput
+from hjepa.control.unstick import Unstick
+from hjepa.envs.maze import Maze
+from hjepa.envs.tasks import Tasks
+from hjepa.planning.base import rollout
+from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
+from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
+from hjepa.world.hierarchy import HighLevelModel
+from hjepa.world.latent import sample_prior
+from hjepa.world.model import JEPAWorldModel
+
+ZMode = Literal["mean", "expected", "worst"]
+
+
+class HierarchicalMPC:
+    """Two-level Mode-2 control from pixels.
+
+    Args:
+        env: renders observations from positions and layouts.
+        low_model: level-1 world model (eval mode); its predictor takes ``2 * frameskip`` actions.
+        high: level-2 model on top of it (eval mode).
+        planner: the hierarchical planner (its level-2 planner works on macro-actions ``(U,)``).
+        generator: randomness of the planners (and of the z draws).
+        max_action_norm: clip held actions to this norm inside the model and when executing.
+        z_mode: with a latent at level 2, 'mean' plans with z = 0, 'expected' / 'worst' score
+            plans by the mean / max cost over ``z_draws`` draws from the prior (z = 0 included).
+        z_draws: draws for 'expected' and 'worst'.
+        position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
+        unstick: when an action predicted to move the agent did not, take a random one instead
+            (``hjepa.control.unstick``); None: never.
+    """
+
+    def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
+                 generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
+                 position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None) -> None:
+        if high.low_state_dim != low_model.state_dim:
+            raise ValueError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
+        if high.low_action_dim != low_model.action_dim:
+            raise ValueError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
+        if z_mode not in ("mean", "expected", "worst"):
+            raise ValueError(f"z_mode must be 'mean', 'expected' or 'worst', got {z_mode!r}")
+        if z_draws < 1:
+            raise ValueError(f"z_draws must be >= 1, got {z_draws}")
+        self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
+        self.generator = generator
+        self.action_repeat = low_model.action_dim // 2
+        self.max_norm = min(max_action_norm, env.config.max_step)
+        self.z_mode, self.z_draws = z_mode, z_draws
+        self.position_decoder = position_decoder
+        self.unstick = unstick
+        self._low_dynamics = learned_dynamics(low_model, self.action_repeat, self.max_norm)
+        self.perception = PixelPerception(env, low_model)
+        self._tasks: Tasks | None = None
+
+    def _problem(self) -> TwoLevelProblem:
+        if not self.high.latent_dim or self.z_mode == "mean":
+            return TwoLevelProblem(self._low_dynamics, fixed_z_step(self.high.step), self.high.abstract, deterministic_cost)
+        z = sample_prior(self.z_draws, self.high.z_scale.detach(), self.generator)
+        samples = LatentSamples(self.high.step, z, "mean" if self.z_mode == "expected" else "max")
+        return TwoLevelProblem(self._low_dynamics, samples.dynamics, self.high.abstract, samples.cost,
+                               lift=samples.lift, lower=samples.lower)
+
+    def reset(self, tasks: Tasks) -> None:
+        self._tasks = tasks
+        self._goal = self.perception(tasks.goal, tasks.layout)  # (N, D1)
+        self._state = HierarchyState()
+        self._problem_now = self._problem()
+        if self.unstick is not None:
+            self.unstick.reset(len(tasks))
+
+    def act(self, obs: Tensor, rows: Tensor) -> ControllerOutput:
+        """``obs (N, 2)`` positions; plans for the running ``rows``."""
+        if self._tasks is None:
+            raise ValueError("HierarchicalMPC.act called before reset(tasks)")
+        n = len(self._tasks)
+        pos = obs[rows]
+        layout = self._tasks.layout.index(rows)
+        with torch.no_grad():
+            s1 = self.perception(pos, layout)
+            stuck = None
+            if self.unstick is not None:
+                stuck = self.unstick.stuck(rows, s1)
+                if stuck.any() and self._state.low_warm is not None:  # plan afresh, not the same push
+                    warm = self._state.low_warm.clone()
+                    warm[rows[stuck]] = 0.0
+                    self._state = replace(self._state, low_warm=warm)
+            result = self.planner.plan(s1, self._goal[rows], self._problem_now, self._state.index(rows), self.generator)
+        self._state = self._state.update(rows, result.state, n)
+        action = clip_norm(result.actions[:, 0], self.max_norm)
+        if self.unstick is not None:
+            action = self.unstick.kick(action, stuck)
+            with torch.no_grad():
+                self.unstick.remember(rows, s1, self._low_dynamics(s1.unsqueeze(1), action.unsqueeze(1))[:, 0])
+        path = None
+        if self.position_decoder is not None:
+            with torch.no_grad():
+                states = rollout(s1, result.actions.unsqueeze(1), self._low_dynamics)[:, 0]
+            path = self.position_decoder(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], 2).to(pos)
+        return ControllerOutput(action.to(pos), path)

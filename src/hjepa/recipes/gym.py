@@ -1,0 +1,202 @@
+"""The external-environment job: PushT, PointMaze, Pendulum or reacher from pixels, end to end.
+
+Stages, as in ``hjepa two-rooms``:
+    1. collect  — reward-free exploration (docs/environments.md) into ``hjepa.pixel_trajectories``
+                  datasets: ``data/train`` and, from another seed, ``data/heldout``;
+    2. train    — the JEPA world model of ``hjepa.world`` (encoder + action-conditioned predictor,
+                  VICReg variance/covariance, smoothness, inverse dynamics) on frameskipped windows;
+    3. evaluate — DINO-WM's goal-conditioned protocol (``hjepa.control.latent``): goals are
+                  the observations held-out episodes reach ``goal_steps`` later; MPC with CEM in
+                  representation space, beside random actions and the episode's own actions;
+    4. report   — ``config.json``, ``metrics.jsonl``, checkpoint, curves, a GIF, ``report.md``
+                  and ``summary.json`` in ``runs/<name>/``, with wall-clock and CPU time per stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import tyro
+
+from hjepa.control.episodes import run_episodes
+from hjepa.control.latent import LatentMPC
+from hjepa.control.mpc import ModelPredictiveController
+from hjepa.control.plan_config import make_planner
+from hjepa.control.random import RandomController, uniform_box
+from hjepa.control.replay import ReplayReference
+from hjepa.control.worlds import PixelWorld
+from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.data.goal_tasks import random_state_tasks, sample_goal_tasks
+from hjepa.data.pixel_trajectories import PixelTrajectories
+from hjepa.data.pixel_windows import PixelWindowSampler
+from hjepa.envs.adapters.batch import PixelEnvBatch
+from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
+from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
+from hjepa.eval.world_diagnostics import HeldOutDiagnostics
+from hjepa.recipes.gym_config import GymJob, resolve, world_model_config
+from hjepa.recipes.gym_report import write_gym_outputs
+from hjepa.runs.run_dir import RunDir
+from hjepa.world.build import build_world_model
+from hjepa.world.checkpoint import WorldCheckpoint, checkpoint_state, load_world_checkpoint
+from hjepa.world.train import train_world_model
+
+
+def exploration_policy(job: GymJob, spec):
+    """The documented exploration policy of ``job.env``."""
+    if job.env == "pusht":
+        return PushSeekingPolicy(max_step=spec.action_high[0], push_prob=job.data.push_prob)
+    return CorrelatedNoisePolicy(spec.action_low, spec.action_high, rho=job.data.rho, sigma=job.data.sigma)
+
+
+def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int) -> PixelTrajectories:
+    """Reward-free episodes of ``job.env`` (single frames; stacking happens when sampling)."""
+    batch = PixelEnvBatch(lambda: functions.make(job.size), min(job.data.copies, episodes))
+    try:
+        policy = exploration_policy(job, batch.spec)
+        arrays = collect_pixel_episodes(batch, policy, episodes, job.data.steps, seed, show_progress=job.progress)
+        meta = {"env": batch.spec.to_dict(), "policy": policy.describe(), "seed": seed}
+    finally:
+        batch.close()
+    return PixelTrajectories.from_arrays(arrays, meta)
+
+
+class StageClock:
+    """Wall-clock and process CPU seconds of one stage."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> dict[str, float]:
+        return {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
+
+
+def load_gym_world_model(path: Path, env: str) -> WorldCheckpoint:
+    """The world model of ``env`` stored at ``path`` (its ``extra`` holds frame_stack and action_scale)."""
+    stored = load_world_checkpoint(path, "gym")
+    if stored.extra.get("env") != env:
+        raise ValueError(f"{path} is a world model of {stored.extra.get('env')!r}, not of {env!r}")
+    return stored
+
+
+def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | None = None) -> dict:
+    """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
+
+    ``dataset_path`` is a data directory of an earlier run (holding ``train/`` and ``heldout/``)
+    to reuse instead of collecting; ``checkpoint`` reuses a trained world model (no training).
+    """
+    t_start = time.perf_counter()
+    job = resolve(job)
+    if job.threads > 0:
+        torch.set_num_threads(job.threads)
+    functions = env_functions(job.env)
+    # Inputs first: a missing package, dataset or checkpoint is refused before a run directory
+    # exists (a half-made run would block re-running the same --name).
+    probe_env = functions.make(job.size)
+    spec = probe_env.spec
+    probe_env.close()
+    stored = None
+    if dataset_path is not None:
+        stored = (PixelTrajectories.load(Path(dataset_path) / "train"), PixelTrajectories.load(Path(dataset_path) / "heldout"))
+        for part in stored:
+            if part.meta.get("env", {}).get("name") != job.env:
+                raise ValueError(f"{dataset_path} holds {part.meta.get('env', {}).get('name')!r} episodes, not {job.env!r}")
+    stored_model = load_gym_world_model(checkpoint, job.env) if checkpoint is not None else None
+    if stored_model is not None:
+        job = dataclasses.replace(job, model=dataclasses.replace(
+            job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip))
+    run = RunDir.create(job.runs_root, job.run_name, overwrite=job.overwrite)
+    run.write_config(job)
+    torch.manual_seed(job.seed)
+    generator = torch.Generator().manual_seed(job.seed)
+    timings: dict[str, dict[str, float]] = {}
+
+    # 1. data ---------------------------------------------------------------------------------
+    clock = StageClock()
+    if stored is not None:
+        train_data, heldout = stored
+        data_source = str(dataset_path)
+    else:
+        train_data = collect(job, functions, job.data.episodes, job.seed)
+        heldout = collect(job, functions, job.data.heldout_episodes, job.seed + 1)
+        train_data.save(run.path("data/train"))
+        heldout.save(run.path("data/heldout"))
+        data_source = str(run.path("data"))
+    timings["data"] = clock.stop()
+
+    # 2. world model --------------------------------------------------------------------------
+    clock = StageClock()
+    frame_stack, frameskip = job.model.frame_stack, job.model.frameskip
+    action_scale = np.asarray(spec.action_high, dtype=np.float64)
+
+    def sampler(data: PixelTrajectories) -> PixelWindowSampler:
+        return PixelWindowSampler(data, job.train.window, frameskip, frame_stack, job.model.obs_pool,
+                                  action_scale, functions.probe_targets)
+
+    diagnose = HeldOutDiagnostics(sampler(heldout), job.train.eval_windows)
+    if stored_model is not None:
+        model = stored_model.model
+        diagnostics, train_steps = diagnose(model, torch.Generator().manual_seed(job.seed)), 0
+    else:
+        model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack, job.size, spec.action_dim)
+        model, inverse_dynamics = build_world_model(model_config)
+        result = train_world_model(model, inverse_dynamics, sampler(train_data), job.loss, job.train, generator,
+                                   diagnose=diagnose, run=run, show_progress=job.progress)
+        diagnostics, train_steps = result.diagnostics, result.steps
+        extra = {"env": job.env, "size": job.size, "frame_stack": frame_stack,
+                 "action_scale": [float(v) for v in action_scale]}
+        run.save_checkpoint("world_model", checkpoint_state("gym", model, model_config, inverse_dynamics, diagnose.probe,
+                                                           extra=extra))
+    timings["train"] = clock.stop()
+
+    # 3. goal-conditioned planning --------------------------------------------------------------
+    clock = StageClock()
+    model.eval()
+    batch = PixelEnvBatch(lambda: functions.make(job.size), job.eval.episodes, frame_stack)
+    if job.eval.goal_source == "random_state":
+        tasks = random_state_tasks(batch, job.eval.episodes, job.eval.seed)
+    else:
+        tasks = sample_goal_tasks(heldout, job.eval.episodes, job.eval.goal_steps, frame_stack, job.eval.seed)
+    plan_dim = spec.action_dim * (1 if job.plan.hold else frameskip)
+    mpc = ModelPredictiveController(make_planner(job.plan, plan_dim, job.plan.max_action), job.plan.horizon, frameskip,
+                                    torch.Generator().manual_seed(job.eval.seed))
+    cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon)
+    label = f"JEPA world model + {job.plan.planner.upper()}"
+    controllers = {label: LatentMPC(model, mpc, cost, action_scale, frameskip, job.plan.hold)}
+    if job.eval.baselines:
+        draw = uniform_box(np.asarray(spec.action_low), action_scale, frameskip, job.eval.seed + 1)
+        controllers["random actions"] = RandomController(draw, frameskip)
+        if job.eval.goal_source == "dataset":
+            controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
+    budget = -(-job.eval.budget_steps // frameskip) * frameskip  # whole planner steps
+    world = PixelWorld(batch, functions.success, functions.distances)
+    results = {}
+    try:
+        for name, controller in controllers.items():
+            results[name] = run_episodes(world, controller, tasks, budget, record=job.eval.record if name == label else 0,
+                                         progress=job.progress, desc="plan")
+    finally:
+        batch.close()
+    timings["plan"] = clock.stop()
+    return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
+                             len(heldout), data_source, t_start)
+
+
+@dataclass(frozen=True)
+class GymCommand:
+    """External environments from pixels (PushT, PointMaze, Pendulum, reacher; needs hjepa[envs]): collect
+    reward-free data, train a JEPA world model, plan to held-out goals with DINO-WM's protocol."""
+
+    job: Annotated[GymJob, tyro.conf.arg(name="")] = field(default_factory=GymJob)
+    dataset: Path | None = None
+    """Reuse the data directory of an earlier run (runs/<name>/data, holding train/ and heldout/)."""
+    checkpoint: Path | None = None
+    """Reuse a world model (runs/<name>/checkpoints/world_model.pt) instead of training."""
+
+    def run(self) -> dict:
+        return run_gym(self.job, dataset_path=self.dataset, checkpoint=self.checkpoint)

@@ -1,0 +1,190 @@
+"""Configuration of the external-environment job (``hjepa gym``): plain dataclasses turned into
+the CLI by tyro, the per-environment defaults, and the world-model architecture they describe."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hjepa.control.plan_config import PlanConfig
+from hjepa.envs.adapters.catalog import EnvName
+from hjepa.world.build import WorldModelConfig
+from hjepa.world.objective import WorldModelLossWeights
+from hjepa.world.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class GymDataConfig:
+    """Reward-free exploration data."""
+
+    episodes: int | None = None
+    """Training episodes (None: the environment's default, see ENV_DEFAULTS)."""
+    steps: int = 100
+    """Environment steps per episode."""
+    heldout_episodes: int = 50
+    """Held-out episodes (another seed): diagnostics and evaluation goals come from them."""
+    copies: int = 10
+    """Environment copies stepped together while collecting."""
+    rho: float = 0.95
+    """PointMaze/Pendulum/reacher: correlation of consecutive random actions (AR(1) noise)."""
+    sigma: float = 0.7
+    """PointMaze/Pendulum/reacher: std of the random actions, as a fraction of the half-range."""
+    push_prob: float = 0.5
+    """PushT: probability that a waypoint lies behind the T-block (the walk pushes it)."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "heldout_episodes", "copies"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.episodes is not None and self.episodes < 1:
+            raise ValueError(f"data.episodes must be >= 1, got {self.episodes}")
+
+
+@dataclass(frozen=True)
+class GymModelConfig:
+    """World-model architecture (the input channels and action size come from the environment)."""
+
+    architecture: Literal["vector", "spatial"] = "vector"
+    """'vector': conv encoder to a vector state and an MLP predictor (cheap to plan with, as the
+    300 x 30 CEM of DINO-WM needs on a CPU); 'spatial': feature-map state and conv predictor."""
+    obs_pool: int = 2
+    """Average-pool factor of the 64x64 frames before the encoder (2: 32x32)."""
+    channels: tuple[int, ...] = (32, 64, 64)
+    """Conv channels of the encoder (each block halves the resolution)."""
+    state_dim: int = 64
+    """'vector' only: dimension of the state."""
+    spatial_channels: int = 8
+    """'spatial' only: channels of the state's feature map."""
+    predictor_hidden: int = 256
+    """Predictor width (MLP units for 'vector', conv channels for 'spatial')."""
+    predictor_layers: int = 3
+    """Predictor layers."""
+    idm_hidden: int = 256
+    """Width of the inverse-dynamics head."""
+    frameskip: int = 5
+    """Environment steps per predictor step (DINO-WM: 5)."""
+    frame_stack: int | None = None
+    """Frames per observation (None: the environment's default; 2 for Pendulum, PointMaze and
+    reacher, whose single frame does not show the (angular) velocity)."""
+
+    def __post_init__(self) -> None:
+        for name in ("obs_pool", "frameskip", "state_dim", "predictor_hidden", "predictor_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.frame_stack is not None and self.frame_stack < 1:
+            raise ValueError(f"model.frame_stack must be >= 1, got {self.frame_stack}")
+
+
+GYM_PLAN = PlanConfig(planner="cem", horizon=5, samples=300, iterations=30, replan_every=1, elites=30, noise_std=1.0,
+                      min_std=0.05, max_action=1.0, min_over_horizon=True, hold=False)
+"""Mode-2 planning of the pixel environments: DINO-WM's CEM (300 samples, top 30, 30 iterations, horizon 5
+planner steps of whole macro actions) on the scaled action box [-1, 1], re-planned every planner step with a
+warm start; the cost is the closest predicted approach to the goal's representation over the horizon
+(docs/world_model.md; ``--plan.no-min-over-horizon``: the distance at the last step, DINO-WM's objective)."""
+
+
+@dataclass(frozen=True)
+class GymEvalConfig:
+    """DINO-WM's evaluation protocol."""
+
+    episodes: int = 50
+    """Goal-reaching episodes (DINO-WM: n_evals 50)."""
+    seed: int = 99
+    """Seed drawing the (episode, step) pairs of the held-out data (DINO-WM: 99)."""
+    goal_steps: int = 25
+    """The goal is the observation the held-out episode reached this many environment steps later
+    (DINO-WM: goal_H 5 x frameskip 5)."""
+    budget_steps: int = 50
+    """Environment steps the controller may take (success is checked every planner step)."""
+    goal_source: Literal["dataset", "random_state"] = "dataset"
+    """'dataset': goals that held-out episodes reached goal_steps later (DINO-WM's PushT setting);
+    'random_state': start and goal anywhere in free space at rest (DINO-WM's PointMaze setting;
+    PointMaze only; give it a longer budget_steps)."""
+    baselines: bool = True
+    """Also run random actions and the held-out episode's own actions (open loop)."""
+    record: int = 8
+    """Episodes drawn into episodes.gif."""
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "goal_steps", "budget_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(steps=None, batch_size=64, window=4, eval_every=250, eval_windows=256)
+
+
+@dataclass(frozen=True)
+class GymJob:
+    """Collect reward-free pixel data of an external environment, train a JEPA world model,
+    plan to goals from held-out episodes with DINO-WM's protocol, report."""
+
+    env: EnvName = "pusht"
+    """pusht (gym-pusht), pointmaze (gymnasium-robotics PointMaze_UMaze-v3), pendulum (Pendulum-v1) or
+    reacher (dm-control suite reacher-easy)."""
+    name: str | None = None
+    """Run name (None: gym-<env>); results go to <runs_root>/<name>/."""
+    runs_root: Path = Path("runs")
+    """Directory holding run directories."""
+    overwrite: bool = False
+    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
+    seed: int = 0
+    """Seed of data collection, initialisation and training."""
+    threads: int = 1
+    """Torch CPU threads (0: leave torch's default)."""
+    size: int = 64
+    """Side of the rendered observations in pixels."""
+    progress: bool = True
+    """Show progress bars."""
+    data: GymDataConfig = field(default_factory=GymDataConfig)
+    model: GymModelConfig = field(default_factory=GymModelConfig)
+    loss: WorldModelLossWeights = field(default_factory=WorldModelLossWeights)
+    train: TrainConfig = field(default_factory=_default_train)
+    plan: PlanConfig = GYM_PLAN
+    eval: GymEvalConfig = field(default_factory=GymEvalConfig)
+
+    @property
+    def run_name(self) -> str:
+        return self.name if self.name is not None else f"gym-{self.env}"
+
+
+@dataclass(frozen=True)
+class EnvDefaults:
+    """Per-environment settings used where the job leaves ``None``."""
+
+    episodes: int
+    train_steps: int
+    frame_stack: int
+
+
+ENV_DEFAULTS = {
+    "pusht": EnvDefaults(episodes=800, train_steps=4000, frame_stack=1),
+    "pointmaze": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+    "pendulum": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+    "reacher": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+}
+"""Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md)."""
+
+
+def resolve(job: GymJob) -> GymJob:
+    """``job`` with every ``None`` replaced by the environment's default."""
+    if job.env not in ENV_DEFAULTS:
+        raise ValueError(f"unknown environment {job.env!r}: choose one of {', '.join(ENV_DEFAULTS)}")
+    d = ENV_DEFAULTS[job.env]
+    data = job.data if job.data.episodes is not None else dataclasses.replace(job.data, episodes=d.episodes)
+    model = job.model if job.model.frame_stack is not None else dataclasses.replace(job.model, frame_stack=d.frame_stack)
+    train = job.train if job.train.steps is not None else dataclasses.replace(job.train, steps=d.train_steps)
+    return dataclasses.replace(job, data=data, model=model, train=train)
+
+
+def world_model_config(model: GymModelConfig, obs_channels: int, size: int, action_dim: int) -> WorldModelConfig:
+    """The ``hjepa.world`` architecture for this environment's observations and actions."""
+    return WorldModelConfig(
+        architecture=model.architecture, obs_channels=obs_channels, obs_size=size, obs_pool=model.obs_pool,
+        channels=model.channels, state_dim=model.state_dim, spatial_channels=model.spatial_channels,
+        predictor_hidden=model.predictor_hidden, predictor_layers=model.predictor_layers,
+        idm_hidden=model.idm_hidden, frameskip=model.frameskip, action_dim=action_dim,
+    )
