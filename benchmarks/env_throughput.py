@@ -6,7 +6,7 @@ Measures, on the batched torch environment (``hjepa.envs.two_rooms.TwoRooms``, r
   (observations ``(N, 2, 64, 64)``);
 * ``collect_random_walks`` speed (episodes/s and env steps/s) with the demo's DataConfig;
 * the stored size of the demo's default dataset (``DataConfig().episodes`` random walks, written
-  with ``save_trajectories`` into a temporary directory): MB and MB per 1000 episodes.
+  with ``Trajectories.save`` into a temporary directory): MB and MB per 1000 episodes.
 
     python benchmarks/env_throughput.py                # full sizes
     python benchmarks/env_throughput.py --quick        # tiny sizes (smoke test)
@@ -23,7 +23,6 @@ import torch
 import tyro
 
 from common import RESULTS_DIR, write_result
-from hjepa.data.trajectories import save_trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.recipes.collect import collect_walks
@@ -123,7 +122,7 @@ def main(config: Config) -> Path:
     policy = RandomWalkPolicy(data.kappa, data.step_mean, data.step_std, env.config.max_step)
     with tempfile.TemporaryDirectory(prefix="hjepa-bench-") as tmp:
         start = time.perf_counter()
-        path = save_trajectories(Path(tmp) / "data", dataset.to_arrays(), collection_meta(env, policy, config.seed))
+        path = dataset.save(Path(tmp) / "data", meta=collection_meta(env, policy, config.seed))
         save_seconds = time.perf_counter() - start
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     rows.append({
@@ -137,7 +136,7 @@ def main(config: Config) -> Path:
         config.out_dir, "env_throughput", "Two Rooms environment throughput",
         "Batched Two Rooms steps per second with N copies (step only, and step + render of (N, 2, 64, 64) "
         "observations); random-walk collection speed (demo DataConfig, "
-        f"{data.steps} steps per episode); size on disk of the demo's default dataset written by save_trajectories.",
+        f"{data.steps} steps per episode); size on disk of the demo's default dataset written by Trajectories.save.",
         config,
         ["measure", "N", "env_steps_per_s", "us_per_batched_call", "episodes_per_s", "dataset_MB", "MB_per_1000_episodes", "seconds"],
         rows,

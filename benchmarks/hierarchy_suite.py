@@ -34,7 +34,7 @@ import tyro
 
 from common import RESULTS_DIR, write_result
 from hjepa.control.landmark_level2 import maze_landmark_graph
-from hjepa.data.maze_data import MazeTrajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.maze import Maze
 from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
 from hjepa.envs.tasks import Tasks
@@ -176,7 +176,7 @@ def landmark_graph(config: Config, job, env, low, high):
     data = config.checkpoint.parent.parent / "data" if config.checkpoint else config.runs_root / f"bench-hierarchy-{config.suite}" / "data"
     start = time.perf_counter()
     if data.is_dir():
-        walks, source = MazeTrajectories.load(data), f"the run's walks ({data})"
+        walks, source = Trajectories.load(data), f"the run's walks ({data})"
     else:
         walks, source = collect(job, env, job.seed, job.data.episodes), f"walks collected again with seed {job.seed}"
     walks = walks.index(slice(0, p.landmark_walks))

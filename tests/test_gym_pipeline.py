@@ -13,8 +13,8 @@ import torch
 from hjepa.cli import main
 from hjepa.control.latent import latent_dynamics
 from hjepa.data.goal_tasks import sample_goal_tasks
-from hjepa.data.pixel_trajectories import PixelTrajectories, load_pixel_trajectories, save_pixel_trajectories
-from hjepa.data.pixel_windows import PixelWindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import StoredFrames, WindowSampler
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -22,63 +22,64 @@ NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "p
          "reacher": "dm_control.suite"}
 
 
-def toy_dataset(episodes=3, steps=12, channels=3, size=8, action_dim=2, seed=0) -> PixelTrajectories:
+def toy_dataset(episodes=3, steps=12, channels=3, size=8, action_dim=2, seed=0) -> Trajectories:
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 256, (episodes, steps + 1, channels, size, size), dtype=np.uint8)
     actions = rng.uniform(-2, 2, (episodes, steps, action_dim)).astype(np.float32)
     states = rng.normal(size=(episodes, steps + 1, 4))
-    return PixelTrajectories(frames, actions, states, np.arange(episodes), {"env": {"name": "toy"}})
+    return Trajectories.from_arrays({"frames": frames, "actions": actions, "states": states, "seeds": np.arange(episodes)},
+                                    {"env": {"name": "toy"}})
 
 
 def test_pixel_dataset_round_trip_and_errors(tmp_path):
     data = toy_dataset()
-    path = save_pixel_trajectories(tmp_path / "d", data.to_arrays(), {"env": {"name": "toy"}, "seed": 3}, chunk_episodes=2)
-    arrays, meta = load_pixel_trajectories(path)
+    path = data.save(tmp_path / "d", meta={"env": {"name": "toy"}, "seed": 3}, chunk_episodes=2)
+    loaded = Trajectories.load(path)
     for name, value in data.to_arrays().items():
-        assert np.array_equal(arrays[name], value) and arrays[name].dtype == value.dtype
+        assert torch.equal(loaded.to_arrays()[name], value) and loaded.to_arrays()[name].dtype == value.dtype
+    meta = json.loads((path / "meta.json").read_text())
     assert meta["episodes"] == 3 and meta["steps"] == 12 and len(meta["chunks"]) == 2 and meta["seed"] == 3
     with pytest.raises(FileExistsError, match="overwrite"):
-        save_pixel_trajectories(path, data.to_arrays())
-    bad = data.to_arrays()
-    bad["states"] = bad["states"].copy()
+        data.save(path)
+    bad = {k: v.numpy().copy() for k, v in data.to_arrays().items()}
     bad["states"][0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="states contains NaN"):
-        save_pixel_trajectories(tmp_path / "nan", bad)
+        Trajectories.from_arrays(bad)
     bad = dict(data.to_arrays(), actions=data.actions[:, :5])
     with pytest.raises(ValueError, match="actions shape"):
-        save_pixel_trajectories(tmp_path / "shape", bad)
+        Trajectories.from_arrays(bad)
     (path / "chunk_00001.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="corrupt"):
-        PixelTrajectories.load(path)
+        Trajectories.load(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        PixelTrajectories.load(tmp_path / "missing")
+        Trajectories.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="meta.json"):
-        PixelTrajectories.load(tmp_path / "empty")
+        Trajectories.load(tmp_path / "empty")
 
 
 def test_windows_follow_frameskip_stacking_and_scaling():
     data = toy_dataset(steps=12)
     k, window, stack = 3, 2, 2
-    sampler = PixelWindowSampler(data, window, k, stack, pool=1, action_scale=np.array([2.0, 4.0]),
-                                 probe_targets=lambda s: s[..., :2])
+    sampler = WindowSampler(data, StoredFrames(data, stack, 1), window, k, action_scale=np.array([2.0, 4.0]),
+                            probe_targets=lambda s: s[..., :2])
     episode, start = torch.tensor([1, 2]), torch.tensor([0, 5])
     batch = sampler.gather(episode, start)
     assert batch.obs.shape == (2, window + 1, 3 * stack, 8, 8) and batch.actions.shape == (2, window, 2 * k)
     for b, (e, s) in enumerate(zip(episode.tolist(), start.tolist())):
         for i in range(window + 1):
             t = s + k * i
-            expected = np.concatenate([data.frames[e, max(t - 1, 0)], data.frames[e, t]]) / 255.0
+            expected = np.concatenate([data.frames[e, max(t - 1, 0)].numpy(), data.frames[e, t].numpy()]) / 255.0
             assert np.allclose(batch.obs[b, i].numpy(), expected)
-            assert np.allclose(batch.positions[b, i].numpy(), data.states[e, t, :2])
+            assert np.allclose(batch.positions[b, i].numpy(), data.states[e, t, :2].numpy())
         for i in range(window):
-            raw = data.actions[e, s + k * i: s + k * (i + 1)] / np.array([2.0, 4.0])
+            raw = data.actions[e, s + k * i: s + k * (i + 1)].numpy() / np.array([2.0, 4.0])
             assert np.allclose(batch.actions[b, i].numpy(), raw.reshape(-1))  # time-ordered concatenation
-    pooled = PixelWindowSampler(data, window, k, 1, pool=2, action_scale=np.ones(2), probe_targets=lambda s: s[..., :2])
-    expected = data.frames[0, 0].reshape(3, 4, 2, 4, 2).mean((2, 4))
+    pooled = StoredFrames(data, 1, pool=2)
+    expected = data.frames[0, 0].numpy().reshape(3, 4, 2, 4, 2).mean((2, 4))
     assert np.abs(pooled.frames[0, 0].numpy() - expected).max() <= 0.5  # rounded box average
     with pytest.raises(ValueError, match="too short"):
-        PixelWindowSampler(data, 5, 3, 1, 1, np.ones(2), lambda s: s[..., :2])
+        WindowSampler(data, StoredFrames(data), 5, 3, np.ones(2), lambda s: s[..., :2])
 
 
 def test_correlated_noise_has_the_stationary_std_it_claims():
@@ -112,10 +113,10 @@ def test_goal_tasks_and_held_action_dynamics():
     assert np.array_equal(tasks.start, again.start)  # a fixed evaluation seed repeats the tasks
     for i in range(6):
         e, s = int(tasks.source_episode[i]), int(tasks.source_step[i])
-        assert np.array_equal(tasks.goal_frames[i, -1].numpy(), data.frames[e, s + 5])
-        assert np.array_equal(tasks.goal_frames[i, 0].numpy(), data.frames[e, s + 4])
-        assert np.array_equal(tasks.start[i].numpy(), data.states[e, s])
-        assert np.array_equal(tasks.reference_actions[i].numpy(), data.actions[e, s:s + 5])
+        assert torch.equal(tasks.goal_frames[i, -1], data.frames[e, s + 5])
+        assert torch.equal(tasks.goal_frames[i, 0], data.frames[e, s + 4])
+        assert torch.equal(tasks.start[i], data.states[e, s])
+        assert torch.equal(tasks.reference_actions[i], data.actions[e, s:s + 5])
 
     class Recorder:
         def step(self, state, action):
@@ -214,8 +215,8 @@ def test_minari_export_import_round_trip(tmp_path):
         path = export_minari(data, "hjepa/toy-v0", tmp_path)
     assert path.is_dir()
     back = import_minari("hjepa/toy-v0", tmp_path)
-    for name in ("frames", "actions", "states", "seeds"):
-        assert np.array_equal(getattr(back, name), getattr(data, name)), name
+    for name, value in data.to_arrays().items():
+        assert torch.equal(back.to_arrays()[name], value), name
     with pytest.raises(FileExistsError):
         export_minari(data, "hjepa/toy-v0", tmp_path)
     with pytest.raises(ValueError, match="observations need keys 'rgb'"):

@@ -5,7 +5,8 @@ represent an outcome the state does not determine)."""
 import pytest
 import torch
 
-from hjepa.data.maze_data import MazeTrajectories, MazeWindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import RenderedFrames, WindowSampler
 from hjepa.envs.maze import Maze, MazeConfig
 from hjepa.envs.maze_walks import collect_maze_walks
 from hjepa.envs.random_walk import RandomWalkPolicy
@@ -62,7 +63,7 @@ def test_bad_configurations_give_clear_errors():
 def _maze_data(episodes, steps, seed):
     env = Maze(MazeConfig())
     walker = RandomWalkPolicy(kappa=5.0, max_step=1.5, resample_on_block=0.0)
-    return env, MazeTrajectories.from_arrays(collect_maze_walks(env, walker, episodes, steps, seed))
+    return env, Trajectories.from_arrays(collect_maze_walks(env, walker, episodes, steps, seed))
 
 
 def test_tiny_level_two_training_run_lowers_its_loss(tmp_path):
@@ -71,7 +72,7 @@ def test_tiny_level_two_training_run_lowers_its_loss(tmp_path):
     low, _ = build_world_model(WorldModelConfig(architecture="vector", obs_size=64, obs_pool=4, channels=(8,),
                                                 state_dim=16, predictor_hidden=32, frameskip=2))
     high = _high(k=2, low_state_dim=16, low_action_dim=4)
-    sampler = MazeWindowSampler(data, env, window=3, frameskip=4, pool=4)  # 4 env steps = k * frameskip
+    sampler = WindowSampler(data, RenderedFrames(env, data, 4), 3, 4)  # 4 env steps = k * frameskip
     config = HighLevelTrainConfig(steps=80, batch_size=32, window=3, warmup_steps=5, lr=3e-3)
     weights = HighLevelLossWeights()
     fixed = sampler.sample(64, torch.Generator().manual_seed(5))
@@ -95,7 +96,7 @@ def test_tiny_level_two_training_run_lowers_its_loss(tmp_path):
     assert after < 0.5 * before and prediction_after < 0.75 * prediction_before
     assert set(result.diagnostics) >= {"l2_pred_error_t1", "l2_probe_rmse_px", "l2_kl_nats"}
     with pytest.raises(ValueError, match="action numbers per level-2 step"):
-        train_high_level(high, low, MazeWindowSampler(data, env, 3, 2, 4), weights, config,
+        train_high_level(high, low, WindowSampler(data, RenderedFrames(env, data, 4), 3, 2), weights, config,
                          torch.Generator(), show_progress=False)
 
 

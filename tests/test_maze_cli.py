@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hjepa.cli import main
-from hjepa.data.maze_data import MazeTrajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.world.checkpoint import load_world_checkpoint
 
 TINY = [
@@ -47,7 +47,7 @@ def test_maze_command_writes_a_run_directory_and_reuses_its_checkpoint(tmp_path,
     assert set(summary["controllers"]) == {"hierarchical", "flat"}
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert "hierarchical: success" in out and "flat: success" in out
-    data = MazeTrajectories.load(run / "data")
+    data = Trajectories.load(run / "data")
     assert len(data) == 16 and data.steps == 80
     stored = load_world_checkpoint(run / "checkpoints" / "hierarchy.pt", "maze-hierarchy")
     low, high, probe = stored.model, stored.level2, stored.probe

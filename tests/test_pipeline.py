@@ -47,8 +47,9 @@ def test_collect_excludes_held_out_bands():
     env = make_env(job)
     data = collect_walks(job, env, seed=0, episodes=200)
     assert len(data) == 200  # doors inside the band are redrawn, so the count is kept
-    assert ((data.door_y < 25.0) | (data.door_y > 35.0)).all()
-    assert ((data.wall_x < 28) | (data.wall_x > 33)).all()
+    layout = data.layout()
+    assert ((layout.door_y < 25.0) | (layout.door_y > 35.0)).all()
+    assert ((layout.wall_x < 28) | (layout.wall_x > 33)).all()
     assert data.steps == 10
 
 

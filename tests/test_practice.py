@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hjepa.agent.practice import execute_open_loop, practice_episodes
-from hjepa.data.trajectories import TrajectoryDataset
-from hjepa.data.windows import MixedWindowSampler, WindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import MixedWindowSampler, RenderedFrames, WindowSampler
 from hjepa.envs.two_rooms import Layout, TwoRooms, TwoRoomsConfig
 from hjepa.planning.mppi import MPPI
 from hjepa.world.build import WorldModelConfig, build_world_model
@@ -17,9 +17,14 @@ def fixed_layout(n: int, env: TwoRooms) -> Layout:
     return Layout(torch.full((n,), env.config.fixed_wall_x), torch.full((n,), env.config.fixed_door_y))
 
 
-def dataset(n: int, steps: int, offset: float = 0.0) -> TrajectoryDataset:
+def windows(data: Trajectories, window: int) -> WindowSampler:
+    """Windows of ``window`` macro steps of 4 environment steps, observations pooled by 4."""
+    return WindowSampler(data, RenderedFrames(TwoRooms(), data, 4), window, 4)
+
+
+def dataset(n: int, steps: int, offset: float = 0.0) -> Trajectories:
     positions = torch.full((n, steps + 1, 2), 10.0 + offset)
-    return TrajectoryDataset(positions, torch.zeros(n, steps, 2), torch.full((n,), 30), torch.full((n,), 31.5))
+    return Trajectories(torch.zeros(n, steps, 2), positions, episode_arrays={"wall_x": torch.full((n,), 30), "door_y": torch.full((n,), 31.5)})
 
 
 def test_execute_open_loop_matches_stepping_and_stops_at_the_wall():
@@ -65,7 +70,7 @@ def test_practice_episodes_hold_each_planned_action_and_record_what_happened():
     assert float(episodes.actions.norm(dim=-1).max()) <= 1.5 + 1e-5  # clipped as inside the model
     torch.testing.assert_close(episodes.positions, execute_open_loop(env, start, layout, episodes.actions))
     assert env.is_free(episodes.positions.transpose(0, 1), layout).all()
-    torch.testing.assert_close(episodes.wall_x, layout.wall_x)
+    torch.testing.assert_close(episodes.layout().wall_x, layout.wall_x)
 
 
 def test_practice_episodes_rejects_mismatched_inputs():
@@ -77,19 +82,18 @@ def test_practice_episodes_rejects_mismatched_inputs():
 
 
 def test_concat_keeps_episodes_in_order_and_checks_lengths():
-    joined = TrajectoryDataset.concat([dataset(2, 5), dataset(3, 5, offset=1.0)])
+    joined = Trajectories.concat([dataset(2, 5), dataset(3, 5, offset=1.0)])
     assert len(joined) == 5
     assert joined.positions[:2].eq(10.0).all() and joined.positions[2:].eq(11.0).all()
     with pytest.raises(ValueError, match="different lengths"):
-        TrajectoryDataset.concat([dataset(2, 5), dataset(2, 6)])
+        Trajectories.concat([dataset(2, 5), dataset(2, 6)])
     with pytest.raises(ValueError, match="nothing"):
-        TrajectoryDataset.concat([])
+        Trajectories.concat([])
 
 
 def test_mixed_sampler_draws_each_part_in_proportion():
-    env = TwoRooms(TwoRoomsConfig())
-    a = WindowSampler(dataset(4, 16), env, window=2, frameskip=4, pool=4)
-    b = WindowSampler(dataset(4, 16, offset=5.0), env, window=2, frameskip=4, pool=4)
+    a = windows(dataset(4, 16), 2)
+    b = windows(dataset(4, 16, offset=5.0), 2)
     mixed = MixedWindowSampler([a, b], [0.25, 0.75])
     batch = mixed.sample(8, torch.Generator().manual_seed(0))
     assert batch.obs.shape == (8, 3, 2, 16, 16) and batch.actions.shape == (8, 2, 8)
@@ -102,9 +106,8 @@ def test_mixed_sampler_draws_each_part_in_proportion():
 
 
 def test_mixed_sampler_rejects_bad_fractions_and_shapes():
-    env = TwoRooms(TwoRoomsConfig())
-    a = WindowSampler(dataset(2, 16), env, window=2, frameskip=4, pool=4)
-    c = WindowSampler(dataset(2, 16), env, window=3, frameskip=4, pool=4)
+    a = windows(dataset(2, 16), 2)
+    c = windows(dataset(2, 16), 3)
     with pytest.raises(ValueError, match="sum to 1"):
         MixedWindowSampler([a, a], [0.5, 0.6])
     with pytest.raises(ValueError, match="one fraction per sampler"):

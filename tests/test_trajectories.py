@@ -4,9 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from hjepa.data.trajectories import TrajectoryDataset, load_trajectories, save_trajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms
+
+
+def save_trajectories(path, arrays, meta=None, chunk_episodes=None, overwrite=False):
+    """Arrays -> a dataset on disk, through the one store."""
+    return Trajectories.from_arrays(arrays).save(path, meta=meta, chunk_episodes=chunk_episodes, overwrite=overwrite)
+
+
+def load_trajectories(path):
+    """A dataset on disk -> (numpy arrays, its meta.json)."""
+    dataset = Trajectories.load(path)
+    return {k: v.numpy() for k, v in dataset.to_arrays().items()}, json.loads((path / "meta.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +135,8 @@ def test_missing_paths(tmp_path, walks):
 
 def test_dataset_split(tmp_path, walks):
     arrays, meta = walks
-    ds = TrajectoryDataset.load(save_trajectories(tmp_path / "ds", arrays, meta))
-    assert len(ds) == 25 and ds.steps == 12 and ds.wall_x.dtype == torch.long
+    ds = Trajectories.load(save_trajectories(tmp_path / "ds", arrays, meta))
+    assert len(ds) == 25 and ds.steps == 12 and ds.layout().wall_x.dtype == torch.long
     train, held = ds.split(0.2, torch.Generator().manual_seed(0))
     assert len(train) == 20 and len(held) == 5
     # disjoint and complete: every episode appears exactly once
@@ -135,3 +146,27 @@ def test_dataset_split(tmp_path, walks):
     assert torch.equal(again.positions, train.positions)
     with pytest.raises(ValueError):
         ds.split(1.0)
+
+
+def test_one_store_for_every_kind_of_episode(tmp_path, walks):
+    """Pixel episodes (frames and states, stored compressed) and version 1 datasets of both old
+    formats load into the same Trajectories."""
+    rng = np.random.default_rng(0)
+    pixels = {"frames": rng.integers(0, 255, (3, 5, 3, 8, 8), dtype=np.uint8), "actions": rng.normal(size=(3, 4, 2)),
+              "states": rng.normal(size=(3, 5, 6)), "seeds": np.arange(3)}
+    path = Trajectories.from_arrays(pixels, {"env": {"name": "toy"}}).save(tmp_path / "px")
+    loaded = Trajectories.load(path)
+    assert loaded.positions is None and loaded.frames.dtype == torch.uint8 and loaded.states.dtype == torch.float64
+    np.testing.assert_array_equal(loaded.frames.numpy(), pixels["frames"])
+    assert loaded.meta == {"env": {"name": "toy"}} and loaded.episode_arrays["seeds"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="no layout"):
+        loaded.layout()
+    # A version 1 pixel dataset (another format name) reads the same.
+    old = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**old, "format": "hjepa.pixel_trajectories", "version": 1}))
+    np.testing.assert_array_equal(Trajectories.load(path).states.numpy(), loaded.states.numpy())
+    (path / "meta.json").write_text(json.dumps({**old, "version": 7}))
+    with pytest.raises(ValueError, match="unsupported version 7"):
+        Trajectories.load(path)
+    with pytest.raises(ValueError, match="needs positions, states or frames"):
+        Trajectories.from_arrays({"actions": pixels["actions"]})

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hjepa.data.windows import WindowSampler
+from hjepa.data.windows import RenderedFrames, WindowSampler
 from hjepa.envs.two_rooms import TwoRooms
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.recipes.collect import collect_walks
@@ -34,7 +34,10 @@ def tiny_model(seed: int = 0):
 def samplers():
     env = TwoRooms()
     job = TwoRoomsJob(data=DataConfig(episodes=48, steps=40, doorway_start_fraction=0.5))
-    make = lambda seed, n: WindowSampler(collect_walks(job, env, seed, n), env, WINDOW, TINY.frameskip, TINY.obs_pool)
+    def make(seed, n):
+        data = collect_walks(job, env, seed, n)
+        return WindowSampler(data, RenderedFrames(env, data, TINY.obs_pool), WINDOW, TINY.frameskip)
+
     return make(0, 48), make(1, 16)
 
 
@@ -142,7 +145,7 @@ class NaNSampler(WindowSampler):
 
 def test_nan_in_observations_stops_training(samplers):
     train, heldout = samplers
-    bad = NaNSampler(train.dataset, train.env, WINDOW, TINY.frameskip, TINY.obs_pool)
+    bad = NaNSampler(train.dataset, train.frames, WINDOW, TINY.frameskip)
     model, idm = tiny_model()
     config = TrainConfig(steps=3, batch_size=4, window=WINDOW, eval_windows=8)
     with pytest.raises(FloatingPointError, match="step 0.*NaN or inf in its observations"):

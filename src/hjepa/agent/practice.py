@@ -29,7 +29,7 @@ from torch import Tensor
 
 from hjepa.control.dynamics import clip_norm, learned_dynamics
 from hjepa.cost.intrinsic import IntrinsicCost
-from hjepa.data.trajectories import TrajectoryDataset
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.two_rooms import Layout, TwoRooms
 from hjepa.planning.base import Planner
 from hjepa.world.model import JEPAWorldModel
@@ -60,7 +60,7 @@ def practice_episodes(
     generator: torch.Generator | None = None,
     bf16: bool = False,
     chunk: int = 64,
-) -> TrajectoryDataset:
+) -> Trajectories:
     """Plan once from every start toward its goal with ``model``, execute the plans, return them.
 
     Args:
@@ -99,4 +99,4 @@ def practice_episodes(
             planned.append(clip_norm(result.actions, max_action).cpu())
     actions = torch.cat(planned).repeat_interleave(frameskip, dim=1)  # (N, horizon * frameskip, 2)
     positions = execute_open_loop(env, start, layout, actions)
-    return TrajectoryDataset(positions, actions, layout.wall_x.clone(), layout.door_y.clone())
+    return Trajectories(actions, positions, episode_arrays={"wall_x": layout.wall_x.clone(), "door_y": layout.door_y.clone()})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from hjepa.data.maze_data import MazeTrajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.maze import Maze
 from hjepa.planning.landmarks import LandmarkGraph, teleport
 from hjepa.world.hierarchy import HighLevelModel
@@ -41,7 +41,7 @@ class LandmarkLevel2(nn.Module):
         return teleport(state, action)
 
 
-def walk_states(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: MazeTrajectories,
+def walk_states(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: Trajectories,
                 chunk: int = 4096) -> Tensor:
     """Level-2 states of ``walks`` at every level-1 step (every ``frameskip`` environment steps):
     ``(E, T // frameskip + 1, D2)``."""
@@ -49,7 +49,7 @@ def walk_states(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: Maz
     positions = walks.positions[:, ::frameskip]  # (E, T', 2)
     e, t = positions.shape[:2]
     flat = positions.reshape(-1, 2)
-    layout = walks.layout.index(torch.arange(e).repeat_interleave(t))
+    layout = walks.layout().index(torch.arange(e).repeat_interleave(t))
     states = []
     with torch.no_grad():
         for rows in torch.arange(len(flat)).split(chunk):
@@ -58,7 +58,7 @@ def walk_states(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: Maz
     return torch.cat(states).view(e, t, -1)
 
 
-def maze_landmark_graph(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: MazeTrajectories,
+def maze_landmark_graph(env: Maze, low: JEPAWorldModel, high: HighLevelModel, walks: Trajectories,
                         count: int, min_count: int, max_ratio: float, generator: torch.Generator) -> LandmarkGraph:
     """The landmark graph of ``walks`` in level 2's space, one edge per macro step seen (module docstring;
     ``count``, ``min_count``, ``max_ratio``: :meth:`~hjepa.planning.landmarks.LandmarkGraph.from_walks`)."""

@@ -17,12 +17,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hjepa.data.pixel_trajectories import PixelTrajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.tasks import Tasks
 
 
-def sample_goal_tasks(dataset: PixelTrajectories, n: int, goal_steps: int, frame_stack: int, seed: int) -> Tasks:
+def sample_goal_tasks(dataset: Trajectories, n: int, goal_steps: int, frame_stack: int, seed: int) -> Tasks:
     """DINO-WM ``dset`` goals: ``n`` (episode, t) drawn uniformly with a fixed ``seed``; the tasks
     carry the actions the episode took in between (``reference_actions (N, goal_steps, A)``)."""
     if n < 1 or goal_steps < 1 or frame_stack < 1:
@@ -34,13 +34,15 @@ def sample_goal_tasks(dataset: PixelTrajectories, n: int, goal_steps: int, frame
     start = rng.integers(0, dataset.steps - goal_steps + 1, n)
     goal = start + goal_steps
 
+    frames, states, actions = dataset.frames.numpy(), dataset.states.numpy(), dataset.actions.numpy()
+
     def frames_at(step: np.ndarray) -> torch.Tensor:
         idx = np.clip(step[:, None] - np.arange(frame_stack - 1, -1, -1), 0, None)  # (N, m)
-        return torch.from_numpy(dataset.frames[episode[:, None], idx])
+        return torch.from_numpy(frames[episode[:, None], idx])
 
-    reference = dataset.actions[episode[:, None], start[:, None] + np.arange(goal_steps)]
+    reference = actions[episode[:, None], start[:, None] + np.arange(goal_steps)]
     return Tasks(
-        torch.from_numpy(dataset.states[episode, start]), torch.from_numpy(dataset.states[episode, goal]),
+        torch.from_numpy(states[episode, start]), torch.from_numpy(states[episode, goal]),
         start_frames=frames_at(start), goal_frames=frames_at(goal), reference_actions=torch.from_numpy(reference),
         source_episode=torch.from_numpy(episode), source_step=torch.from_numpy(start),
     )

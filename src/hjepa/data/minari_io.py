@@ -1,12 +1,12 @@
 """Export pixel datasets to Minari (the gymnasium ecosystem's offline-data format) and import them back.
 
-A ``hjepa.pixel_trajectories`` dataset becomes a Minari dataset whose observation space is a
+A pixel trajectory dataset (frames and states) becomes a Minari dataset whose observation space is a
 ``Dict`` of ``pixels`` (``Box(0, 255, (C, H, W), uint8)``, stored losslessly: no JPEG encoding)
 and ``state`` (the simulator's true state); actions are the dataset's actions; rewards are zero
 (the data is reward-free), terminations false, the last step of each episode a truncation.
 
 Import reads any Minari dataset whose observations are such a ``Dict`` (an image key and a state
-key, names configurable) into :class:`PixelTrajectories`; episodes are cut to the shortest one's
+key, names configurable) into :class:`~hjepa.data.trajectories.Trajectories`; episodes are cut to the shortest one's
 length, since the hjepa format holds episodes of one length.
 
 Needs the ``minari`` extra (``pip install 'hjepa[minari]'``).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hjepa.data.pixel_trajectories import PixelTrajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.adapters.extras import require
 
 EXTRA = "minari"
@@ -41,7 +41,7 @@ def _datasets_root(root: Path):
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def export_minari(dataset: PixelTrajectories, dataset_id: str, root: str | os.PathLike, description: str = "") -> Path:
+def export_minari(dataset: Trajectories, dataset_id: str, root: str | os.PathLike, description: str = "") -> Path:
     """Write ``dataset`` as the Minari dataset ``dataset_id`` under ``root``; returns its directory.
 
     ``dataset_id`` follows Minari's ``namespace/name-v0`` convention (e.g. ``hjepa/pusht-explore-v0``).
@@ -53,7 +53,9 @@ def export_minari(dataset: PixelTrajectories, dataset_id: str, root: str | os.Pa
     root = Path(root)
     if (root / dataset_id).exists():
         raise FileExistsError(f"Minari dataset {dataset_id!r} already exists under {root}")
-    frames, states, actions = dataset.frames, dataset.states, dataset.actions
+    if dataset.frames is None or dataset.states is None:
+        raise ValueError("Minari export needs pixel trajectories (frames and states)")
+    frames, states, actions = dataset.frames.numpy(), dataset.states.numpy(), dataset.actions.numpy()
     env = dataset.meta.get("env", {})
     low = np.asarray(env.get("action_low", np.full(actions.shape[-1], -np.inf)), dtype=np.float32)
     high = np.asarray(env.get("action_high", np.full(actions.shape[-1], np.inf)), dtype=np.float32)
@@ -65,7 +67,7 @@ def export_minari(dataset: PixelTrajectories, dataset_id: str, root: str | os.Pa
     buffers = []
     for e in range(len(dataset)):
         buffers.append(minari.data_collector.EpisodeBuffer(
-            id=e, seed=int(dataset.seeds[e]),
+            id=e, seed=int(dataset.episode_arrays["seeds"][e]),
             observations={"pixels": frames[e], "state": states[e]}, actions=actions[e],
             rewards=np.zeros(steps), terminations=np.zeros(steps, dtype=bool),
             truncations=np.arange(steps) == steps - 1,
@@ -84,8 +86,8 @@ def export_minari(dataset: PixelTrajectories, dataset_id: str, root: str | os.Pa
 
 def import_minari(
     dataset_id: str, root: str | os.PathLike, image_key: str = "pixels", state_key: str = "state"
-) -> PixelTrajectories:
-    """Read the Minari dataset ``dataset_id`` under ``root`` into :class:`PixelTrajectories`.
+) -> Trajectories:
+    """Read the Minari dataset ``dataset_id`` under ``root`` into :class:`~hjepa.data.trajectories.Trajectories`.
 
     Observations must be a dict with ``image_key`` (uint8 ``(C, H, W)`` frames) and ``state_key``;
     a dataset without them raises ``ValueError`` naming what it has. ``FileNotFoundError`` if
@@ -115,4 +117,4 @@ def import_minari(
     actions = np.stack([np.asarray(ep.actions[:steps], dtype=np.float32).reshape(steps, -1) for ep in episodes])
     seeds = np.array([-1 if m.get("seed") is None else int(m["seed"]) for m in metadata], dtype=np.int64)  # -1: unknown
     meta = {"source": {"minari_dataset": dataset_id, "episodes_cut_to": steps}}
-    return PixelTrajectories(frames, actions, states, seeds, meta)
+    return Trajectories.from_arrays({"frames": frames, "actions": actions, "states": states, "seeds": seeds}, meta)

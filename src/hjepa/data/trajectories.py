@@ -1,332 +1,180 @@
-"""Chunked on-disk trajectory datasets (format ``hjepa.trajectories``, version 1).
+"""Trajectories: the one store of episodes, in memory and on disk (format ``hjepa.trajectories``,
+version 2; see docs/data_format.md).
 
-A dataset is a directory::
+``E`` episodes of ``T`` steps; every array's first dimension is the episode:
 
-    meta.json            format, version, episodes, steps, chunks, arrays + collection metadata
-    chunk_00000.npz      arrays for episodes [0, n0)
-    chunk_00001.npz      arrays for episodes [n0, n0 + n1) ...
+- ``actions``   (E, T, A)         float32: the actions sent (already clipped);
+- ``positions`` (E, T+1, 2)       float32: Two Rooms and the maze, the agent's position (x, y) in
+  pixels before each step and after the last (observations are rendered from them, not stored);
+- ``states``    (E, T+1, S)       float64: the pixel environments, the simulator's true state;
+- ``frames``    (E, T+1, C, H, W) uint8:   the pixel environments, the rendered frames (stored,
+  since PushT, PointMaze, Pendulum and reacher cannot be re-rendered without their simulator);
+- ``episode_arrays``: per-episode arrays (E, ...): the layout (Two Rooms: ``wall_x`` int64,
+  ``door_y`` float32; the maze: ``door_drawn``, ``door_passable`` bool, ``door_centre`` float32)
+  and the pixel environments' reset ``seeds`` int64.
 
-Each chunk is an uncompressed ``.npz`` holding, for its block of ``n`` episodes of ``T`` steps:
-
-- ``positions`` (n, T+1, 2) float32: agent position (x, y) in pixels before each step and after the last;
-- ``actions``   (n, T, 2)   float32: displacements actually sent (already norm-clipped);
-- ``wall_x``    (n,)        int64:   left column of the dividing wall;
-- ``door_y``    (n,)        float32: door centre.
-
-Extra arrays are allowed if their first dimension is the episode. Observations are not stored: they
-are rendered on the fly from positions and layout (``TwoRooms.render``), which keeps datasets small.
-
-``meta.json`` holds the keys written here (``format``, ``version``, ``episodes``, ``steps``,
-``chunks`` = ``[{"file", "episodes"}, ...]``, ``arrays`` = ``{name: {"dtype", "shape"}}`` with the
-per-episode shape) plus whatever the caller passes (by convention ``env``, ``policy``, ``seed``).
-See ``docs/data_format.md``.
-
-Writes are atomic: everything goes into a temporary sibling directory which is renamed into place
-only when complete; an existing dataset is replaced only with ``overwrite=True`` and only after the
-new one is fully written.
+``actions`` and at least one of ``positions``, ``states`` and ``frames`` are required. On disk a
+dataset is a chunked directory (:mod:`hjepa.data.chunked`), compressed when it holds frames;
+``meta.json`` carries the caller's metadata (by convention ``env``, ``policy``, ``seed``).
+Version 1 datasets (``hjepa.trajectories`` of Two Rooms and the maze, ``hjepa.pixel_trajectories``)
+still load.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import uuid
-import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from hjepa.data.chunked import RESERVED_META, read_chunked, write_chunked
+from hjepa.envs.maze import MazeLayout
 from hjepa.envs.two_rooms import Layout
 
 FORMAT_NAME = "hjepa.trajectories"
-FORMAT_VERSION = 1
-META_FILE = "meta.json"
-REQUIRED = {"positions": np.float32, "actions": np.float32, "wall_x": np.int64, "door_y": np.float32}
-RESERVED_META = ("format", "version", "episodes", "steps", "chunks", "arrays")
-
-
-def chunk_name(index: int) -> str:
-    return f"chunk_{index:05d}.npz"
-
-
-def _to_numpy(value) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+FORMAT_VERSION = 2
+READABLE = ((FORMAT_NAME, 2), (FORMAT_NAME, 1), ("hjepa.pixel_trajectories", 1))
+STEP_ARRAYS = {"actions": np.float32, "positions": np.float32, "states": np.float64, "frames": np.uint8}
+"""The per-step arrays and their dtypes; every other array is per episode."""
+EPISODE_DTYPES = {"wall_x": np.int64, "door_y": np.float32, "door_drawn": np.bool_, "door_passable": np.bool_,
+                  "door_centre": np.float32, "seeds": np.int64}
 
 
 def validate_arrays(arrays: dict[str, np.ndarray], where: str = "arrays") -> tuple[int, int]:
-    """Check the required arrays' shapes agree and are finite; returns ``(episodes, steps)``."""
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        raise ValueError(f"{where}: missing array(s) {missing}")
-    pos, act = arrays["positions"], arrays["actions"]
-    if pos.ndim != 3 or pos.shape[-1] != 2 or pos.shape[1] < 1:
-        raise ValueError(f"{where}: positions must be (E, T+1, 2), got shape {pos.shape}")
-    episodes, steps = pos.shape[0], pos.shape[1] - 1
-    if act.shape != (episodes, steps, 2):
-        raise ValueError(
-            f"{where}: actions shape {act.shape} inconsistent with positions shape {pos.shape}"
-            f" (expected {(episodes, steps, 2)})"
-        )
-    for name in ("wall_x", "door_y"):
-        if arrays[name].shape != (episodes,):
-            raise ValueError(
-                f"{where}: {name} shape {arrays[name].shape} inconsistent with positions shape"
-                f" {pos.shape} (expected ({episodes},))"
-            )
+    """Check the arrays' shapes agree and are finite; returns ``(episodes, steps)``."""
+    if "actions" not in arrays:
+        raise ValueError(f"{where}: missing array(s) ['actions']")
+    if not any(name in arrays for name in ("positions", "states", "frames")):
+        raise ValueError(f"{where}: needs positions, states or frames beside the actions")
+    actions = arrays["actions"]
+    if actions.ndim != 3:
+        raise ValueError(f"{where}: actions must be (E, T, A), got shape {actions.shape}")
+    episodes, steps = actions.shape[:2]
+    expected = {"positions": (episodes, steps + 1, 2)}
+    for name in ("positions", "states", "frames"):
+        if name not in arrays:
+            continue
+        value = arrays[name]
+        want = expected.get(name, (episodes, steps + 1))
+        if value.shape[: len(want)] != want or (name == "states" and value.ndim != 3) or (name == "frames" and value.ndim != 5):
+            raise ValueError(f"{where}: {name} shape {value.shape} inconsistent with actions shape {actions.shape}"
+                             f" (expected {want}{' + (C, H, W)' if name == 'frames' else ''})")
+    if "frames" in arrays and arrays["frames"].dtype != np.uint8:
+        raise ValueError(f"{where}: frames must be uint8, got {arrays['frames'].dtype}")
     for name, value in arrays.items():
         if value.ndim == 0 or value.shape[0] != episodes:
             raise ValueError(f"{where}: {name} shape {value.shape} does not start with {episodes} episodes")
-    for name in ("positions", "actions", "door_y"):
-        if not np.isfinite(arrays[name]).all():
+        if name != "frames" and value.dtype.kind == "f" and not np.isfinite(value).all():
             raise ValueError(f"{where}: {name} contains NaN or inf")
     return episodes, steps
 
 
-def save_trajectories(
-    path: str | os.PathLike,
-    arrays: dict,
-    meta: dict | None = None,
-    chunk_episodes: int = 1000,
-    overwrite: bool = False,
-) -> Path:
-    """Write ``arrays`` (torch or numpy, see module docstring) as a chunked dataset at ``path``.
-
-    ``meta`` (JSON-serialisable) is stored in ``meta.json`` next to the format keys. Refuses
-    (``FileExistsError``) to replace an existing non-empty directory unless ``overwrite``.
-    """
-    clash = [k for k in RESERVED_META if k in (meta or {})]
-    if clash:
-        raise ValueError(f"meta keys {clash} are written by save_trajectories; rename them")
-    data = {k: _to_numpy(v) for k, v in arrays.items()}
-    for name, dtype in REQUIRED.items():
-        if name in data:
-            data[name] = data[name].astype(dtype, copy=False)
-    _, steps = validate_arrays(data)
-    return write_chunked(path, data, FORMAT_NAME, FORMAT_VERSION, steps, meta, chunk_episodes, overwrite)
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
 
 
-def load_trajectories(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read and validate a dataset written by :func:`save_trajectories`; returns ``(arrays, meta)``."""
-    return read_chunked(path, FORMAT_NAME, FORMAT_VERSION, validate_arrays, what="trajectory dataset")
-
-
-# The directory layout for any chunked episode format (this module's trajectories,
-# ``hjepa.data.pixel_trajectories``): a format brings its name, version and array validator; these two
-# write and read the directory with the same guarantees (atomic replace, every chunk checked, errors
-# naming the file).
-
-def write_chunked(
-    path: str | os.PathLike,
-    data: dict[str, np.ndarray],
-    format_name: str,
-    version: int,
-    steps: int,
-    meta: dict | None = None,
-    chunk_episodes: int = 1000,
-    overwrite: bool = False,
-    compressed: bool = False,
-) -> Path:
-    """Write ``data`` (numpy arrays, already validated, first dimension the episode) at ``path``.
-
-    Chunks hold ``chunk_episodes`` episodes each (``np.savez``, or ``np.savez_compressed`` with
-    ``compressed``); ``meta.json`` holds ``format_name``, ``version``, ``episodes``, ``steps``,
-    ``chunks``, ``arrays`` (per-episode dtype and shape), then the caller's ``meta``. The write is
-    atomic (module docstring); a non-empty directory is replaced only with ``overwrite``
-    (``FileExistsError`` otherwise).
-    """
-    path = Path(path)
-    if chunk_episodes < 1:
-        raise ValueError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
-    meta = dict(meta or {})
-    clash = [k for k in RESERVED_META if k in meta]
-    if clash:
-        raise ValueError(f"meta keys {clash} are written by the {format_name} format itself; rename them")
-    counts = {v.shape[0] if v.ndim else -1 for v in data.values()}
-    if len(counts) != 1:
-        raise ValueError(f"arrays must share their first (episode) dimension, got {sorted(counts)}")
-    episodes = counts.pop()
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is a non-empty directory; pass overwrite=True to replace it")
-    savez = np.savez_compressed if compressed else np.savez
-    chunks: list[dict] = []
-    full_meta = {
-        "format": format_name, "version": version, "episodes": episodes, "steps": steps, "chunks": chunks,
-        "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape[1:])} for k, v in data.items()},
-        **meta,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        for index, start in enumerate(range(0, episodes, chunk_episodes)):
-            stop = min(start + chunk_episodes, episodes)
-            name = chunk_name(index)
-            with open(tmp / name, "wb") as f:
-                savez(f, **{k: v[start:stop] for k, v in data.items()})
-                f.flush()
-                os.fsync(f.fileno())
-            chunks.append({"file": name, "episodes": stop - start})
-        with open(tmp / META_FILE, "w") as f:
-            json.dump(full_meta, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def read_chunked(
-    path: str | os.PathLike,
-    format_name: str,
-    version: int,
-    validate: Callable[[dict[str, np.ndarray], str], tuple[int, int]],
-    what: str = "dataset",
-) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a directory written by :func:`write_chunked`; returns ``(arrays, meta)``.
-
-    ``validate(arrays, where) -> (episodes, steps)`` checks each chunk and the concatenation and
-    raises ``ValueError`` naming ``where``; ``what`` names the dataset in the messages. Raises
-    ``FileNotFoundError`` (missing directory, ``meta.json`` or chunk) or ``ValueError`` (another
-    format or version, corrupt chunk, chunks that disagree, counts that differ from ``meta.json``).
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what} directory {path} does not exist")
-    meta_file = path / META_FILE
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{meta_file} is missing: {path} is not a {what}")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON: {err}") from err
-    found = meta.get("format") if isinstance(meta, dict) else None
-    if found != format_name:
-        raise ValueError(f"{meta_file} does not describe a {format_name} dataset (format {found!r})")
-    if meta.get("version") != version:
-        raise ValueError(f"{meta_file}: unsupported version {meta.get('version')} (want {version})")
-    try:
-        chunk_list = [(str(c["file"]), int(c["episodes"])) for c in meta["chunks"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{meta_file}: malformed chunk list: {err}") from err
-    parts: dict[str, list[np.ndarray]] = {}
-    for name, count in chunk_list:
-        chunk = _read_chunk(path / name)
-        episodes, _ = validate(chunk, str(path / name))
-        if episodes != count:
-            raise ValueError(f"{path / name}: expected {count} episodes, got {episodes}")
-        if parts and set(chunk) != set(parts):
-            raise ValueError(f"{path / name}: arrays {sorted(chunk)} differ from {sorted(parts)}")
-        first = not parts
-        for k, v in chunk.items():
-            if not first and v.shape[1:] != parts[k][0].shape[1:]:
-                raise ValueError(f"{path / name}: {k} shape {v.shape} does not match {parts[k][0].shape} of the first chunk")
-            parts.setdefault(k, []).append(v)
-    if not parts:
-        raise ValueError(f"{meta_file} lists no chunks")
-    arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-    episodes, steps = validate(arrays, str(path))
-    if episodes != meta.get("episodes") or steps != meta.get("steps"):
-        raise ValueError(f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
-                         f" {meta.get('episodes')} x {meta.get('steps')}")
-    return arrays, meta
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Move the complete directory ``new`` to ``path``; the old one is removed only afterwards."""
-    if not path.exists():
-        os.rename(new, path)
-        return
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-    os.rename(path, old)
-    try:
-        os.rename(new, path)
-    except BaseException:
-        os.rename(old, path)  # put the previous dataset back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_chunk(file: Path) -> dict[str, np.ndarray]:
-    if not file.is_file():
-        raise FileNotFoundError(f"trajectory chunk {file} is missing")
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}  # read everything now, inside the try
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise ValueError(f"trajectory chunk {file} is corrupt or truncated: {err}") from err
+def _typed(arrays: dict) -> dict[str, np.ndarray]:
+    """Numpy arrays in the format's dtypes."""
+    out = {}
+    for name, value in arrays.items():
+        dtype = STEP_ARRAYS.get(name, EPISODE_DTYPES.get(name))
+        value = _numpy(value)
+        out[name] = value.astype(dtype, copy=False) if dtype is not None and name != "frames" else value
+    return out
 
 
 @dataclass
-class TrajectoryDataset:
-    """Episodes in memory: ``positions`` (E, T+1, 2), ``actions`` (E, T, 2), ``wall_x`` (E,), ``door_y`` (E,)."""
+class Trajectories:
+    """Episodes in memory (module docstring for the arrays); tensors share memory with loaded arrays."""
 
-    positions: torch.Tensor
-    actions: torch.Tensor
-    wall_x: torch.Tensor
-    door_y: torch.Tensor
+    actions: Tensor
+    positions: Tensor | None = None
+    states: Tensor | None = None
+    frames: Tensor | None = None
+    episode_arrays: dict[str, Tensor] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        validate_arrays({k: _to_numpy(v) for k, v in self.to_arrays().items()}, "TrajectoryDataset")
+        validate_arrays({k: _numpy(v) for k, v in self.to_arrays().items()}, "Trajectories")
 
     @classmethod
-    def from_arrays(cls, arrays: dict) -> "TrajectoryDataset":
-        def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
-            value = arrays[name]
-            value = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
-            return value.to(dtype)
+    def from_arrays(cls, arrays: dict, meta: dict | None = None) -> Trajectories:
+        """From named arrays (numpy or torch) in the module docstring's layout."""
+        typed = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in _typed(arrays).items()}
+        steps = {name: typed.pop(name) for name in list(STEP_ARRAYS) if name in typed}
+        return cls(steps.pop("actions"), **steps, episode_arrays=typed, meta=dict(meta or {}))
 
-        return cls(
-            positions=tensor("positions", torch.float32),
-            actions=tensor("actions", torch.float32),
-            wall_x=tensor("wall_x", torch.long),
-            door_y=tensor("door_y", torch.float32),
-        )
+    def to_arrays(self) -> dict[str, Tensor]:
+        out = {"actions": self.actions}
+        out.update({name: getattr(self, name) for name in ("positions", "states", "frames") if getattr(self, name) is not None})
+        return {**out, **self.episode_arrays}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrajectoryDataset":
-        arrays, _ = load_trajectories(path)
-        return cls.from_arrays(arrays)
+    def load(cls, path: str | os.PathLike) -> Trajectories:
+        """Read and validate a dataset (any readable version). Raises ``FileNotFoundError`` (missing
+        directory, ``meta.json`` or chunk) or ``ValueError`` (not this format, corrupt chunk,
+        inconsistent shapes, NaN), each naming the file."""
+        arrays, meta = read_chunked(path, READABLE, validate_arrays, "trajectory dataset")
+        return cls.from_arrays(arrays, {k: v for k, v in meta.items() if k not in RESERVED_META})
 
-    def to_arrays(self) -> dict[str, torch.Tensor]:
-        return {"positions": self.positions, "actions": self.actions, "wall_x": self.wall_x, "door_y": self.door_y}
+    def save(self, path: str | os.PathLike, meta: dict | None = None, chunk_episodes: int | None = None,
+             overwrite: bool = False) -> Path:
+        """Write the dataset at ``path`` atomically, with ``meta`` (default: its own) in ``meta.json``.
+
+        Refuses (``FileExistsError``) to replace a non-empty directory unless ``overwrite``.
+        """
+        meta = dict(self.meta if meta is None else meta)
+        clash = [k for k in RESERVED_META if k in meta]
+        if clash:
+            raise ValueError(f"meta keys {clash} are written by the trajectory format itself; rename them")
+        data = _typed(self.to_arrays())
+        _, steps = validate_arrays(data)
+        pixels = self.frames is not None
+        chunk = chunk_episodes if chunk_episodes is not None else (200 if pixels else 1000)
+        return write_chunked(path, data, FORMAT_NAME, FORMAT_VERSION, steps, meta, chunk, overwrite, compressed=pixels)
 
     def __len__(self) -> int:
-        return self.positions.shape[0]
+        return self.actions.shape[0]
 
     @property
     def steps(self) -> int:
         """Steps per episode ``T``."""
         return self.actions.shape[1]
 
-    def layout(self) -> Layout:
-        return Layout(self.wall_x, self.door_y)
+    def layout(self) -> Layout | MazeLayout:
+        """The episodes' layouts: the maze's door arrays if present, else Two Rooms' wall and door."""
+        arrays = self.episode_arrays
+        if "door_drawn" in arrays:
+            return MazeLayout(arrays["door_drawn"].bool(), arrays["door_passable"].bool(), arrays["door_centre"].float())
+        if "wall_x" in arrays:
+            return Layout(arrays["wall_x"], arrays["door_y"])
+        raise ValueError("these trajectories hold no layout (no wall_x/door_y or door arrays)")
 
-    def index(self, idx: torch.Tensor | slice) -> "TrajectoryDataset":
-        return TrajectoryDataset(self.positions[idx], self.actions[idx], self.wall_x[idx], self.door_y[idx])
+    def index(self, idx: Tensor | slice) -> Trajectories:
+        """The episodes ``idx`` selects (indices, mask or slice)."""
+        pick = {name: getattr(self, name)[idx] if getattr(self, name) is not None else None
+                for name in ("positions", "states", "frames")}
+        return replace(self, actions=self.actions[idx], **pick,
+                       episode_arrays={k: v[idx] for k, v in self.episode_arrays.items()})
 
     @classmethod
-    def concat(cls, datasets: list["TrajectoryDataset"]) -> "TrajectoryDataset":
-        """One dataset holding the episodes of ``datasets`` in order (all of the same length)."""
+    def concat(cls, datasets: list[Trajectories]) -> Trajectories:
+        """One dataset holding the episodes of ``datasets`` in order (same length, same arrays)."""
         if not datasets:
             raise ValueError("nothing to concatenate")
         steps = {d.steps for d in datasets}
         if len(steps) != 1:
             raise ValueError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
-        return cls(*(torch.cat([getattr(d, name) for d in datasets]) for name in cls.__dataclass_fields__))
+        names = {tuple(sorted(d.to_arrays())) for d in datasets}
+        if len(names) != 1:
+            raise ValueError(f"datasets hold different arrays: {sorted(names)}")
+        arrays = {name: torch.cat([d.to_arrays()[name] for d in datasets]) for name in datasets[0].to_arrays()}
+        return cls.from_arrays(arrays, datasets[0].meta)
 
-    def split(
-        self, holdout_fraction: float, generator: torch.Generator | None = None
-    ) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
+    def split(self, holdout_fraction: float, generator: torch.Generator | None = None) -> tuple[Trajectories, Trajectories]:
         """Random disjoint ``(train, held_out)`` by episode; ``held_out`` has round(fraction * E) >= 1."""
         if not 0.0 < holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")

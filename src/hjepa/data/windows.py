@@ -1,105 +1,169 @@
-"""Training windows cut from trajectory datasets, with observations rendered on the fly.
+"""Training windows cut from :class:`~hjepa.data.trajectories.Trajectories`: the one window sampler.
 
 A window of ``window`` macro steps with frameskip ``k`` covers ``window * k`` raw steps starting at
-raw step ``s``. Its observations are rendered at raw steps ``s, s + k, ..., s + window * k``; each
-macro action is the ``k`` raw actions it spans, concatenated in time order into a ``2k`` vector
-``[dx_0, dy_0, dx_1, dy_1, ...]``.
+raw step ``s``. Its observations are taken at raw steps ``s, s + k, ..., s + window * k``; each
+macro action is the ``k`` raw actions it spans, concatenated in time order into a ``k * A`` vector
+``[a_0, a_1, ...]``. Where the observations come from is the sampler's :class:`FrameSource`:
+
+- :class:`RenderedFrames`: Two Rooms and the maze render them from the positions and the episode's
+  layout (``env.window_frames``), which keeps datasets small;
+- :class:`StoredFrames`: the pixel environments' stored frames, average-pooled once, ``m`` frames
+  stacked along channels (frame 0 repeated before the episode starts, as the environment batch
+  does after a reset).
+
+Options for the pixel environments: ``action_scale`` divides the actions (the box's half-range, so
+every environment's macro actions lie in [-1, 1]) and ``probe_targets`` maps simulator states to the
+two quantities the diagnostics' probe reads (Two Rooms and the maze: the position itself).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Callable, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
-from hjepa.data.trajectories import TrajectoryDataset
-from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.data.trajectories import Trajectories
 
 
 @dataclass
 class Windows:
-    """A batch of windows.
+    """A batch of windows: obs (B, T+1, C, h, w) float32; actions (B, T, k*A) float32; positions
+    (B, T+1, 2) float32, the probe targets at the macro steps; episode (B,) and start (B,) where each
+    window begins in its dataset; states (B, T+1, S) float64 (pixel environments) or None."""
 
-    obs (B, T+1, 2, H, W) float32; actions (B, T, 2k) float32; positions (B, T+1, 2) at the macro
-    steps; wall_x (B,) int64; door_y (B,) float32; episode (B,) and start (B,) raw-step index of
-    each window's first observation in the dataset.
-    """
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    positions: torch.Tensor
-    wall_x: torch.Tensor
-    door_y: torch.Tensor
-    episode: torch.Tensor
-    start: torch.Tensor
-
-    def layout(self) -> Layout:
-        return Layout(self.wall_x, self.door_y)
+    obs: Tensor
+    actions: Tensor
+    positions: Tensor
+    episode: Tensor
+    start: Tensor
+    states: Tensor | None = None
 
 
-def render_pooled(env: TwoRooms, pos: torch.Tensor, layout: Layout, pool: int) -> torch.Tensor:
-    """Render positions (N, 2) and average-pool by ``pool``: (N, 2, size/pool, size/pool)."""
-    obs = env.render(pos, layout)
-    return F.avg_pool2d(obs, pool) if pool > 1 else obs
+class FrameSource(Protocol):
+    """``(episode (B,), steps (B, T+1), positions (B, T+1, 2) or None) -> obs (B, T+1, C, h, w)``."""
+
+    def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor: ...
+
+
+class RenderedFrames:
+    """Observations rendered from positions and the episodes' layouts by ``env.window_frames``."""
+
+    def __init__(self, env, dataset: Trajectories, pool: int = 1) -> None:
+        if pool < 1 or env.config.size % pool:
+            raise ValueError(f"pool {pool} must be >= 1 and divide the observation size {env.config.size}")
+        self.env, self.layout, self.pool = env, dataset.layout(), pool
+
+    def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor:
+        return self.env.window_frames(positions, self.layout.index(episode), self.pool)
+
+
+def pool_frames(frames: Tensor, pool: int) -> Tensor:
+    """``(..., C, H, W)`` uint8 -> ``(..., C, H/pool, W/pool)`` uint8 (rounded box average)."""
+    if pool == 1:
+        return frames
+    lead, (c, h, w) = frames.shape[:-3], frames.shape[-3:]
+    if h % pool or w % pool:
+        raise ValueError(f"pool {pool} does not divide the frame size {h}x{w}")
+    out = []
+    flat = frames.reshape(-1, c, h, w)
+    for start in range(0, flat.shape[0], 4096):  # bounded float memory
+        block = F.avg_pool2d(flat[start:start + 4096].float(), pool)
+        out.append(block.round_().to(torch.uint8))
+    return torch.cat(out).reshape(*lead, c, h // pool, w // pool)
+
+
+def stack_frames(frames: Tensor, episode: Tensor, steps: Tensor, frame_stack: int) -> Tensor:
+    """Stacked observations: frames ``(E, T+1, C, h, w)``, episode/steps ``(...)`` ->
+    ``(..., frame_stack * C, h, w)`` uint8, oldest frame first."""
+    offsets = torch.arange(frame_stack - 1, -1, -1)  # (m,): m-1 .. 0 steps back
+    idx = (steps.unsqueeze(-1) - offsets).clamp_min(0)  # (..., m)
+    picked = frames[episode.unsqueeze(-1), idx]  # (..., m, C, h, w)
+    return picked.reshape(*picked.shape[:-4], -1, *picked.shape[-2:])
+
+
+class StoredFrames:
+    """The dataset's stored frames, pooled once by ``pool`` (kept uint8), ``frame_stack`` of them per
+    observation, turned into float in [0, 1] per batch."""
+
+    def __init__(self, dataset: Trajectories, frame_stack: int = 1, pool: int = 1) -> None:
+        if dataset.frames is None:
+            raise ValueError("the dataset holds no frames to sample from")
+        if frame_stack < 1 or pool < 1:
+            raise ValueError(f"frame_stack and pool must be >= 1, got {frame_stack} and {pool}")
+        self.frames = pool_frames(dataset.frames, pool)  # (E, T+1, C, h, w) uint8
+        self.frame_stack = frame_stack
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.frames.shape[-3:]
+        return (self.frame_stack * c, h, w)
+
+    def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor:
+        ep = episode.unsqueeze(1).expand_as(steps)
+        return stack_frames(self.frames, ep, steps, self.frame_stack).float().div_(255.0)
 
 
 class WindowSampler:
-    """Draws random windows: episodes uniformly, then start steps uniformly among valid ones."""
+    """Draws random windows: episodes uniformly, then start steps uniformly among valid ones.
 
-    def __init__(
-        self, dataset: TrajectoryDataset, env: TwoRooms, window: int, frameskip: int = 1, pool: int = 1
-    ) -> None:
-        if window < 1 or frameskip < 1 or pool < 1:
-            raise ValueError(f"window, frameskip and pool must be >= 1, got {window}, {frameskip}, {pool}")
-        if env.config.size % pool:
-            raise ValueError(f"pool {pool} does not divide the observation size {env.config.size}")
-        span = window * frameskip
-        if dataset.steps < span:
-            raise ValueError(
-                f"episodes have {dataset.steps} steps, too short for window {window} x frameskip"
-                f" {frameskip} = {span} steps"
-            )
-        self.dataset = dataset
-        self.env = env
-        self.window = window
-        self.frameskip = frameskip
-        self.pool = pool
-        self.span = span
+    Args:
+        dataset: the episodes.
+        frames: where observations come from (:class:`RenderedFrames` or :class:`StoredFrames`).
+        window: macro steps per window.
+        frameskip: raw steps per macro step ``k``.
+        action_scale: ``(A,)`` divisor of the raw actions (None: 1).
+        probe_targets: ``states (N, S) -> (N, 2)`` numpy function giving the diagnostics' targets
+            (None: the dataset's positions).
+    """
 
-    @property
-    def obs_size(self) -> int:
-        return self.env.config.size // self.pool
+    def __init__(self, dataset: Trajectories, frames: FrameSource, window: int, frameskip: int = 1,
+                 action_scale: np.ndarray | None = None,
+                 probe_targets: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        if window < 1 or frameskip < 1:
+            raise ValueError(f"window and frameskip must be >= 1, got {window} and {frameskip}")
+        self.span = window * frameskip
+        if dataset.steps < self.span:
+            raise ValueError(f"episodes have {dataset.steps} steps, too short for window {window} x frameskip "
+                             f"{frameskip} = {self.span} steps")
+        self.dataset, self.frames, self.window, self.frameskip = dataset, frames, window, frameskip
+        self.actions = dataset.actions
+        if action_scale is not None:
+            scale = np.asarray(action_scale, dtype=np.float32).reshape(-1)
+            if scale.shape != (dataset.actions.shape[-1],) or not (scale > 0).all():
+                raise ValueError(f"action_scale must be ({dataset.actions.shape[-1]},) positive, got {action_scale}")
+            self.actions = dataset.actions / torch.from_numpy(scale)  # (E, T, A) float32
+        if probe_targets is not None:
+            self.targets = torch.from_numpy(probe_targets(dataset.states.numpy()).astype(np.float32))  # (E, T+1, 2)
+        elif dataset.positions is not None:
+            self.targets = dataset.positions
+        else:
+            raise ValueError("windows need positions or a probe_targets function of the states")
 
     @property
     def action_dim(self) -> int:
-        return 2 * self.frameskip
+        """Numbers per macro action, ``k * A``."""
+        return self.frameskip * self.actions.shape[-1]
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> Windows:
-        ds = self.dataset
-        episode = torch.randint(len(ds), (batch,), generator=generator)
-        start = torch.randint(ds.steps - self.span + 1, (batch,), generator=generator)
+        episode = torch.randint(len(self.dataset), (batch,), generator=generator)
+        start = torch.randint(self.dataset.steps - self.span + 1, (batch,), generator=generator)
         return self.gather(episode, start)
 
-    def gather(self, episode: torch.Tensor, start: torch.Tensor) -> Windows:
-        """Windows for given episode indices (B,) and raw start steps (B,)."""
-        ds, k, T = self.dataset, self.frameskip, self.window
-        batch = episode.shape[0]
+    def gather(self, episode: Tensor, start: Tensor) -> Windows:
+        """Windows for episode indices ``(B,)`` and raw start steps ``(B,)``."""
+        k, T, batch = self.frameskip, self.window, episode.shape[0]
         obs_steps = start.unsqueeze(1) + k * torch.arange(T + 1)  # (B, T+1)
-        positions = ds.positions[episode.unsqueeze(1), obs_steps]  # (B, T+1, 2)
+        ep = episode.unsqueeze(1)
         act_steps = start.unsqueeze(1) + torch.arange(T * k)  # (B, T*k)
-        actions = ds.actions[episode.unsqueeze(1), act_steps].reshape(batch, T, 2 * k)
-        wall_x, door_y = ds.wall_x[episode], ds.door_y[episode]
-        # Equal to render_pooled frame by frame, but the wall channel is drawn once per window (the
-        # layout is the episode's) and the dot directly at the pooled size.
-        agent = self.env.agent_image_pooled(positions.reshape(-1, 2), self.pool)  # (B*(T+1), h, w)
-        walls = self.env.wall_mask(Layout(wall_x, door_y))  # (B, size, size)
-        if self.pool > 1:
-            walls = F.avg_pool2d(walls.unsqueeze(1), self.pool).squeeze(1)
-        agent = agent.reshape(batch, T + 1, *agent.shape[1:])
-        walls = walls.unsqueeze(1).expand_as(agent)
-        obs = torch.stack([agent, walls], dim=2)  # (B, T+1, 2, h, w)
-        return Windows(obs, actions, positions, wall_x, door_y, episode, start)
+        actions = self.actions[ep, act_steps].reshape(batch, T, -1)
+        positions = self.dataset.positions[ep, obs_steps] if self.dataset.positions is not None else None
+        states = self.dataset.states[ep, obs_steps] if self.dataset.states is not None else None
+        obs = self.frames(episode, obs_steps, positions)
+        return Windows(obs, actions, self.targets[ep, obs_steps], episode, start, states)
 
 
 class MixedWindowSampler:
@@ -107,10 +171,10 @@ class MixedWindowSampler:
 
     ``fractions`` (one per sampler, summing to 1) set how many of a batch's windows each sampler
     gives: ``round(fraction * batch)``, the remainder going to the first. All samplers must cut
-    windows of the same shape (same window, frameskip and pool). Used to keep exploration data in
-    every batch while training on new data (e.g. practice episodes, :mod:`hjepa.agent.practice`).
-    The windows of a batch come sampler by sampler, in order; their ``episode`` indices refer to
-    their own sampler's dataset.
+    windows of the same shape (same window and frameskip). Used to keep exploration data in every
+    batch while training on new data (e.g. practice episodes, :mod:`hjepa.agent.practice`). The
+    windows of a batch come sampler by sampler, in order; their ``episode`` indices refer to their
+    own sampler's dataset.
     """
 
     def __init__(self, samplers: list[WindowSampler], fractions: list[float]) -> None:
@@ -118,13 +182,16 @@ class MixedWindowSampler:
             raise ValueError(f"need one fraction per sampler, got {len(samplers)} samplers and {len(fractions)} fractions")
         if any(not 0.0 <= f <= 1.0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
             raise ValueError(f"fractions must be in [0, 1] and sum to 1, got {fractions}")
-        shapes = {(s.window, s.frameskip, s.pool) for s in samplers}
+        shapes = {(s.window, s.frameskip) for s in samplers}
         if len(shapes) != 1:
-            raise ValueError(f"samplers cut windows of different shapes (window, frameskip, pool): {sorted(shapes)}")
+            raise ValueError(f"samplers cut windows of different shapes (window, frameskip): {sorted(shapes)}")
         self.samplers = list(samplers)
         self.fractions = [float(f) for f in fractions]
-        first = samplers[0]
-        self.env, self.window, self.frameskip, self.pool = first.env, first.window, first.frameskip, first.pool
+        self.window, self.frameskip = samplers[0].window, samplers[0].frameskip
+
+    @property
+    def action_dim(self) -> int:
+        return self.samplers[0].action_dim
 
     def counts(self, batch: int) -> list[int]:
         """Windows drawn from each sampler for a batch of ``batch`` (largest-remainder rounding)."""
@@ -137,4 +204,6 @@ class MixedWindowSampler:
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> Windows:
         parts = [s.sample(c, generator) for s, c in zip(self.samplers, self.counts(batch)) if c > 0]
-        return Windows(*(torch.cat([getattr(p, name) for p in parts]) for name in Windows.__dataclass_fields__))
+        joined = {f.name: [getattr(p, f.name) for p in parts] for f in fields(Windows)}
+        return Windows(**{name: None if any(v is None for v in values) else torch.cat(values)
+                          for name, values in joined.items()})

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -375,3 +376,16 @@ class Maze:
         if walls is None:
             walls = self.wall_mask(layout)
         return torch.stack([self.agent_image(pos), walls], dim=1)
+
+    def window_frames(self, positions: torch.Tensor, layout: MazeLayout, pool: int = 1) -> torch.Tensor:
+        """Training-window observations ``(B, T+1, 2, size/pool, size/pool)`` of positions ``(B, T+1, 2)``
+        in ``layout`` (B entries): :meth:`render` average-pooled by ``pool``, walls drawn once per window."""
+        batch, steps = positions.shape[:2]
+        agent = self.agent_image(positions.reshape(-1, 2))  # (B*(T+1), size, size)
+        walls = self.wall_mask(layout)  # (B, size, size)
+        if pool > 1:
+            agent = F.avg_pool2d(agent.unsqueeze(1), pool).squeeze(1)
+            walls = F.avg_pool2d(walls.unsqueeze(1), pool).squeeze(1)
+        walls = walls.repeat_interleave(steps, dim=0)
+        size = agent.shape[-1]
+        return torch.stack([agent, walls], dim=1).reshape(batch, steps, 2, size, size)

@@ -67,8 +67,6 @@ def collect_maze_walks(
     return {
         "positions": positions,
         "actions": actions,
-        "wall_x": torch.zeros(episodes, dtype=torch.long),
-        "door_y": torch.zeros(episodes),
         "door_drawn": layout.drawn.clone(),
         "door_passable": layout.passable.clone(),
         "door_centre": layout.centre.float().clone(),
@@ -82,5 +80,5 @@ def maze_collection_meta(env: Maze, policy: RandomWalkPolicy, seed: int, door_st
         "policy": {"name": policy.name, "params": policy.params()},
         "seed": int(seed),
         "door_start_fraction": float(door_start_fraction),
-        "layout_arrays": "door_drawn, door_passable, door_centre (wall_x and door_y are zeros)",
+        "layout_arrays": "door_drawn, door_passable, door_centre",
     }

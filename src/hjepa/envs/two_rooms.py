@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -217,3 +218,15 @@ class TwoRooms:
     def render(self, pos: torch.Tensor, layout: Layout) -> torch.Tensor:
         """Observations (N, 2, size, size) float32 in [0, 1]: channels [agent, walls]."""
         return torch.stack([self.agent_image(pos), self.wall_mask(layout)], dim=1)
+
+    def window_frames(self, positions: torch.Tensor, layout: Layout, pool: int = 1) -> torch.Tensor:
+        """Training-window observations ``(B, T+1, 2, size/pool, size/pool)`` of positions ``(B, T+1, 2)``
+        in ``layout`` (B entries): :meth:`render` average-pooled by ``pool`` frame by frame, but with the
+        wall channel drawn once per window and the dot directly at the pooled size."""
+        batch, steps = positions.shape[:2]
+        agent = self.agent_image_pooled(positions.reshape(-1, 2), pool)  # (B*(T+1), h, w)
+        walls = self.wall_mask(layout)  # (B, size, size)
+        if pool > 1:
+            walls = F.avg_pool2d(walls.unsqueeze(1), pool).squeeze(1)
+        agent = agent.reshape(batch, steps, *agent.shape[1:])
+        return torch.stack([agent, walls.unsqueeze(1).expand_as(agent)], dim=2)

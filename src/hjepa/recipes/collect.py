@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hjepa.data.trajectories import TrajectoryDataset, save_trajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob, fixed_layout_defaults, make_env, training_wall_choices
@@ -30,7 +30,7 @@ def dataset_meta(job: TwoRoomsJob, env: TwoRooms, seed: int) -> dict:
     return meta
 
 
-def collect_walks(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> TrajectoryDataset:
+def collect_walks(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> Trajectories:
     """Reward-free random walks (outside the held-out bands, if any) as a dataset."""
     policy = exploration_policy(job.data, env)
     wall_choices, _ = training_wall_choices(env, job.data)
@@ -50,7 +50,7 @@ def collect_walks(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> 
     if job.data.door_band is not None:
         keep = ((arrays["door_y"] < lo) | (arrays["door_y"] > hi)).nonzero().squeeze(-1)[:episodes]
         arrays = {k: v[keep] for k, v in arrays.items()}
-    return TrajectoryDataset.from_arrays(arrays)
+    return Trajectories.from_arrays(arrays)
 
 
 
@@ -77,7 +77,7 @@ class CollectCommand:
         start = time.perf_counter()
         dataset = collect_walks(job, env, self.seed, self.data.episodes)
         meta = dataset_meta(job, env, self.seed)
-        path = save_trajectories(self.out, dataset.to_arrays(), meta, self.chunk_episodes, overwrite=self.overwrite)
+        path = dataset.save(self.out, meta=meta, chunk_episodes=self.chunk_episodes, overwrite=self.overwrite)
         size = sum(f.stat().st_size for f in Path(path).iterdir())
         info = {"path": str(path), "episodes": len(dataset), "steps": dataset.steps,
                 "bytes": size, "seconds": round(time.perf_counter() - start, 3)}

@@ -1,7 +1,7 @@
 """The external-environment job: PushT, PointMaze, Pendulum or reacher from pixels, end to end.
 
 Stages, as in ``hjepa two-rooms``:
-    1. collect  — reward-free exploration (docs/environments.md) into ``hjepa.pixel_trajectories``
+    1. collect  — reward-free exploration (docs/environments.md) into ``hjepa.trajectories``
                   datasets: ``data/train`` and, from another seed, ``data/heldout``;
     2. train    — the JEPA world model of ``hjepa.world`` (encoder + action-conditioned predictor,
                   VICReg variance/covariance, smoothness, inverse dynamics) on frameskipped windows;
@@ -33,8 +33,8 @@ from hjepa.control.replay import ReplayReference
 from hjepa.control.worlds import PixelWorld
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.data.goal_tasks import random_state_tasks, sample_goal_tasks
-from hjepa.data.pixel_trajectories import PixelTrajectories
-from hjepa.data.pixel_windows import PixelWindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import StoredFrames, WindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
@@ -54,7 +54,7 @@ def exploration_policy(job: GymJob, spec):
     return CorrelatedNoisePolicy(spec.action_low, spec.action_high, rho=job.data.rho, sigma=job.data.sigma)
 
 
-def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int) -> PixelTrajectories:
+def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int) -> Trajectories:
     """Reward-free episodes of ``job.env`` (single frames; stacking happens when sampling)."""
     batch = PixelEnvBatch(lambda: functions.make(job.size), min(job.data.copies, episodes))
     try:
@@ -63,7 +63,7 @@ def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int) -> P
         meta = {"env": batch.spec.to_dict(), "policy": policy.describe(), "seed": seed}
     finally:
         batch.close()
-    return PixelTrajectories.from_arrays(arrays, meta)
+    return Trajectories.from_arrays(arrays, meta)
 
 
 class StageClock:
@@ -102,7 +102,7 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     probe_env.close()
     stored = None
     if dataset_path is not None:
-        stored = (PixelTrajectories.load(Path(dataset_path) / "train"), PixelTrajectories.load(Path(dataset_path) / "heldout"))
+        stored = (Trajectories.load(Path(dataset_path) / "train"), Trajectories.load(Path(dataset_path) / "heldout"))
         for part in stored:
             if part.meta.get("env", {}).get("name") != job.env:
                 raise ValueError(f"{dataset_path} holds {part.meta.get('env', {}).get('name')!r} episodes, not {job.env!r}")
@@ -134,9 +134,9 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
     frame_stack, frameskip = job.model.frame_stack, job.model.frameskip
     action_scale = np.asarray(spec.action_high, dtype=np.float64)
 
-    def sampler(data: PixelTrajectories) -> PixelWindowSampler:
-        return PixelWindowSampler(data, job.train.window, frameskip, frame_stack, job.model.obs_pool,
-                                  action_scale, functions.probe_targets)
+    def sampler(data: Trajectories) -> WindowSampler:
+        return WindowSampler(data, StoredFrames(data, frame_stack, job.model.obs_pool), job.train.window, frameskip,
+                             action_scale, functions.probe_targets)
 
     diagnose = HeldOutDiagnostics(sampler(heldout), job.train.eval_windows)
     if stored_model is not None:

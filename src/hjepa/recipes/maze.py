@@ -32,7 +32,8 @@ from hjepa.control.plan_config import PlanConfig, make_planner
 from hjepa.control.unstick import Unstick
 from hjepa.control.worlds import PositionWorld
 from hjepa.cost.intrinsic import IntrinsicCost
-from hjepa.data.maze_data import MazeTrajectories, MazeWindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import RenderedFrames, WindowSampler
 from hjepa.envs.maze import Maze
 from hjepa.envs.maze_tasks import sample_maze_tasks
 from hjepa.envs.maze_walks import collect_maze_walks, maze_collection_meta
@@ -59,10 +60,10 @@ def walker(job: MazeJob, env: Maze) -> RandomWalkPolicy:
                             max_step=env.config.max_step, resample_on_block=d.resample_on_block)
 
 
-def collect(job: MazeJob, env: Maze, seed: int, episodes: int) -> MazeTrajectories:
+def collect(job: MazeJob, env: Maze, seed: int, episodes: int) -> Trajectories:
     """Reward-free walks (seed ``seed``) as a dataset."""
     arrays = collect_maze_walks(env, walker(job, env), episodes, job.data.steps, seed, job.data.door_start_fraction)
-    return MazeTrajectories.from_arrays(arrays)
+    return Trajectories.from_arrays(arrays)
 
 
 def build_level2(job: MazeJob, low_state_dim: int, low_action_dim: int) -> HighLevelModel:
@@ -151,24 +152,28 @@ def run_maze(job: MazeJob, checkpoint: Path | None = None) -> dict:
         data_source = f"checkpoint {checkpoint}"
     else:
         dataset = collect(job, env, job.seed, job.data.episodes)
-        dataset.save(run.path("data"), maze_collection_meta(env, walker(job, env), job.seed, job.data.door_start_fraction))
+        dataset.save(run.path("data"), meta=maze_collection_meta(env, walker(job, env), job.seed, job.data.door_start_fraction))
         data_source = str(run.path("data"))
         data_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         low, inverse_dynamics = build_world_model(job.model)
         pool, k1 = job.model.obs_pool, job.model.frameskip
-        diagnose = HeldOutDiagnostics(MazeWindowSampler(heldout, env, job.train.window, k1, pool), job.train.eval_windows)
+
+        def windows(data: Trajectories, window: int, frameskip: int) -> WindowSampler:
+            return WindowSampler(data, RenderedFrames(env, data, pool), window, frameskip)
+
+        diagnose = HeldOutDiagnostics(windows(heldout, job.train.window, k1), job.train.eval_windows)
         level1 = train_world_model(
-            low, inverse_dynamics, MazeWindowSampler(dataset, env, job.train.window, k1, pool), job.loss, job.train,
-            generator, diagnose=diagnose, run=run, show_progress=job.progress,
+            low, inverse_dynamics, windows(dataset, job.train.window, k1), job.loss, job.train, generator,
+            diagnose=diagnose, run=run, show_progress=job.progress,
         )
         probe = diagnose.probe
         high = build_level2(job, low.state_dim, low.action_dim)
         k2 = job.level2.macro_steps * k1
         window2 = job.level2_train.window
-        heldout2 = MazeWindowSampler(heldout, env, window2, k2, pool)
+        heldout2 = windows(heldout, window2, k2)
         level2 = train_high_level(
-            high, low, MazeWindowSampler(dataset, env, window2, k2, pool), job.level2_loss, job.level2_train, generator,
+            high, low, windows(dataset, window2, k2), job.level2_loss, job.level2_train, generator,
             diagnose=lambda model, g: high_level_diagnostics(model, low, heldout2, 256, g), run=run,
             show_progress=job.progress,
         )

@@ -24,7 +24,7 @@ from typing import Annotated
 import torch
 import tyro
 
-from hjepa.data.trajectories import TrajectoryDataset, save_trajectories
+from hjepa.data.trajectories import Trajectories
 from hjepa.envs.tasks import sample_two_rooms_tasks
 from hjepa.eval.wall_push import wall_push_check
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
@@ -59,7 +59,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     # Read the given inputs first, so a missing or corrupt file is refused before a run directory
     # is created (a half-made run would block rerunning the same --name).
     t0 = time.perf_counter()
-    stored_dataset = TrajectoryDataset.load(dataset_path) if dataset_path is not None else None
+    stored_dataset = Trajectories.load(dataset_path) if dataset_path is not None else None
     load_seconds = time.perf_counter() - t0
     stored_model = load_world_checkpoint(checkpoint, "two-rooms") if checkpoint is not None else None
     if stored_model is None and job.practice.rounds > 0 and job.plan.horizon < job.train.window:
@@ -81,7 +81,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
         data_source = str(dataset_path)
     else:
         dataset = collect_walks(job, env, job.seed, job.data.episodes)
-        save_trajectories(run.path("data"), dataset.to_arrays(), dataset_meta(job, env, job.seed))
+        dataset.save(run.path("data"), meta=dataset_meta(job, env, job.seed))
         data_source = str(run.path("data"))
     heldout = collect_walks(job, env, job.seed + 1, job.data.heldout_episodes)
     data_seconds = time.perf_counter() - t0 + load_seconds
@@ -113,7 +113,7 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
             practice = {"rounds": job.practice.rounds, "steps": job.practice.rounds * job.practice.steps,
                         "episodes": len(practice_data), "plans_reaching_goal": practice_reached,
                         "seconds": time.perf_counter() - t_practice}
-            save_trajectories(run.path("practice"), practice_data.to_arrays(), practice_meta(job, env))
+            practice_data.save(run.path("practice"), meta=practice_meta(job, env))
         run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, model_config, inverse_dynamics, probe))
     # Pushed open loop into solid wall, does the model stop the agent? (decoded without a probe)
     push = wall_push_check(model, env, generator=torch.Generator().manual_seed(job.seed + 7))

@@ -10,8 +10,8 @@ import torch
 
 from hjepa.agent.practice import practice_episodes
 from hjepa.control.plan_config import make_planner
-from hjepa.data.trajectories import TrajectoryDataset
-from hjepa.data.windows import MixedWindowSampler, WindowSampler
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import MixedWindowSampler, RenderedFrames, WindowSampler
 from hjepa.envs.tasks import Tasks, sample_two_rooms_tasks
 from hjepa.envs.two_rooms import TwoRooms
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
@@ -24,8 +24,8 @@ PRACTICE_SEED = 100_000
 """Practice round ``r`` draws its tasks from seed ``job.seed + PRACTICE_SEED + r``."""
 
 
-def build_sampler(dataset: TrajectoryDataset, env: TwoRooms, job: TwoRoomsJob) -> WindowSampler:
-    return WindowSampler(dataset, env, window=job.train.window, frameskip=job.model.frameskip, pool=job.model.obs_pool)
+def build_sampler(dataset: Trajectories, env: TwoRooms, job: TwoRoomsJob) -> WindowSampler:
+    return WindowSampler(dataset, RenderedFrames(env, dataset, job.model.obs_pool), job.train.window, job.model.frameskip)
 
 
 def practice_meta(job: TwoRoomsJob, env: TwoRooms) -> dict:
@@ -58,9 +58,9 @@ def practice_tasks(job: TwoRoomsJob, env: TwoRooms, n: int, seed: int) -> Tasks:
 
 
 def practise(
-    job: TwoRoomsJob, env: TwoRooms, model, inverse_dynamics, dataset: TrajectoryDataset,
-    heldout: TrajectoryDataset, generator: torch.Generator, run: RunDir, bf16: bool, first_step: int,
-) -> tuple[TrainResult, LinearProbe, TrajectoryDataset, list[float]]:
+    job: TwoRoomsJob, env: TwoRooms, model, inverse_dynamics, dataset: Trajectories,
+    heldout: Trajectories, generator: torch.Generator, run: RunDir, bf16: bool, first_step: int,
+) -> tuple[TrainResult, LinearProbe, Trajectories, list[float]]:
     """Practice rounds (see :class:`~hjepa.recipes.two_rooms_config.PracticeConfig`): returns the last
     round's training result and probe, all practice episodes, and per round the fraction of plans that
     reached their goal when executed (before the round's training)."""
@@ -71,7 +71,7 @@ def practise(
     steps = dataclasses.replace(
         job.train, steps=config.steps, lr=config.lr, warmup_steps=min(20, config.steps), eval_every=config.steps
     )
-    episodes: list[TrajectoryDataset] = []
+    episodes: list[Trajectories] = []
     reached: list[float] = []
     result: TrainResult | None = None
     for r in range(config.rounds):
@@ -85,7 +85,7 @@ def practise(
         reached.append(float(hit.any(1).float().mean()))
         run.log({"practice/round": r + 1, "practice/plans_reaching_goal": reached[-1]}, step=first_step + r * config.steps)
         episodes.append(new)
-        practice = build_sampler(TrajectoryDataset.concat(episodes), env, job)
+        practice = build_sampler(Trajectories.concat(episodes), env, job)
         mixed = MixedWindowSampler([explore, practice], [1.0 - config.fraction, config.fraction])
         result = train_world_model(
             model, inverse_dynamics, mixed, job.loss, steps, generator, diagnose=diagnose, run=run, bf16=bf16,
@@ -93,4 +93,4 @@ def practise(
             desc=f"practice {r + 1}/{config.rounds}",
         )
     assert result is not None and diagnose.probe is not None
-    return result, diagnose.probe, TrajectoryDataset.concat(episodes), reached
+    return result, diagnose.probe, Trajectories.concat(episodes), reached
