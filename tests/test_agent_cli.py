@@ -80,10 +80,10 @@ def test_train_writes_every_file(trained):
     phases = {r.get("phase") for r in read_metrics(trained / "metrics.jsonl")}
     assert phases == {"collect", "critic", "critic_round", "dagger"}
     config = json.loads((trained / "config.json").read_text())
-    assert config["agent"]["weights"] == {"goal": 1.0, "action": 0.0, "zone": 20.0}
+    assert config["resolved"]["weights"] == {"goal": 1.0, "action": 0.0, "zone": 20.0}
     memory = torch.load(trained / "checkpoints/memory.pt", weights_only=True)
     assert memory["term_names"] == ["goal", "action", "zone"]
-    policy = load_policy(trained / "checkpoints/policy.pt", config["agent"]["weights"])
+    policy = load_policy(trained / "checkpoints/policy.pt", config["resolved"]["weights"])
     assert policy.stochastic  # the default: a Gaussian over the teacher's labels, saved as such
     mean, std = policy.distribution(torch.zeros(3, policy.state_dim), torch.zeros(3, policy.goal_dim))
     assert std is not None and (std > 0).all() and (std <= policy.max_action).all()
@@ -177,8 +177,8 @@ def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys):
                         "--task", "reach", *TINY_TRAIN, "--critic.members", "2", "--critic.bootstrap"], capsys)
     assert code == 0, err
     config = json.loads((tmp_path / "ens" / "config.json").read_text())
-    critic = load_critic(tmp_path / "ens" / "checkpoints" / "critic.pt", config["agent"]["weights"],
-                         config["agent"]["task"]["discount"])
+    critic = load_critic(tmp_path / "ens" / "checkpoints" / "critic.pt", config["resolved"]["weights"],
+                         config["resolved"]["task"]["discount"])
     assert isinstance(critic, CriticEnsemble) and len(critic.members) == 2
     members = {r.get("critic_member") for r in read_metrics(tmp_path / "ens" / "metrics.jsonl") if r.get("phase") == "critic"}
     assert members == {0, 1}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import tyro
 
 from hjepa.cli import main
 from hjepa.recipes.collect import CollectCommand
@@ -157,6 +158,8 @@ def expected_options(cls, prefix: str = "") -> set[str]:
     options = set()
     for f in fields(cls):
         hint = typing.get_type_hints(cls)[f.name]
+        if tyro.conf.Suppress in typing.get_args(typing.get_type_hints(cls, include_extras=True)[f.name]):
+            continue  # not an option (env.fixed_layout: --layout says it)
         if cls is TwoRoomsCommand and f.name == "job":  # flattened: its fields are top-level options
             options |= expected_options(TwoRoomsJob)
         elif is_dataclass(hint):
@@ -177,6 +180,7 @@ def test_help_lists_every_option(command, cls, capsys, monkeypatch):
         assert {"--train.lr", "--data.doorway-start-fraction", "--dataset", "--name"} <= options
     missing = sorted(o for o in options if o not in out)
     assert not missing
+    assert "--env.fixed-layout" not in out  # one way to say it: --layout fixed
 
 
 def test_console_script_help():

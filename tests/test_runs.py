@@ -87,7 +87,10 @@ def test_write_config_and_json(tmp_path):
     path = run.write_config(_Config())
     assert path == run.root / "config.json"
     cfg = json.loads(path.read_text())
+    provenance = cfg.pop("run")  # what made the run, beside its options
     assert cfg == {"name": "demo", "lr": 1e-3, "sizes": [32, 64], "out": "/tmp/x", "nested": {"a": [1, 2]}}
+    assert {"command", "subcommand", "hjepa_version", "git_commit", "machine"} <= set(provenance)
+    assert provenance["machine"]["cpu_kind"] in ("AMX", "AVX-512", "AVX2", "other", "unknown") or "ATEN" in provenance["machine"]["cpu_kind"]
     assert not [p for p in run.root.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -142,7 +145,7 @@ def test_metrics_round_trip_with_partial_line(tmp_path):
     records = read_metrics(run.path("metrics.jsonl"))
     assert len(records) == 3
     assert records[0] == {"step": 0, "loss": 0.5, "acc": 0.25, "n": 3}
-    assert records[1]["loss"] == 0.25 and np.isnan(records[1]["nan"])
+    assert records[1]["loss"] == 0.25 and records[1]["nan"] is None  # strict JSON: NaN is written as null
     assert records[2] == {"note": "no step"}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\nbroken\n{"a": 2}\n')

@@ -9,7 +9,10 @@ from typing import Annotated, Union
 
 import tyro
 
+from hjepa import __version__
+from hjepa.config_args import expand_config
 from hjepa.envs.adapters.extras import MissingExtraError
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.recipes.agent_run import AgentRunCommand
 from hjepa.recipes.agent_train import AgentTrainCommand
 from hjepa.recipes.collect import CollectCommand
@@ -53,6 +56,12 @@ class AgentCommand:
         return self.command.run()
 
 
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    InputError, NonFiniteLoss, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
+    IsADirectoryError, MissingExtraError,
+)
+"""What the user can fix: one line and exit code 2. Anything else is a bug and keeps its traceback."""
+
 Command = Union[
     Annotated[TwoRoomsCommand, tyro.conf.subcommand("two-rooms")],
     Annotated[CollectCommand, tyro.conf.subcommand("collect")],
@@ -93,24 +102,31 @@ def summary_line(command, summary: dict) -> str | None:
     return None
 
 
+RERUNNABLE: dict[tuple[str, ...], type] = {
+    ("two-rooms",): TwoRoomsCommand, ("maze",): MazeCommand, ("gym",): GymCommand,
+    ("agent", "train"): AgentTrainCommand, ("agent", "run"): AgentRunCommand, ("ssl", "train"): SSLTrainCommand,
+}
+"""Commands whose run's config.json ``--config`` reads back (``hjepa evaluate`` writes a two-rooms config)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hjepa`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        print(f"hjepa {__version__}")
+        return 0
     try:
+        argv = expand_config(argv, RERUNNABLE)
         command = tyro.cli(
             Command, args=argv,
             description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture).",
         )
-    except ValueError as error:  # a config's own check, for nested subcommands that tyro does not catch
+    except USER_ERRORS as error:  # --config's, and a config's own check, which tyro does not catch
         print(f"hjepa: error: {error}", file=sys.stderr)
         return 2
-    errors: tuple[type[BaseException], ...] = (
-        ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError, MissingExtraError,
-    )
-    if isinstance(command, SSLCommand):
-        errors += (FloatingPointError,)  # a diverging SSL loss: lower --lr
     try:
         summary = command.run()
-    except errors as error:
+    except USER_ERRORS as error:
         print(f"hjepa: error: {error}", file=sys.stderr)
         return 2
     line = summary_line(command, summary)

@@ -40,6 +40,7 @@ from hjepa.control.unstick import random_kicks, stuck_mask
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.cost.per_problem import PerProblemCost
 from hjepa.cost.terminal import CriticPlanningCost
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics, Planner, shift_plan
 
 AgentMode = Literal["mode1", "mode2", "mode2-warm"]
@@ -97,15 +98,15 @@ class Agent:
         unstick: bool = False,
     ) -> None:
         if mode not in ("mode1", "mode2", "mode2-warm"):
-            raise ValueError(f"mode must be mode1, mode2 or mode2-warm, got {mode!r}")
+            raise InputError(f"mode must be mode1, mode2 or mode2-warm, got {mode!r}")
         if mode in ("mode1", "mode2-warm") and policy is None:
-            raise ValueError(f"{mode} needs a trained policy (run `hjepa agent train` first and pass --learned)")
+            raise InputError(f"{mode} needs a trained policy (run `hjepa agent train` first and pass --learned)")
         if mode != "mode1" and planner is None:
-            raise ValueError(f"{mode} needs a planner")
+            raise InputError(f"{mode} needs a planner")
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+            raise InputError(f"horizon must be an int >= 1, got {horizon!r}")
         if not max_action_norm > 0:
-            raise ValueError(f"max_action_norm must be > 0, got {max_action_norm}")
+            raise InputError(f"max_action_norm must be > 0, got {max_action_norm}")
         self.dynamics = dynamics
         self.planner = planner
         self.horizon = horizon
@@ -127,7 +128,7 @@ class Agent:
     def reset(self, cost: EpisodeCost, goal_input: Tensor) -> None:
         """Start ``N`` episodes: their intrinsic cost and the goal ``(N, G)`` policy and critic see."""
         if goal_input.dim() != 2:
-            raise ValueError(f"goal_input must be (N, G), got {tuple(goal_input.shape)}")
+            raise InputError(f"goal_input must be (N, G), got {tuple(goal_input.shape)}")
         self.cost = cost
         self.goal_input = goal_input.detach()
         self.warm_start = None
@@ -144,7 +145,7 @@ class Agent:
         if self.cost is None or self.goal_input is None:
             raise ValueError("Agent.act called before reset(cost, goal_input)")
         if state.shape[0] != self.goal_input.shape[0]:
-            raise ValueError(f"state has {state.shape[0]} episodes, reset() was given {self.goal_input.shape[0]}")
+            raise InputError(f"state has {state.shape[0]} episodes, reset() was given {self.goal_input.shape[0]}")
         goal = self.goal_input.to(state)
         if self.mode == "mode1":
             assert self.policy is not None

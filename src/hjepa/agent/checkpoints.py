@@ -14,6 +14,7 @@ from hjepa.agent.critic import Critic
 from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.memory import ShortTermMemory
 from hjepa.agent.policy import GoalPolicy
+from hjepa.errors import InputError
 from hjepa.runs.run_dir import RunDir, load_checkpoint
 
 CRITIC_FORMAT = "hjepa.agent.critic/1"
@@ -56,23 +57,31 @@ def save_learned(run: RunDir, critic: dict | None, policy: dict | None, memory: 
 def _check_weights(kind: str, path: Path, stored: dict, weights: dict[str, float]) -> None:
     same = set(stored) == set(weights) and all(math.isclose(stored[k], weights[k]) for k in weights)
     if not same:
-        raise ValueError(
+        raise InputError(
             f"the {kind} in {path} was trained for cost weights {stored}, but this task's cost has {weights}; "
             "train one for this task (`hjepa agent train` with the same --task and options)"
         )
+
+
+def _check_finite(kind: str, path: Path, weights: dict) -> None:
+    bad = [name for name, value in weights.items() if value.is_floating_point() and not bool(value.isfinite().all())]
+    if bad:
+        raise InputError(f"the {kind} in {path} has NaN or inf weights ({', '.join(bad[:3])}...): its training diverged; "
+                         "train it again with a lower learning rate")
 
 
 def load_critic(path: Path, weights: dict[str, float], discount: float) -> Critic | CriticEnsemble:
     """The critic at ``path``, checked to match the cost ``weights`` and ``discount``."""
     state = load_checkpoint(path)
     if state.get("format") != CRITIC_FORMAT:
-        raise ValueError(f"{path} is not a critic checkpoint (format {state.get('format')!r})")
+        raise InputError(f"{path} is not a critic checkpoint (format {state.get('format')!r})")
     _check_weights("critic", path, state["weights"], weights)
     if not math.isclose(state["discount"], discount):
-        raise ValueError(f"the critic in {path} was trained with discount {state['discount']}, this task uses {discount}")
+        raise InputError(f"the critic in {path} was trained with discount {state['discount']}, this task uses {discount}")
     members = [Critic(state["state_dim"], state["goal_dim"], state["hidden"], state["layers"], state["value_scale"])
                for _ in range(int(state.get("members", 1)))]
     critic = members[0] if len(members) == 1 else CriticEnsemble(members)
+    _check_finite("critic", path, state["model"])
     critic.load_state_dict(state["model"])
     return critic.eval()
 
@@ -81,10 +90,11 @@ def load_policy(path: Path, weights: dict[str, float]) -> GoalPolicy:
     """The policy at ``path``, checked to match the cost ``weights``."""
     state = load_checkpoint(path)
     if state.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{path} is not a policy checkpoint (format {state.get('format')!r})")
+        raise InputError(f"{path} is not a policy checkpoint (format {state.get('format')!r})")
     _check_weights("policy", path, state["weights"], weights)
     policy = GoalPolicy(state["state_dim"], state["goal_dim"], state["action_dim"], state["max_action"],
                         state["hidden"], state["layers"], bool(state.get("stochastic", False)))
+    _check_finite("policy", path, state["model"])
     policy.load_state_dict(state["model"])
     return policy.eval()
 

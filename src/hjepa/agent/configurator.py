@@ -43,6 +43,7 @@ from hjepa.cost.per_problem import PerProblemCost
 from hjepa.cost.regions import Box, RegionTerm
 from hjepa.envs.tasks import Tasks
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 
 TaskName = Literal["reach", "avoid", "other-room"]
 DEFAULT_ZONE = (42.0, 22.0, 50.0, 42.0)
@@ -105,39 +106,39 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.room_term not in ("examples", "probe"):
-            raise ValueError(f"task room_term must be 'examples' or 'probe', got {self.room_term!r}")
+            raise InputError(f"task room_term must be 'examples' or 'probe', got {self.room_term!r}")
         if not self.room_spacing > 0:
-            raise ValueError(f"task room_spacing must be > 0, got {self.room_spacing!r}")
+            raise InputError(f"task room_spacing must be > 0, got {self.room_spacing!r}")
         if self.room_saturation is not None and not 0 < self.room_saturation < float("inf"):
-            raise ValueError(f"task room_saturation must be a finite number > 0 or None, got {self.room_saturation!r}")
+            raise InputError(f"task room_saturation must be a finite number > 0 or None, got {self.room_saturation!r}")
         if self.goal not in ("position", "other-room"):
-            raise ValueError(f"task goal must be 'position' or 'other-room', got {self.goal!r}")
+            raise InputError(f"task goal must be 'position' or 'other-room', got {self.goal!r}")
         if self.planner not in ("mppi", "cem", "gradient"):
-            raise ValueError(f"task planner must be 'mppi', 'cem' or 'gradient', got {self.planner!r}")
+            raise InputError(f"task planner must be 'mppi', 'cem' or 'gradient', got {self.planner!r}")
         for name in ("goal_weight", "action_weight", "zone_weight", "zone_margin", "room_weight", "room_margin",
                      "critic_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and value != float("inf")):
-                raise ValueError(f"task {name} must be a finite number >= 0, got {value!r}")
+                raise InputError(f"task {name} must be a finite number >= 0, got {value!r}")
         for name in ("horizon", "samples", "iterations", "elites"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"task {name} must be an int >= 1, got {value!r}")
+                raise InputError(f"task {name} must be an int >= 1, got {value!r}")
         if self.planner != "gradient" and self.samples < 2:
-            raise ValueError(f"task samples must be >= 2 for {self.planner}, got {self.samples}")
+            raise InputError(f"task samples must be >= 2 for {self.planner}, got {self.samples}")
         for name in ("noise_std", "temperature", "max_action"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"task {name} must be > 0, got {getattr(self, name)!r}")
+                raise InputError(f"task {name} must be > 0, got {getattr(self, name)!r}")
         if not 0.0 <= self.discount < 1.0:
-            raise ValueError(f"task discount must be in [0, 1), got {self.discount}")
+            raise InputError(f"task discount must be in [0, 1), got {self.discount}")
         if self.zone is not None:
             if len(self.zone) != 4:
-                raise ValueError(f"task zone must be (x_min, y_min, x_max, y_max), got {self.zone}")
+                raise InputError(f"task zone must be (x_min, y_min, x_max, y_max), got {self.zone}")
             Box(*self.zone)  # raises on an empty or inverted rectangle
         if self.uses_goal_term and self.goal_weight == 0:
-            raise ValueError(f"a {self.goal!r} goal needs goal_weight > 0 (the goal term is the task)")
+            raise InputError(f"a {self.goal!r} goal needs goal_weight > 0 (the goal term is the task)")
         if self.goal == "other-room" and self.room_term == "probe" and self.room_weight == 0:
-            raise ValueError("an 'other-room' goal with room_term='probe' needs room_weight > 0 (the room term is the task)")
+            raise InputError("an 'other-room' goal with room_term='probe' needs room_weight > 0 (the room term is the task)")
 
     @property
     def uses_goal_term(self) -> bool:
@@ -154,7 +155,7 @@ def task_preset(name: str) -> TaskSpec:
             return TaskSpec(goal="position", zone=DEFAULT_ZONE)
         case "other-room":
             return TaskSpec(goal="other-room")
-    raise ValueError(f"unknown task {name!r}: choose reach, avoid or other-room")
+    raise InputError(f"unknown task {name!r}: choose reach, avoid or other-room")
 
 
 @dataclass(frozen=True)
@@ -219,16 +220,16 @@ class Configurator:
         cfg = self.env.config
         needs_probe = spec.zone is not None or (spec.goal == "other-room" and spec.room_term == "probe")
         if needs_probe and self.position_weight is None:
-            raise ValueError("this task has region terms, which need the world model's (x, y) probe; "
+            raise InputError("this task has region terms, which need the world model's (x, y) probe; "
                              "the checkpoint has none")
         zone = None
         if spec.zone is not None:
             box = Box(*spec.zone)
             lo, hi = float(cfg.border), float(cfg.size - 1 - cfg.border)
             if box.x_max <= lo or box.x_min >= hi or box.y_max <= lo or box.y_min >= hi:
-                raise ValueError(f"task zone {spec.zone} lies outside the arena [{lo}, {hi}]^2")
+                raise InputError(f"task zone {spec.zone} lies outside the arena [{lo}, {hi}]^2")
             if box.x_min <= lo and box.x_max >= hi and box.y_min <= lo and box.y_max >= hi:
-                raise ValueError(f"task zone {spec.zone} covers the whole arena")
+                raise InputError(f"task zone {spec.zone} covers the whole arena")
             zone = RegionTerm("zone", "avoid", box, spec.zone_weight, spec.zone_margin, reduce="max")
         rooms, room_boxes = None, None
         weights = {"goal": spec.goal_weight} if spec.uses_goal_term else {}
@@ -237,7 +238,7 @@ class Configurator:
             weights["zone"] = spec.zone_weight
         if spec.goal == "other-room":
             if not cfg.fixed_layout:
-                raise ValueError("'other-room' goals need the fixed layout (the rooms are those of the fixed "
+                raise InputError("'other-room' goals need the fixed layout (the rooms are those of the fixed "
                                  "wall); use a fixed-layout world model and environment")
             layout = self.env.sample_layout(1)
             room_boxes = (room_box(self.env, layout, 0), room_box(self.env, layout, 1))
@@ -268,7 +269,7 @@ class Configurator:
         """Encoded observations ``(K, D)`` of a grid of points covering ``room`` (0 left, 1 right),
         ``room_margin`` pixels inside its walls and ``room_spacing`` pixels apart."""
         if config.room_boxes is None:
-            raise ValueError("this task has no rooms to give examples of")
+            raise InputError("this task has no rooms to give examples of")
         spec = config.task
         box = config.room_boxes[room].grown(-spec.room_margin)
         axes = []

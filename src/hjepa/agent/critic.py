@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.mlp import mlp
 
 
@@ -43,9 +44,9 @@ class Critic(nn.Module):
                  value_scale: float = 1.0) -> None:
         super().__init__()
         if state_dim < 1 or goal_dim < 1:
-            raise ValueError(f"state_dim and goal_dim must be >= 1, got {state_dim} and {goal_dim}")
+            raise InputError(f"state_dim and goal_dim must be >= 1, got {state_dim} and {goal_dim}")
         if not value_scale > 0:
-            raise ValueError(f"value_scale must be > 0, got {value_scale}")
+            raise InputError(f"value_scale must be > 0, got {value_scale}")
         self.state_dim, self.goal_dim = state_dim, goal_dim
         self.use_difference = state_dim == goal_dim
         in_dim = state_dim + goal_dim + (state_dim if self.use_difference else 0)
@@ -55,7 +56,7 @@ class Critic(nn.Module):
     def features(self, state: Tensor, goal: Tensor) -> Tensor:
         """``[s, g, s - g]`` (or ``[s, g]``), ``(..., in_dim)``."""
         if state.shape[-1] != self.state_dim or goal.shape[-1] != self.goal_dim:
-            raise ValueError(
+            raise InputError(
                 f"critic expects state (..., {self.state_dim}) and goal (..., {self.goal_dim}), "
                 f"got {tuple(state.shape)} and {tuple(goal.shape)}"
             )

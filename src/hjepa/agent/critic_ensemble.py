@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hjepa.agent.critic import Critic
+from hjepa.errors import InputError
 
 
 class CriticEnsemble(nn.Module):
@@ -25,10 +26,10 @@ class CriticEnsemble(nn.Module):
     def __init__(self, members: list[Critic]) -> None:
         super().__init__()
         if len(members) < 1:
-            raise ValueError("a critic ensemble needs at least one member")
+            raise InputError("a critic ensemble needs at least one member")
         dims = {(m.state_dim, m.goal_dim) for m in members}
         if len(dims) != 1:
-            raise ValueError(f"ensemble members must share state and goal sizes, got {sorted(dims)}")
+            raise InputError(f"ensemble members must share state and goal sizes, got {sorted(dims)}")
         self.members = nn.ModuleList(members)
         self.state_dim, self.goal_dim = members[0].state_dim, members[0].goal_dim
 

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from hjepa.agent.critic import Critic
 from hjepa.agent.memory import ShortTermMemory
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.planning.base import Dynamics
 from hjepa.runs.progress import progress as progress_bar
 
@@ -46,7 +47,7 @@ def mean_return(memory: ShortTermMemory, weights: dict[str, float], discount: fl
     returns = memory.returns(weights, discount)
     finite = returns[torch.isfinite(returns)]
     if finite.numel() == 0:
-        raise ValueError("memory holds no steps to compute returns from")
+        raise InputError("memory holds no steps to compute returns from")
     return max(float(finite.mean()), 1e-6)
 
 
@@ -98,25 +99,25 @@ def train_critic(
         log: called as ``log(record, step)`` every ``log_every`` steps (e.g. ``RunDir.log``).
     """
     if method not in ("mc", "td"):
-        raise ValueError(f"critic method must be 'mc' or 'td', got {method!r}")
+        raise InputError(f"critic method must be 'mc' or 'td', got {method!r}")
     if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+        raise InputError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     if not 0.0 <= discount < 1.0:
-        raise ValueError(f"discount must be in [0, 1), got {discount}")
+        raise InputError(f"discount must be in [0, 1), got {discount}")
     if not 0.0 < target_tau <= 1.0:
-        raise ValueError(f"target_tau must be in (0, 1], got {target_tau}")
+        raise InputError(f"target_tau must be in (0, 1], got {target_tau}")
     if len(memory) == 0:
-        raise ValueError("memory is empty: act first, then train the critic")
+        raise InputError("memory is empty: act first, then train the critic")
     if not 0.0 <= hindsight <= 1.0:
-        raise ValueError(f"hindsight must be in [0, 1], got {hindsight}")
+        raise InputError(f"hindsight must be in [0, 1], got {hindsight}")
     if hindsight > 0 and (method != "mc" or "goal" not in weights):
-        raise ValueError("hindsight goals need method='mc' and a 'goal' term in the weights")
+        raise InputError("hindsight goals need method='mc' and a 'goal' term in the weights")
     relabelled = int(round(hindsight * batch_size))
     if not 0.0 <= imagined <= 1.0 or (imagined > 0 and (dynamics is None or imagined_steps < 1)):
-        raise ValueError("imagined must be in [0, 1] and needs dynamics and imagined_steps >= 1")
+        raise InputError("imagined must be in [0, 1] and needs dynamics and imagined_steps >= 1")
     predicted = int(round(imagined * batch_size))
     if not 0.0 <= anchor <= 1.0 or (anchor > 0 and critic.state_dim != critic.goal_dim):
-        raise ValueError(f"anchor must be in [0, 1] and needs goals that are states, got {anchor}")
+        raise InputError(f"anchor must be in [0, 1] and needs goals that are states, got {anchor}")
     anchored = int(round(anchor * batch_size))
     device = critic.value_scale.device
     scale = float(critic.value_scale)
@@ -160,6 +161,8 @@ def train_critic(
             state, goal = torch.cat([state, at_goal]), torch.cat([goal, at_goal])
             value = torch.cat([value, value.new_zeros(anchored)])
         loss = (critic.normalized(state, goal) - value / scale).square().mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"critic loss is not finite at step {step} (loss={float(loss):.4g}); lower --critic.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -176,6 +179,8 @@ def train_critic(
             bar.set_postfix(loss=f"{record['critic_loss']:.4f}", refresh=False)
             if log is not None:
                 log(record, step + 1)
+    if not all(bool(p.isfinite().all()) for p in critic.parameters()):
+        raise NonFiniteLoss("critic weights became NaN or inf in training; lower --critic.lr")
     critic.eval()
     return history
 

@@ -27,6 +27,7 @@ import torch
 
 from hjepa.agent.memory import ShortTermMemory
 from hjepa.agent.policy import GoalPolicy, fit_policy
+from hjepa.errors import InputError
 from hjepa.runs.progress import progress as progress_bar
 
 
@@ -60,13 +61,13 @@ def dagger(
             global generator) before every fit, instead of continuing from the last fit.
     """
     if rounds < 0 or fit_steps < 1:
-        raise ValueError(f"rounds must be >= 0 and fit_steps >= 1, got {rounds} and {fit_steps}")
+        raise InputError(f"rounds must be >= 0 and fit_steps >= 1, got {rounds} and {fit_steps}")
     history: list[dict] = []
     bar = progress_bar(rounds + 1, desc="dagger", enabled=progress)
     for round_index in bar:
         states, goals, targets = memory.labelled()
         if states.shape[0] == 0:
-            raise ValueError("memory holds no labelled steps: store teacher-labelled episodes first")
+            raise InputError("memory holds no labelled steps: store teacher-labelled episodes first")
         if fresh:
             reinitialise(policy)
         losses = fit_policy(policy, states, goals, targets, fit_steps, batch_size, lr, weight_decay, generator)

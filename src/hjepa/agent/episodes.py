@@ -32,6 +32,7 @@ from hjepa.control.worlds import PositionWorld
 from hjepa.cost.regions import Box
 from hjepa.envs.tasks import Tasks
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 
 
 class AgentController:
@@ -53,7 +54,7 @@ class AgentController:
                  teacher: Agent | None = None, label_own_actions: bool = False,
                  teacher_label: Literal["action", "consensus"] = "action", position_decoder=None, record: int = 0) -> None:
         if teacher is not None and teacher.unstick:
-            raise ValueError("a teacher only labels the states another agent reaches: build it with unstick=False "
+            raise InputError("a teacher only labels the states another agent reaches: build it with unstick=False "
                              "(it would take the other agent's actions for its own)")
         self.agent, self.perception, self.cost, self.goal_states = agent, perception, cost, goal_states
         self.action_repeat = action_repeat

@@ -22,6 +22,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 @dataclass
 class MemoryBatch:
@@ -68,10 +70,10 @@ class ShortTermMemory:
         for name, value in (("capacity", capacity), ("max_length", max_length), ("state_dim", state_dim),
                             ("goal_dim", goal_dim), ("action_dim", action_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                raise InputError(f"{name} must be an int >= 1, got {value!r}")
         names = list(term_names)
         if not names or len(set(names)) != len(names):
-            raise ValueError(f"term_names must be distinct and non-empty, got {names}")
+            raise InputError(f"term_names must be distinct and non-empty, got {names}")
         self.capacity, self.max_length = capacity, max_length
         self.state_dim, self.goal_dim, self.action_dim = state_dim, goal_dim, action_dim
         self.term_names = names
@@ -121,16 +123,16 @@ class ShortTermMemory:
             expected["teacher_actions"] = (teacher_actions, (n, length, self.action_dim))
         for name, (value, shape) in expected.items():
             if tuple(value.shape) != shape:
-                raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+                raise InputError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
         if length > self.max_length:
-            raise ValueError(f"episodes of {length} steps exceed max_length {self.max_length}")
+            raise InputError(f"episodes of {length} steps exceed max_length {self.max_length}")
         if set(terms) != set(self.term_names):
-            raise ValueError(f"terms must have exactly the names {self.term_names}, got {sorted(terms)}")
+            raise InputError(f"terms must have exactly the names {self.term_names}, got {sorted(terms)}")
         for name, value in terms.items():
             if tuple(value.shape) != (n, length):
-                raise ValueError(f"term {name!r} must have shape {(n, length)}, got {tuple(value.shape)}")
+                raise InputError(f"term {name!r} must have shape {(n, length)}, got {tuple(value.shape)}")
         if n and (int(lengths.min()) < 1 or int(lengths.max()) > length):
-            raise ValueError(f"lengths must be in [1, {length}], got {lengths.tolist()}")
+            raise InputError(f"lengths must be in [1, {length}], got {lengths.tolist()}")
         slots = (self.cursor + torch.arange(n)) % self.capacity
         if n > self.capacity:  # only the last `capacity` episodes survive
             keep = torch.arange(n - self.capacity, n)
@@ -191,22 +193,22 @@ class ShortTermMemory:
         (each episode's windows weighted by ``episode_weights (capacity,)`` when given, e.g. the
         counts of a bootstrap resample)."""
         if batch < 1 or length < 1:
-            raise ValueError(f"batch and length must be >= 1, got {batch} and {length}")
+            raise InputError(f"batch and length must be >= 1, got {batch} and {length}")
         counts = (self.lengths - length + 1).clamp_min(0).float()
         if episode_weights is not None and (
                 tuple(episode_weights.shape) != (self.capacity,) or bool((episode_weights < 0).any())):
-            raise ValueError(f"episode_weights must be ({self.capacity},) and >= 0, got {tuple(episode_weights.shape)}")
+            raise InputError(f"episode_weights must be ({self.capacity},) and >= 0, got {tuple(episode_weights.shape)}")
         occupied = torch.zeros(self.capacity, dtype=torch.bool)
         occupied[self.slots] = True
         counts = torch.where(occupied, counts, torch.zeros_like(counts))
         if float(counts.sum()) == 0:
             longest = int(self.lengths[self.slots].max()) if self.count else 0
-            raise ValueError(
+            raise InputError(
                 f"no stored episode has {length} steps (memory holds {self.count} episodes, longest {longest})"
             )
         chance = counts if episode_weights is None else counts * episode_weights.float()
         if float(chance.sum()) == 0:
-            raise ValueError("episode_weights give every episode with such windows weight 0")
+            raise InputError("episode_weights give every episode with such windows weight 0")
         episode = torch.multinomial(chance, batch, replacement=True, generator=generator)
         start = (torch.rand(batch, generator=generator) * counts[episode]).long()
         start = torch.minimum(start, counts[episode].long() - 1)
@@ -227,7 +229,7 @@ class ShortTermMemory:
         """``(capacity, max_length)`` weighted per-step cost ``c_t = sum_k w_k term_k`` (0 past the end)."""
         unknown = set(weights) - set(self.term_names)
         if unknown:
-            raise ValueError(f"weights name terms {sorted(unknown)} that memory does not store ({self.term_names})")
+            raise InputError(f"weights name terms {sorted(unknown)} that memory does not store ({self.term_names})")
         total = torch.zeros(self.capacity, self.max_length)
         for name, weight in weights.items():
             total = total + float(weight) * self.terms[name]
@@ -241,7 +243,7 @@ class ShortTermMemory:
         that ran out of time is usually stuck where it was. NaN past each episode's end.
         """
         if not 0.0 <= discount < 1.0:
-            raise ValueError(f"discount must be in [0, 1), got {discount}")
+            raise InputError(f"discount must be in [0, 1), got {discount}")
         costs = self.step_costs(weights)
         valid = self.valid_mask()
         out = torch.full_like(costs, float("nan"))
@@ -281,7 +283,7 @@ class ShortTermMemory:
     def from_state_dict(cls, state: dict) -> "ShortTermMemory":
         """A memory equal to the one that wrote ``state``."""
         if state.get("format") != "hjepa.agent.memory/1":
-            raise ValueError(f"not a short-term memory state (format {state.get('format')!r})")
+            raise InputError(f"not a short-term memory state (format {state.get('format')!r})")
         memory = cls(state["capacity"], state["max_length"], state["state_dim"], state["goal_dim"],
                      state["action_dim"], state["term_names"])
         memory.load_state_dict(state)
@@ -291,9 +293,9 @@ class ShortTermMemory:
         """Restore contents written by :meth:`state_dict` (same sizes and term names)."""
         for key in ("capacity", "max_length", "state_dim", "goal_dim", "action_dim"):
             if state[key] != getattr(self, key):
-                raise ValueError(f"memory {key} {state[key]} does not match this memory's {getattr(self, key)}")
+                raise InputError(f"memory {key} {state[key]} does not match this memory's {getattr(self, key)}")
         if list(state["term_names"]) != self.term_names:
-            raise ValueError(f"memory term names {state['term_names']} differ from {self.term_names}")
+            raise InputError(f"memory term names {state['term_names']} differ from {self.term_names}")
         self.states = state["states"].float().clone()
         self.actions = state["actions"].float().clone()
         self.teacher_actions = state["teacher_actions"].float().clone()
@@ -309,6 +311,6 @@ def bootstrap_weights(memory: ShortTermMemory, generator: torch.Generator | None
     draws, with replacement, as there are episodes; 0 for empty slots)."""
     slots = memory.slots
     if len(slots) == 0:
-        raise ValueError("memory is empty: nothing to resample")
+        raise InputError("memory is empty: nothing to resample")
     drawn = slots[torch.randint(len(slots), (len(slots),), generator=generator)]
     return torch.bincount(drawn, minlength=memory.capacity).float()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.nn.mlp import mlp
 from hjepa.planning.base import Dynamics
 
@@ -47,9 +48,9 @@ class GoalPolicy(nn.Module):
                  hidden: int = 256, layers: int = 3, stochastic: bool = False) -> None:
         super().__init__()
         if min(state_dim, goal_dim, action_dim) < 1:
-            raise ValueError(f"dims must be >= 1, got {state_dim}, {goal_dim}, {action_dim}")
+            raise InputError(f"dims must be >= 1, got {state_dim}, {goal_dim}, {action_dim}")
         if not max_action > 0:
-            raise ValueError(f"max_action must be > 0, got {max_action}")
+            raise InputError(f"max_action must be > 0, got {max_action}")
         self.state_dim, self.goal_dim, self.action_dim = state_dim, goal_dim, action_dim
         self.max_action = float(max_action)
         self.stochastic = bool(stochastic)
@@ -65,7 +66,7 @@ class GoalPolicy(nn.Module):
     def distribution(self, state: Tensor, goal: Tensor) -> tuple[Tensor, Tensor | None]:
         """``(mean (..., A), std (..., A))``; ``std`` is None for a deterministic policy."""
         if state.shape[-1] != self.state_dim or goal.shape[-1] != self.goal_dim:
-            raise ValueError(
+            raise InputError(
                 f"policy expects state (..., {self.state_dim}) and goal (..., {self.goal_dim}), "
                 f"got {tuple(state.shape)} and {tuple(goal.shape)}"
             )
@@ -103,7 +104,7 @@ def policy_plan(policy: GoalPolicy, dynamics: Dynamics, s0: Tensor, goal: Tensor
         actions ``(B, horizon, A)``, the planner's ``init`` in Mode-2 warm-started by Mode-1.
     """
     if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon}")
+        raise InputError(f"horizon must be >= 1, got {horizon}")
     state = s0.unsqueeze(1)  # (B, 1, D)
     goal = goal.unsqueeze(1).to(state)
     actions = []
@@ -136,19 +137,19 @@ def fit_policy(
         steps: AdamW steps on random minibatches of ``batch_size``.
     """
     if states.dim() != 2 or goals.dim() != 2 or targets.dim() != 2:
-        raise ValueError("states, goals and targets must be (M, D), (M, G) and (M, A)")
+        raise InputError("states, goals and targets must be (M, D), (M, G) and (M, A)")
     count = states.shape[0]
     if count == 0 or goals.shape[0] != count or targets.shape[0] != count:
-        raise ValueError(f"need the same M >= 1 rows, got {states.shape[0]}, {goals.shape[0]}, {targets.shape[0]}")
+        raise InputError(f"need the same M >= 1 rows, got {states.shape[0]}, {goals.shape[0]}, {targets.shape[0]}")
     if not torch.isfinite(targets).all():
-        raise ValueError("targets contain NaN or inf")
+        raise InputError("targets contain NaN or inf")
     device = next(policy.parameters()).device
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
     policy.train()
     losses = []
     bound = policy.max_action
     targets = targets.clamp(-bound, bound)
-    for _ in range(steps):
+    for step in range(steps):
         index = torch.randint(count, (min(batch_size, count),), generator=generator)
         mean, std = policy.distribution(states[index].to(device), goals[index].to(device))
         error = (mean - targets[index].to(device)).square()
@@ -156,9 +157,13 @@ def fit_policy(
             loss = error.sum(-1).mean()
         else:
             loss = (std.log() + error / (2 * std.square())).sum(-1).mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"policy loss is not finite at step {step} (loss={float(loss):.4g}); lower --policy.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+    if not all(bool(p.isfinite().all()) for p in policy.parameters()):
+        raise NonFiniteLoss("policy weights became NaN or inf in training; lower --policy.lr")
     policy.eval()
     return losses

@@ -31,6 +31,7 @@ from hjepa.control.dynamics import clip_norm, learned_dynamics
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.errors import InputError
 from hjepa.planning.base import Planner
 from hjepa.world.model import JEPAWorldModel
 
@@ -38,9 +39,9 @@ from hjepa.world.model import JEPAWorldModel
 def execute_open_loop(env: TwoRooms, start: Tensor, layout: Layout, actions: Tensor) -> Tensor:
     """Positions ``(N, T+1, 2)`` visited by executing ``actions (N, T, 2)`` from ``start (N, 2)``."""
     if start.dim() != 2 or start.shape[-1] != 2:
-        raise ValueError(f"start must be (N, 2), got {tuple(start.shape)}")
+        raise InputError(f"start must be (N, 2), got {tuple(start.shape)}")
     if actions.dim() != 3 or actions.shape[0] != start.shape[0] or actions.shape[-1] != 2:
-        raise ValueError(f"actions must be (N, T, 2) with N={start.shape[0]}, got {tuple(actions.shape)}")
+        raise InputError(f"actions must be (N, T, 2) with N={start.shape[0]}, got {tuple(actions.shape)}")
     positions = [start]
     for t in range(actions.shape[1]):
         positions.append(env.step(positions[-1], actions[:, t], layout))
@@ -80,11 +81,11 @@ def practice_episodes(
     """
     n = start.shape[0]
     if goal.shape != start.shape or len(layout) != n:
-        raise ValueError(
+        raise InputError(
             f"start {tuple(start.shape)}, goal {tuple(goal.shape)} and layout ({len(layout)}) must agree"
         )
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise InputError(f"chunk must be >= 1, got {chunk}")
     dynamics = learned_dynamics(model, frameskip, max_action, bf16=bf16)
     device = next(model.parameters()).device
     planned = []

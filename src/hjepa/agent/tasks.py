@@ -23,6 +23,7 @@ from torch import Tensor
 from hjepa.cost.regions import Box
 from hjepa.envs.tasks import Tasks, sample_two_rooms_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.errors import InputError
 
 GoalKind = Literal["position", "other-room"]
 
@@ -49,7 +50,7 @@ def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: B
     Starts (and goal positions) closer than ``clearance`` pixels to ``zone`` are redrawn.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise InputError(f"n must be >= 1, got {n}")
     generator = torch.Generator().manual_seed(seed)
     keep_out = zone.grown(clearance) if zone is not None else None
     chosen: list[tuple[Layout, Tensor, Tensor, Tensor]] = []
@@ -69,7 +70,7 @@ def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: B
             target = room_centre(env, layout, target_room)
             ok = torch.ones(draw, dtype=torch.bool)
         else:
-            raise ValueError(f"unknown goal kind {goal!r}: choose 'position' or 'other-room'")
+            raise InputError(f"unknown goal kind {goal!r}: choose 'position' or 'other-room'")
         if keep_out is not None:
             ok &= ~keep_out.contains(start)
             if goal == "position":
@@ -80,7 +81,7 @@ def sample_agent_tasks(env: TwoRooms, goal: GoalKind, n: int, seed: int, zone: B
         if have == n:
             break
     if have < n:
-        raise ValueError(f"could not draw {n} episodes clear of zone {zone} (clearance {clearance} px)")
+        raise InputError(f"could not draw {n} episodes clear of zone {zone} (clearance {clearance} px)")
     layout = Layout(torch.cat([c[0].wall_x for c in chosen]), torch.cat([c[0].door_y for c in chosen]))
     return Tasks(torch.cat([c[1] for c in chosen]), torch.cat([c[2] for c in chosen]), layout,
                  target_room=torch.cat([c[3] for c in chosen]))

@@ -15,13 +15,14 @@ import torch
 from torch import Tensor
 
 from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics
 from hjepa.world.model import JEPAWorldModel
 
 
 def _check_repeat(action_repeat: int) -> None:
     if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
-        raise ValueError(f"action_repeat must be an int >= 1, got {action_repeat!r}")
+        raise InputError(f"action_repeat must be an int >= 1, got {action_repeat!r}")
 
 
 def clip_norm(action: Tensor, max_norm: float) -> Tensor:
@@ -53,14 +54,14 @@ def learned_dynamics(
     """
     _check_repeat(action_repeat)
     if model.action_dim != 2 * action_repeat:
-        raise ValueError(
+        raise InputError(
             f"model takes {model.action_dim}-dim actions, but action_repeat {action_repeat} "
             f"makes {2 * action_repeat}-dim macro actions"
         )
 
     def dynamics(state: Tensor, action: Tensor) -> Tensor:
         if state.dim() != 3 or action.dim() != 3 or action.shape[:2] != state.shape[:2]:
-            raise ValueError(
+            raise InputError(
                 f"expected state (B, S, D) and action (B, S, 2), got {tuple(state.shape)} "
                 f"and {tuple(action.shape)}"
             )
@@ -87,12 +88,12 @@ def simulator_dynamics(env: TwoRooms, layout: Layout, action_repeat: int) -> Dyn
 
     def dynamics(state: Tensor, action: Tensor) -> Tensor:
         if state.dim() != 3 or state.shape[-1] != 2 or action.shape != state.shape:
-            raise ValueError(
+            raise InputError(
                 f"expected positions (B, S, 2) and actions (B, S, 2), got {tuple(state.shape)} "
                 f"and {tuple(action.shape)}"
             )
         if state.shape[0] != len(layout):
-            raise ValueError(
+            raise InputError(
                 f"state has B={state.shape[0]} problems but the layout has {len(layout)}"
             )
         # env.step broadcasts leading dims *before* the layout's N: put samples first.

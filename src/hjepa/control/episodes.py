@@ -20,6 +20,7 @@ from torch import Tensor
 
 from hjepa.control.protocol import Controller, World
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 from hjepa.runs.progress import progress as progress_bar
 
 
@@ -108,10 +109,10 @@ def run_episodes(
     episodes. See :class:`~hjepa.control.protocol.World` for when episodes stop and succeed.
     """
     if max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        raise InputError(f"max_steps must be >= 1, got {max_steps}")
     repeat = int(controller.action_repeat)
     if repeat < 1:
-        raise ValueError(f"controller.action_repeat must be >= 1, got {repeat}")
+        raise InputError(f"controller.action_repeat must be >= 1, got {repeat}")
     n = len(tasks)
     record = max(0, min(record, n))
     world.reset(tasks)
@@ -134,7 +135,7 @@ def run_episodes(
             seconds += time.perf_counter() - tic
             decisions += 1
             if out.action.shape[0] != len(rows):
-                raise ValueError(f"controller returned actions for {out.action.shape[0]} episodes, expected {len(rows)}")
+                raise InputError(f"controller returned actions for {out.action.shape[0]} episodes, expected {len(rows)}")
             slot = torch.full((n,), -1, dtype=torch.long)
             slot[rows] = torch.arange(len(rows))
             for e in range(record):  # only the few recorded episodes, not a hot loop

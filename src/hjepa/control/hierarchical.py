@@ -23,6 +23,7 @@ from hjepa.control.protocol import ControllerOutput
 from hjepa.control.unstick import Unstick
 from hjepa.envs.maze import Maze
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 from hjepa.planning.base import rollout
 from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
 from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
@@ -55,13 +56,13 @@ class HierarchicalMPC:
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
                  position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None) -> None:
         if high.low_state_dim != low_model.state_dim:
-            raise ValueError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
+            raise InputError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
-            raise ValueError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
+            raise InputError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
         if z_mode not in ("mean", "expected", "worst"):
-            raise ValueError(f"z_mode must be 'mean', 'expected' or 'worst', got {z_mode!r}")
+            raise InputError(f"z_mode must be 'mean', 'expected' or 'worst', got {z_mode!r}")
         if z_draws < 1:
-            raise ValueError(f"z_draws must be >= 1, got {z_draws}")
+            raise InputError(f"z_draws must be >= 1, got {z_draws}")
         self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
         self.generator = generator
         self.action_repeat = low_model.action_dim // 2

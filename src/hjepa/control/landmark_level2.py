@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.maze import Maze
+from hjepa.errors import InputError
 from hjepa.planning.landmarks import LandmarkGraph, teleport
 from hjepa.world.hierarchy import HighLevelModel
 from hjepa.world.model import JEPAWorldModel
@@ -63,6 +64,6 @@ def maze_landmark_graph(env: Maze, low: JEPAWorldModel, high: HighLevelModel, wa
     """The landmark graph of ``walks`` in level 2's space, one edge per macro step seen (module docstring;
     ``count``, ``min_count``, ``max_ratio``: :meth:`~hjepa.planning.landmarks.LandmarkGraph.from_walks`)."""
     if env.config.layout != "fixed" or env.config.unreliable:
-        raise ValueError("a landmark graph remembers one maze: it needs the fixed layout without unreliable doors")
+        raise InputError("a landmark graph remembers one maze: it needs the fixed layout without unreliable doors")
     return LandmarkGraph.from_walks(walk_states(env, low, high, walks), high.macro_steps, count, min_count, generator,
                                     max_ratio=max_ratio)

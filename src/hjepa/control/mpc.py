@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics, Planner, PlanResult, TrajectoryCost, shift_plan
 
 
@@ -49,9 +50,9 @@ class ModelPredictiveController:
     ) -> None:
         for name, value in (("horizon", horizon), ("action_repeat", action_repeat), ("replan_every", replan_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                raise InputError(f"{name} must be an int >= 1, got {value!r}")
         if replan_every > horizon:
-            raise ValueError(f"replan_every ({replan_every}) cannot exceed the horizon ({horizon}): "
+            raise InputError(f"replan_every ({replan_every}) cannot exceed the horizon ({horizon}): "
                              "a plan has only that many actions")
         self.planner = planner
         self.horizon = horizon
@@ -67,7 +68,7 @@ class ModelPredictiveController:
     def reset(self, n: int) -> None:
         """Start ``n`` new episodes: forget the warm start."""
         if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+            raise InputError(f"n must be >= 1, got {n}")
         self.batch = n
         self.warm_start = None
         self._plan = self._cost = None
@@ -102,9 +103,9 @@ class ModelPredictiveController:
             if self.batch is None:
                 raise ValueError("rows needs reset(n) first")
             if rows.dim() != 1 or rows.shape[0] != state.shape[0]:
-                raise ValueError(f"rows must be (M,) with M={state.shape[0]}, got {tuple(rows.shape)}")
+                raise InputError(f"rows must be (M,) with M={state.shape[0]}, got {tuple(rows.shape)}")
         elif self.batch is not None and state.shape[0] != self.batch:
-            raise ValueError(f"state has {state.shape[0]} episodes, reset() was given {self.batch}")
+            raise InputError(f"state has {state.shape[0]} episodes, reset() was given {self.batch}")
         if self._plan is not None and self._age > 0 and (rows is not None or self._plan.shape[0] == state.shape[0]):
             return self._follow(rows)
         init = self.warm_start

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hjepa.errors import InputError
 from hjepa.planning.base import Planner
 from hjepa.planning.cem import CEM
 from hjepa.planning.gradient import GradientPlanner
@@ -59,15 +60,15 @@ class PlanConfig:
         for name in ("horizon", "samples", "iterations", "elites", "replan_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"plan.{name} must be an int >= 1, got {value!r}")
+                raise InputError(f"plan.{name} must be an int >= 1, got {value!r}")
         if self.planner not in ("mppi", "cem", "gradient"):
-            raise ValueError(f"plan.planner must be mppi, cem or gradient, got {self.planner!r}")
+            raise InputError(f"plan.planner must be mppi, cem or gradient, got {self.planner!r}")
         if self.replan_every > self.horizon:
-            raise ValueError(f"plan.replan_every ({self.replan_every}) cannot exceed plan.horizon ({self.horizon})")
+            raise InputError(f"plan.replan_every ({self.replan_every}) cannot exceed plan.horizon ({self.horizon})")
         if self.elites > self.samples:
-            raise ValueError(f"plan.elites ({self.elites}) cannot exceed plan.samples ({self.samples})")
+            raise InputError(f"plan.elites ({self.elites}) cannot exceed plan.samples ({self.samples})")
         if not (self.max_action > 0 and self.noise_std > 0 and self.temperature > 0 and self.min_std > 0):
-            raise ValueError("plan.max_action, plan.noise_std, plan.min_std and plan.temperature must be positive")
+            raise InputError("plan.max_action, plan.noise_std, plan.min_std and plan.temperature must be positive")
 
 
 def make_planner(plan: PlanConfig, action_dim: int, bound: float) -> Planner:
@@ -78,7 +79,7 @@ def make_planner(plan: PlanConfig, action_dim: int, bound: float) -> Planner:
     ``plan.iterations`` Adam steps of 0.3 from ``plan.samples`` restarts.
     """
     if action_dim < 1 or not bound > 0:
-        raise ValueError(f"need action_dim >= 1 and bound > 0, got {action_dim} and {bound}")
+        raise InputError(f"need action_dim >= 1 and bound > 0, got {action_dim} and {bound}")
     if plan.planner == "mppi":
         return MPPI(
             action_dim, -bound, bound, samples=plan.samples, iterations=plan.iterations,

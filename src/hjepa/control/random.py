@@ -11,6 +11,7 @@ from torch import Tensor
 
 from hjepa.control.protocol import ControllerOutput
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 
 
 class RandomController:
@@ -22,7 +23,7 @@ class RandomController:
 
     def __init__(self, draw: Callable[[int], Any], action_repeat: int) -> None:
         if action_repeat < 1:
-            raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
+            raise InputError(f"action_repeat must be >= 1, got {action_repeat}")
         self.draw = draw
         self.action_repeat = action_repeat
 

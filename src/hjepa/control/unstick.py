@@ -28,6 +28,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 STUCK_RATIO = 0.1
 """An episode is stuck when it moved less than this fraction of the move the world model predicted."""
 
@@ -60,7 +62,7 @@ class Unstick:
     def __init__(self, ratio: float = STUCK_RATIO, max_norm: float = 1.0,
                  generator: torch.Generator | None = None) -> None:
         if not 0 < ratio < 1 or not max_norm > 0:
-            raise ValueError(f"need 0 < ratio < 1 and max_norm > 0, got {ratio}, {max_norm}")
+            raise InputError(f"need 0 < ratio < 1 and max_norm > 0, got {ratio}, {max_norm}")
         self.ratio, self.max_norm, self.generator = ratio, max_norm, generator
         self._previous: Tensor | None = None
         self._predicted: Tensor | None = None

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 
 
 class PositionWorld:
@@ -89,7 +90,7 @@ class PixelWorld:
 
     def reset(self, tasks: Tasks) -> None:
         if len(self.batch) != len(tasks):
-            raise ValueError(f"the environment batch has {len(self.batch)} copies for {len(tasks)} tasks")
+            raise InputError(f"the environment batch has {len(self.batch)} copies for {len(tasks)} tasks")
         self.goal_states = tasks.goal.numpy()
         self.obs = self.batch.set_states(tasks.start.numpy(), tasks.start_frames.numpy())
 

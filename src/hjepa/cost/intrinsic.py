@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from hjepa.cost.regions import RegionTerm, check_position_map
+from hjepa.errors import InputError
 
 
 class IntrinsicCost(nn.Module):
@@ -94,42 +95,42 @@ class IntrinsicCost(nn.Module):
         super().__init__()
         if goal is not None:
             if not isinstance(goal, Tensor) or goal.dim() < 2:
-                raise ValueError(
+                raise InputError(
                     "goal must be a Tensor (B, *state_shape) with a batch dim, got "
                     f"{tuple(goal.shape) if isinstance(goal, Tensor) else type(goal).__name__}"
                 )
             if not torch.isfinite(goal).all():
-                raise ValueError("goal contains NaN or inf")
+                raise InputError("goal contains NaN or inf")
             goal = goal.detach().clone()
         if goal_set is not None:
             if goal is not None:
-                raise ValueError("give either goal or goal_set, not both")
+                raise InputError("give either goal or goal_set, not both")
             if not isinstance(goal_set, Tensor) or goal_set.dim() != 3 or min(goal_set.shape) < 1:
-                raise ValueError(
+                raise InputError(
                     "goal_set must be a Tensor (B, K, D), got "
                     f"{tuple(goal_set.shape) if isinstance(goal_set, Tensor) else type(goal_set).__name__}"
                 )
             if not torch.isfinite(goal_set).all():
-                raise ValueError("goal_set contains NaN or inf")
+                raise InputError("goal_set contains NaN or inf")
             goal_set = goal_set.detach().clone()
         if step_weights is not None:
             if reduce_min:
-                raise ValueError("give either step_weights or reduce_min=True, not both")
+                raise InputError("give either step_weights or reduce_min=True, not both")
             step_weights = torch.as_tensor(step_weights).detach().clone()
             if step_weights.dim() != 1 or step_weights.numel() < 1:
-                raise ValueError(
+                raise InputError(
                     f"step_weights must be (T+1,), got shape {tuple(step_weights.shape)}"
                 )
             if not torch.isfinite(step_weights).all():
-                raise ValueError("step_weights contains NaN or inf")
+                raise InputError("step_weights contains NaN or inf")
         if softmin_temperature is not None:
             if not reduce_min:
-                raise ValueError("softmin_temperature needs reduce_min=True")
+                raise InputError("softmin_temperature needs reduce_min=True")
             if not softmin_temperature > 0:
-                raise ValueError(f"softmin_temperature must be > 0, got {softmin_temperature}")
+                raise InputError(f"softmin_temperature must be > 0, got {softmin_temperature}")
         for name, weight in (("goal_weight", goal_weight), ("action_weight", action_weight)):
             if not torch.isfinite(torch.tensor(float(weight))):
-                raise ValueError(f"{name} must be finite, got {weight}")
+                raise InputError(f"{name} must be finite, got {weight}")
         self.goal_weight = float(goal_weight)
         self.action_weight = float(action_weight)
         self.squared = bool(squared)
@@ -230,9 +231,9 @@ class IntrinsicCost(nn.Module):
     def goal_distance(self, states: Tensor) -> Tensor:
         """Per-step distance to the goal, ``states (B, S, T+1, *state_shape) -> (B, S, T+1)``."""
         if not self.has_goal:
-            raise ValueError("IntrinsicCost has no goal: pass one at construction or with_goal()")
+            raise InputError("IntrinsicCost has no goal: pass one at construction or with_goal()")
         if states.dim() < 4:
-            raise ValueError(
+            raise InputError(
                 f"states must be (B, S, T+1, *state_shape), got shape {tuple(states.shape)}"
             )
         batch, samples, steps = states.shape[:3]
@@ -247,7 +248,7 @@ class IntrinsicCost(nn.Module):
         if self.goal is not None:
             target = self.goal.reshape(count, 1, -1)  # (G, 1, D)
         if target.shape[-1] != points.shape[-1] or count not in (1, points.shape[0]):
-            raise ValueError(
+            raise InputError(
                 f"goal of shape {tuple(target.shape if self.goal is None else self.goal.shape)} does not "
                 f"match states of shape {tuple(shape_for_errors)} (need goal batch 1 or {points.shape[0]} "
                 "and equal state size)"
@@ -269,12 +270,12 @@ class IntrinsicCost(nn.Module):
             actions: ``(B, S, T, A)``.
         """
         if actions.dim() != 4 or tuple(actions.shape[:2]) != tuple(states.shape[:2]):
-            raise ValueError(
+            raise InputError(
                 f"actions must be (B, S, T, A) matching states (B, S, ...); got "
                 f"{tuple(actions.shape)} and {tuple(states.shape)}"
             )
         if states.dim() >= 3 and states.shape[2] != actions.shape[2] + 1:
-            raise ValueError(
+            raise InputError(
                 f"states must have T+1 = {actions.shape[2] + 1} steps, got {states.shape[2]}"
             )
         out: dict[str, Tensor] = {}
@@ -293,7 +294,7 @@ class IntrinsicCost(nn.Module):
         ``states`` must keep the state's own dims last (``(B, S, T, D)`` or ``(N, D)``).
         """
         if self.position_weight is None or self.position_bias is None:
-            raise ValueError("IntrinsicCost has no position map (position_weight / position_bias)")
+            raise InputError("IntrinsicCost has no position map (position_weight / position_bias)")
         dim = self.position_weight.shape[0]
         flat = states.reshape(*states.shape[: states.dim() - self._state_dims(states, dim)], dim)
         return flat @ self.position_weight.to(flat) + self.position_bias.to(flat)
@@ -306,7 +307,7 @@ class IntrinsicCost(nn.Module):
             size *= states.shape[-k]
             if size == dim:
                 return k
-        raise ValueError(f"states of shape {tuple(states.shape)} do not end in a state of {dim} numbers")
+        raise InputError(f"states of shape {tuple(states.shape)} do not end in a state of {dim} numbers")
 
     def step_terms(self, states: Tensor, actions: Tensor) -> dict[str, Tensor]:
         """Unweighted per-transition terms, each ``(..., T)``: the cost of step ``s_t -> s_{t+1}``.
@@ -318,11 +319,11 @@ class IntrinsicCost(nn.Module):
         ``||a_t||^2``, regions: their penalty at ``s_{t+1}``. No aggregation over steps.
         """
         if actions.dim() < 2:
-            raise ValueError(f"actions must be (..., T, A), got shape {tuple(actions.shape)}")
+            raise InputError(f"actions must be (..., T, A), got shape {tuple(actions.shape)}")
         lead = actions.shape[:-2]
         steps = actions.shape[-2]
         if tuple(states.shape[: len(lead) + 1]) != (*lead, steps + 1):
-            raise ValueError(
+            raise InputError(
                 f"states must be (..., T+1, *state_shape) matching actions {tuple(actions.shape)}, "
                 f"got {tuple(states.shape)}"
             )
@@ -351,7 +352,7 @@ class IntrinsicCost(nn.Module):
             if self.step_weights is None:
                 return distance[..., -1]
             if self.step_weights.numel() != distance.shape[-1]:
-                raise ValueError(
+                raise InputError(
                     f"step_weights has {self.step_weights.numel()} entries but the trajectory "
                     f"has T+1 = {distance.shape[-1]} steps"
                 )
@@ -366,7 +367,7 @@ class IntrinsicCost(nn.Module):
     def forward(self, states: Tensor, actions: Tensor) -> Tensor:
         """Weighted sum of the terms, ``(B, S)``."""
         if not self.has_goal and self.goal_weight != 0:
-            raise ValueError("IntrinsicCost has no goal: pass one at construction or with_goal()")
+            raise InputError("IntrinsicCost has no goal: pass one at construction or with_goal()")
         terms = self.terms(states, actions)
         total = self.action_weight * terms["action"]
         if "goal" in terms:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.errors import InputError
 
 
 class PerProblemCost:
@@ -31,14 +32,14 @@ class PerProblemCost:
     def __init__(self, costs: Sequence[IntrinsicCost], choice: Tensor) -> None:
         self.costs = tuple(costs)
         if not self.costs:
-            raise ValueError("PerProblemCost needs at least one cost")
+            raise InputError("PerProblemCost needs at least one cost")
         weights = self.costs[0].weights
         if any(cost.weights != weights for cost in self.costs[1:]):
-            raise ValueError(f"costs must share term names and weights, got {[c.weights for c in self.costs]}")
+            raise InputError(f"costs must share term names and weights, got {[c.weights for c in self.costs]}")
         if choice.dim() != 1 or choice.dtype != torch.long:
-            raise ValueError(f"choice must be a (B,) long tensor, got {choice.dtype} {tuple(choice.shape)}")
+            raise InputError(f"choice must be a (B,) long tensor, got {choice.dtype} {tuple(choice.shape)}")
         if len(choice) and (int(choice.min()) < 0 or int(choice.max()) >= len(self.costs)):
-            raise ValueError(f"choice must index the {len(self.costs)} costs, got values {choice.unique().tolist()}")
+            raise InputError(f"choice must index the {len(self.costs)} costs, got values {choice.unique().tolist()}")
         self.choice = choice.clone()
 
     @property
@@ -48,7 +49,7 @@ class PerProblemCost:
     def _select(self, values: list[Tensor]) -> Tensor:
         stacked = torch.stack(values)  # (K, B, ...)
         if stacked.shape[1] != len(self.choice):
-            raise ValueError(f"got {stacked.shape[1]} problems, the choice covers {len(self.choice)}")
+            raise InputError(f"got {stacked.shape[1]} problems, the choice covers {len(self.choice)}")
         index = self.choice.to(stacked.device).view(1, -1, *([1] * (stacked.dim() - 2)))
         return stacked.gather(0, index.expand(1, *stacked.shape[1:]))[0]
 

@@ -29,6 +29,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 RegionKind = Literal["avoid", "stay"]
 Reduce = Literal["mean", "max", "min"]
 
@@ -45,9 +47,9 @@ class Box:
     def __post_init__(self) -> None:
         values = (self.x_min, self.y_min, self.x_max, self.y_max)
         if not all(isinstance(v, (int, float)) and torch.isfinite(torch.tensor(float(v))) for v in values):
-            raise ValueError(f"box corners must be finite numbers, got {values}")
+            raise InputError(f"box corners must be finite numbers, got {values}")
         if not (self.x_min < self.x_max and self.y_min < self.y_max):
-            raise ValueError(
+            raise InputError(
                 f"box needs x_min < x_max and y_min < y_max, got (x_min, y_min, x_max, y_max) = {values}"
             )
 
@@ -103,24 +105,24 @@ class RegionTerm:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"region term name must be an identifier, got {self.name!r}")
+            raise InputError(f"region term name must be an identifier, got {self.name!r}")
         if self.name in ("goal", "action"):
-            raise ValueError(f"region term name {self.name!r} is reserved for the built-in terms")
+            raise InputError(f"region term name {self.name!r} is reserved for the built-in terms")
         if self.kind not in ("avoid", "stay"):
-            raise ValueError(f"region kind must be 'avoid' or 'stay', got {self.kind!r}")
+            raise InputError(f"region kind must be 'avoid' or 'stay', got {self.kind!r}")
         if self.reduce not in ("mean", "max", "min"):
-            raise ValueError(f"region reduce must be 'mean', 'max' or 'min', got {self.reduce!r}")
+            raise InputError(f"region reduce must be 'mean', 'max' or 'min', got {self.reduce!r}")
         if not isinstance(self.box, Box):
-            raise ValueError(f"region box must be a Box, got {type(self.box).__name__}")
+            raise InputError(f"region box must be a Box, got {type(self.box).__name__}")
         for label, value in (("weight", self.weight), ("margin", self.margin)):
             if not torch.isfinite(torch.tensor(float(value))) or value < 0:
-                raise ValueError(f"region {label} must be finite and >= 0, got {value}")
+                raise InputError(f"region {label} must be finite and >= 0, got {value}")
         if self.saturation is not None and not (self.saturation > 0 and self.saturation != float("inf")):
-            raise ValueError(f"region saturation must be a finite number > 0 or None, got {self.saturation}")
+            raise InputError(f"region saturation must be a finite number > 0 or None, got {self.saturation}")
         if self.kind == "stay":
             inner = (self.box.x_max - self.box.x_min, self.box.y_max - self.box.y_min)
             if min(inner) <= 2 * self.margin:
-                raise ValueError(f"region {self.name!r}: margin {self.margin} leaves nothing of box {self.box}")
+                raise InputError(f"region {self.name!r}: margin {self.margin} leaves nothing of box {self.box}")
 
     @property
     def effective_box(self) -> Box:
@@ -161,7 +163,7 @@ def position_map_from_probe(probe) -> tuple[Tensor, Tensor]:
     weight = probe.weight.double() / probe.feature_std.double()[:, None]
     bias = probe.bias.double() - (probe.feature_mean.double() / probe.feature_std.double()) @ probe.weight.double()
     if weight.dim() != 2 or weight.shape[1] != 2:
-        raise ValueError(f"the probe must predict (x, y): its weight is {tuple(probe.weight.shape)}, need (D, 2)")
+        raise InputError(f"the probe must predict (x, y): its weight is {tuple(probe.weight.shape)}, need (D, 2)")
     return weight.float().detach().clone(), bias.float().detach().clone()
 
 
@@ -172,23 +174,23 @@ def check_position_map(
     positions through (``weight (D, 2)``, ``bias (2,)``, finite); returns the map as detached copies."""
     for region in regions:
         if not isinstance(region, RegionTerm):
-            raise ValueError(f"regions must hold RegionTerm objects, got {type(region).__name__}")
+            raise InputError(f"regions must hold RegionTerm objects, got {type(region).__name__}")
     names = [region.name for region in regions]
     if len(set(names)) != len(names):
-        raise ValueError(f"region term names must be distinct, got {names}")
+        raise InputError(f"region term names must be distinct, got {names}")
     if (weight is None) != (bias is None):
-        raise ValueError("give both position_weight and position_bias, or neither")
+        raise InputError("give both position_weight and position_bias, or neither")
     if regions and weight is None:
-        raise ValueError(
+        raise InputError(
             f"region terms {names} need a position map (position_weight, position_bias), e.g. from "
             "position_map_from_probe(probe)"
         )
     if weight is None or bias is None:
         return None, None
     if weight.dim() != 2 or weight.shape[1] != 2 or tuple(bias.shape) != (2,):
-        raise ValueError(
+        raise InputError(
             f"position map must be weight (D, 2) and bias (2,), got {tuple(weight.shape)} and {tuple(bias.shape)}"
         )
     if not (torch.isfinite(weight).all() and torch.isfinite(bias).all()):
-        raise ValueError("position map contains NaN or inf")
+        raise InputError("position map contains NaN or inf")
     return weight.detach().clone(), bias.detach().clone()

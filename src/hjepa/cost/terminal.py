@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.errors import InputError
 
 
 class ValueFunction(Protocol):
@@ -38,11 +39,11 @@ class CriticPlanningCost:
     def __init__(self, intrinsic: IntrinsicCost, critic: ValueFunction | None, goal_input: Tensor | None,
                  discount: float, critic_weight: float = 1.0) -> None:
         if not 0.0 <= discount <= 1.0:
-            raise ValueError(f"discount must be in [0, 1], got {discount}")
+            raise InputError(f"discount must be in [0, 1], got {discount}")
         if critic is not None and (goal_input is None or goal_input.dim() != 2):
-            raise ValueError("a critic needs goal_input of shape (B, G)")
+            raise InputError("a critic needs goal_input of shape (B, G)")
         if not critic_weight >= 0:
-            raise ValueError(f"critic_weight must be >= 0, got {critic_weight}")
+            raise InputError(f"critic_weight must be >= 0, got {critic_weight}")
         self.intrinsic = intrinsic
         self.critic = critic
         self.goal_input = None if goal_input is None else goal_input.detach()
@@ -61,7 +62,7 @@ class CriticPlanningCost:
             last = states[:, :, -1].reshape(batch, samples, -1)
             goal = self.goal_input.to(last)[:, None, :]
             if goal.shape[0] not in (1, batch):
-                raise ValueError(f"goal_input has batch {goal.shape[0]}, states have {batch}")
+                raise InputError(f"goal_input has batch {goal.shape[0]}, states have {batch}")
             out["critic"] = self.critic_weight * self.discount**horizon * self.critic(last, goal)
         return out
 

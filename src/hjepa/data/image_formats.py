@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError
 
 _CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -70,9 +71,9 @@ def _read_pickle(path: Path) -> dict:
         with path.open("rb") as f:
             obj = _ArrayOnlyUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise ValueError(f"corrupt CIFAR file {path}: {type(e).__name__}: {e}") from e
+        raise InputError(f"corrupt CIFAR file {path}: {type(e).__name__}: {e}") from e
     if not isinstance(obj, dict):
-        raise ValueError(f"corrupt CIFAR file {path}: expected a pickled dict, got {type(obj).__name__}")
+        raise InputError(f"corrupt CIFAR file {path}: expected a pickled dict, got {type(obj).__name__}")
     return obj
 
 
@@ -81,7 +82,7 @@ def _get(batch: dict, key: str, path: Path):
         if k in batch:
             return batch[k]
     found = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in batch)
-    raise ValueError(f"corrupt CIFAR file {path}: no {key!r} entry (found {found})")
+    raise InputError(f"corrupt CIFAR file {path}: no {key!r} entry (found {found})")
 
 
 def _cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,18 +91,18 @@ def _cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarr
     data = np.asarray(_get(batch, "data", path))
     labels = np.asarray(_get(batch, label_key, path))
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"corrupt CIFAR file {path}: data must have shape (N, 3072), got {data.shape}")
+        raise InputError(f"corrupt CIFAR file {path}: data must have shape (N, 3072), got {data.shape}")
     if data.dtype != np.uint8:
-        raise ValueError(f"corrupt CIFAR file {path}: data must be uint8, got {data.dtype}")
+        raise InputError(f"corrupt CIFAR file {path}: data must be uint8, got {data.dtype}")
     if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"corrupt CIFAR file {path}: {data.shape[0]} images but {label_key} has shape {labels.shape}"
         )
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"corrupt CIFAR file {path}: {label_key} must be integers, got {labels.dtype}")
+        raise InputError(f"corrupt CIFAR file {path}: {label_key} must be integers, got {labels.dtype}")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
+        raise InputError(
             f"corrupt CIFAR file {path}: {label_key} must lie in [0, {num_classes}), "
             f"got range [{labels.min()}, {labels.max()}]"
         )
@@ -114,7 +115,7 @@ def _cifar_names(path: Path, key: str, num_classes: int) -> tuple[str, ...]:
         return ()
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in _get(_read_pickle(path), key, path)]
     if len(names) != num_classes:
-        raise ValueError(f"corrupt CIFAR meta file {path}: {len(names)} {key} for {num_classes} classes")
+        raise InputError(f"corrupt CIFAR meta file {path}: {len(names)} {key} for {num_classes} classes")
     return tuple(names)
 
 
@@ -141,10 +142,10 @@ def load_cifar(root: str | Path, train: bool, coarse: bool = False) -> ImageData
     is_cifar10 = (root / "data_batch_1").is_file() or (root / "test_batch").is_file()
     is_cifar100 = (root / "train").is_file() or (root / "test").is_file()
     if is_cifar10 and is_cifar100:
-        raise ValueError(f"{root} holds both CIFAR-10 and CIFAR-100 files; point at one of them")
+        raise InputError(f"{root} holds both CIFAR-10 and CIFAR-100 files; point at one of them")
     if is_cifar10:
         if coarse:
-            raise ValueError("coarse=True is only defined for CIFAR-100; CIFAR-10 has one label set")
+            raise InputError("coarse=True is only defined for CIFAR-100; CIFAR-10 has one label set")
         files = _CIFAR10_TRAIN if train else ("test_batch",)
         label_key, num_classes, meta, names_key = "labels", 10, "batches.meta", "label_names"
         name = f"cifar10-{split}"
@@ -194,24 +195,24 @@ def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"corrupt gzipped IDX file {path}: {e}") from e
+            raise InputError(f"corrupt gzipped IDX file {path}: {e}") from e
     if len(raw) < 4:
-        raise ValueError(f"corrupt IDX file {path}: only {len(raw)} bytes, no header")
+        raise InputError(f"corrupt IDX file {path}: only {len(raw)} bytes, no header")
     magic = int.from_bytes(raw[:4], "big")
     if magic != expected_magic:
         kind = {2049: "labels", 2051: "images"}.get(expected_magic, "?")
-        raise ValueError(
+        raise InputError(
             f"corrupt IDX file {path}: magic number {magic}, expected {expected_magic} ({kind}); "
             "were the images and labels files swapped?"
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"corrupt IDX file {path}: header truncated")
+        raise InputError(f"corrupt IDX file {path}: header truncated")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64))
     if len(raw) - header != expected:
-        raise ValueError(
+        raise InputError(
             f"corrupt IDX file {path}: header shape {shape} needs {expected} bytes of data, "
             f"found {len(raw) - header}"
         )
@@ -241,13 +242,13 @@ def load_mnist_idx(
     images = _read_idx(images_path, 2051)
     labels = _read_idx(labels_path, 2049)
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"IDX count mismatch: {images_path} holds {images.shape[0]} images, "
             f"{labels_path} holds {labels.shape[0]} labels"
         )
     labels = labels.astype(np.int64)
     if labels.size and labels.max() >= num_classes:
-        raise ValueError(
+        raise InputError(
             f"{labels_path}: label {labels.max()} out of range for num_classes={num_classes}"
         )
     if name is None:
@@ -274,7 +275,7 @@ def _read_image(path: Path, size: int | None, channels: int) -> np.ndarray:
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"corrupt or unreadable image {path}: {e}") from e
+        raise InputError(f"corrupt or unreadable image {path}: {e}") from e
     return arr.reshape(arr.shape[0], arr.shape[1], channels)
 
 
@@ -297,9 +298,9 @@ def load_image_folder(root: str | Path, size: int | None, channels: int) -> Imag
             differing image sizes with ``size=None``.
     """
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+        raise InputError(f"channels must be 1 or 3, got {channels}")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive int or None, got {size!r}")
+        raise InputError(f"size must be a positive int or None, got {size!r}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
@@ -312,11 +313,11 @@ def load_image_folder(root: str | Path, size: int | None, channels: int) -> Imag
             p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
         )
         if not files:
-            raise ValueError(f"class directory {class_dir} holds no .png/.jpg/.jpeg images")
+            raise InputError(f"class directory {class_dir} holds no .png/.jpg/.jpeg images")
         for path in files:
             arr = _read_image(path, size, channels)
             if arrays and arr.shape != arrays[0].shape:
-                raise ValueError(
+                raise InputError(
                     f"image {path} has size {arr.shape[1]}x{arr.shape[0]} but the first image has "
                     f"{arrays[0].shape[1]}x{arrays[0].shape[0]}; pass size=... to resize them all"
                 )

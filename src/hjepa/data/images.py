@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def _as_index(indices: Tensor | Sequence[int], n: int) -> Tensor:
     """``indices`` -> ``int64 (M,)`` on the CPU, checked to lie in ``[0, n)``."""
@@ -20,12 +22,12 @@ def _as_index(indices: Tensor | Sequence[int], n: int) -> Tensor:
     if idx.numel() == 0:
         return torch.zeros(0, dtype=torch.int64)
     if idx.dim() != 1:
-        raise ValueError(f"indices must be 1-D, got shape {tuple(idx.shape)}")
+        raise InputError(f"indices must be 1-D, got shape {tuple(idx.shape)}")
     if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
-        raise ValueError(f"indices must be integers, got dtype {idx.dtype}")
+        raise InputError(f"indices must be integers, got dtype {idx.dtype}")
     idx = idx.to(device="cpu", dtype=torch.int64)
     if int(idx.min()) < 0 or int(idx.max()) >= n:
-        raise ValueError(
+        raise InputError(
             f"indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]"
         )
     return idx
@@ -53,30 +55,30 @@ class ImageDataset:
     def __post_init__(self) -> None:
         where = f"ImageDataset {self.name!r}"
         if not isinstance(self.images, Tensor) or not isinstance(self.labels, Tensor):
-            raise ValueError(f"{where}: images and labels must be torch tensors")
+            raise InputError(f"{where}: images and labels must be torch tensors")
         if self.images.dtype != torch.uint8:
-            raise ValueError(f"{where}: images must be uint8, got {self.images.dtype}")
+            raise InputError(f"{where}: images must be uint8, got {self.images.dtype}")
         if self.images.dim() != 4:
-            raise ValueError(f"{where}: images must have shape (N, C, H, W), got {tuple(self.images.shape)}")
+            raise InputError(f"{where}: images must have shape (N, C, H, W), got {tuple(self.images.shape)}")
         if self.labels.dtype != torch.int64:
-            raise ValueError(f"{where}: labels must be int64, got {self.labels.dtype}")
+            raise InputError(f"{where}: labels must be int64, got {self.labels.dtype}")
         if self.labels.dim() != 1:
-            raise ValueError(f"{where}: labels must have shape (N,), got {tuple(self.labels.shape)}")
+            raise InputError(f"{where}: labels must have shape (N,), got {tuple(self.labels.shape)}")
         if self.labels.shape[0] != self.images.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"{where}: {self.images.shape[0]} images but {self.labels.shape[0]} labels"
             )
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
-            raise ValueError(f"{where}: num_classes must be a positive int, got {self.num_classes!r}")
+            raise InputError(f"{where}: num_classes must be a positive int, got {self.num_classes!r}")
         if self.labels.numel() > 0:
             lo, hi = int(self.labels.min()), int(self.labels.max())
             if lo < 0 or hi >= self.num_classes:
-                raise ValueError(
+                raise InputError(
                     f"{where}: labels must lie in [0, {self.num_classes}), got range [{lo}, {hi}]"
                 )
         self.class_names = tuple(self.class_names)
         if self.class_names and len(self.class_names) != self.num_classes:
-            raise ValueError(
+            raise InputError(
                 f"{where}: {len(self.class_names)} class names for {self.num_classes} classes"
             )
 
@@ -127,7 +129,7 @@ class ImageDataset:
         Arguments and errors as ``split``.
         """
         if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+            raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
         labels = self.labels.cpu()
         if stratified:
             test_parts = []
@@ -147,7 +149,7 @@ class ImageDataset:
         train_idx = torch.nonzero(~is_test).flatten()
         test_idx = torch.nonzero(is_test).flatten()
         if train_idx.numel() == 0 or test_idx.numel() == 0:
-            raise ValueError(
+            raise InputError(
                 f"split of {len(self)} rows with test_fraction={test_fraction} leaves "
                 f"{train_idx.numel()} train and {test_idx.numel()} test rows; both must be non-empty"
             )

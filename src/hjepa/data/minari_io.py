@@ -22,6 +22,7 @@ import numpy as np
 
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.adapters.extras import require
+from hjepa.errors import InputError
 
 EXTRA = "minari"
 
@@ -54,7 +55,7 @@ def export_minari(dataset: Trajectories, dataset_id: str, root: str | os.PathLik
     if (root / dataset_id).exists():
         raise FileExistsError(f"Minari dataset {dataset_id!r} already exists under {root}")
     if dataset.frames is None or dataset.states is None:
-        raise ValueError("Minari export needs pixel trajectories (frames and states)")
+        raise InputError("Minari export needs pixel trajectories (frames and states)")
     frames, states, actions = dataset.frames.numpy(), dataset.states.numpy(), dataset.actions.numpy()
     env = dataset.meta.get("env", {})
     low = np.asarray(env.get("action_low", np.full(actions.shape[-1], -np.inf)), dtype=np.float32)
@@ -102,16 +103,16 @@ def import_minari(
         episodes = list(data.iterate_episodes())
         metadata = list(data.storage.get_episode_metadata([ep.id for ep in episodes]))
     if not episodes:
-        raise ValueError(f"Minari dataset {dataset_id!r} has no episodes")
+        raise InputError(f"Minari dataset {dataset_id!r} has no episodes")
     first = episodes[0].observations
     if not isinstance(first, dict) or image_key not in first or state_key not in first:
         keys = sorted(first) if isinstance(first, dict) else type(first).__name__
-        raise ValueError(f"Minari dataset {dataset_id!r}: observations need keys {image_key!r} and {state_key!r}, "
+        raise InputError(f"Minari dataset {dataset_id!r}: observations need keys {image_key!r} and {state_key!r}, "
                          f"got {keys}")
     steps = min(len(ep.actions) for ep in episodes)
     frames = np.stack([np.asarray(ep.observations[image_key][: steps + 1]) for ep in episodes])
     if frames.dtype != np.uint8 or frames.ndim != 5:
-        raise ValueError(f"Minari dataset {dataset_id!r}: {image_key!r} must be uint8 (C, H, W) frames, "
+        raise InputError(f"Minari dataset {dataset_id!r}: {image_key!r} must be uint8 (C, H, W) frames, "
                          f"got {frames.dtype} {frames.shape[2:]}")
     states = np.stack([np.asarray(ep.observations[state_key][: steps + 1], dtype=np.float64) for ep in episodes])
     actions = np.stack([np.asarray(ep.actions[:steps], dtype=np.float32).reshape(steps, -1) for ep in episodes])

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hjepa.data.builtin_images import photo_patches
+from hjepa.errors import InputError
 
 TEXTURE_PHOTOS = ("grass", "gravel", "brick", "chelsea", "immunohistochemistry", "astronaut", "coffee")
 """Photographs of the backgrounds: the bundled ones with texture nearly everywhere, so that the
@@ -63,10 +64,10 @@ class FlowPairs:
     def __post_init__(self) -> None:
         n, c, h, w = self.frames1.shape
         if c != 1 or self.frames2.shape != self.frames1.shape or self.flow.shape != (n, 2, h, w):
-            raise ValueError(f"frames must be (N, 1, S, S) with flow (N, 2, S, S), got {tuple(self.frames1.shape)}, "
+            raise InputError(f"frames must be (N, 1, S, S) with flow (N, 2, S, S), got {tuple(self.frames1.shape)}, "
                              f"{tuple(self.frames2.shape)}, {tuple(self.flow.shape)}")
         if self.mask.shape != (n, h, w) or self.labels.shape != (n,):
-            raise ValueError(f"mask must be (N, S, S) and labels (N,), got {tuple(self.mask.shape)}, {tuple(self.labels.shape)}")
+            raise InputError(f"mask must be (N, S, S) and labels (N,), got {tuple(self.mask.shape)}, {tuple(self.labels.shape)}")
 
     def __len__(self) -> int:
         return int(self.frames1.shape[0])
@@ -81,7 +82,7 @@ def translate(source: Tensor, offsets: Tensor, size: int) -> Tensor:
     """
     n, _, h, w = source.shape
     if offsets.shape != (n, 2):
-        raise ValueError(f"offsets must be (N, 2) = ({n}, 2), got {tuple(offsets.shape)}")
+        raise InputError(f"offsets must be (N, 2) = ({n}, 2), got {tuple(offsets.shape)}")
     pixels = torch.arange(size, dtype=source.dtype, device=source.device) + 0.5  # output pixel centres
     x = pixels.view(1, 1, size) + offsets[:, 0].view(n, 1, 1).to(source.dtype)  # (N, 1, size)
     y = pixels.view(1, size, 1) + offsets[:, 1].view(n, 1, 1).to(source.dtype)  # (N, size, 1)
@@ -105,14 +106,14 @@ def render_flow_pairs(digits: Tensor, textures: Tensor, texture_offsets: Tensor,
     """
     n, c, s, s2 = digits.shape
     if c != 1 or s != s2 or textures.dim() != 4 or textures.shape[:2] != (n, 1) or textures.shape[-1] < s:
-        raise ValueError(f"digits must be (N, 1, S, S) and textures (N, 1, T, T) with T >= S, got "
+        raise InputError(f"digits must be (N, 1, S, S) and textures (N, 1, T, T) with T >= S, got "
                          f"{tuple(digits.shape)} and {tuple(textures.shape)}")
     for name, value in (("texture_offsets", texture_offsets), ("digit_offsets", digit_offsets),
                         ("background_velocity", background_velocity), ("digit_velocity", digit_velocity)):
         if value.shape != (n, 2) or not torch.isfinite(value).all():
-            raise ValueError(f"{name} must be finite (N, 2) = ({n}, 2), got {tuple(value.shape)}")
+            raise InputError(f"{name} must be finite (N, 2) = ({n}, 2), got {tuple(value.shape)}")
     if not 0.0 < contrast < 1.0:
-        raise ValueError(f"contrast must be in (0, 1) so the digit stays visible, got {contrast}")
+        raise InputError(f"contrast must be in (0, 1) so the digit stays visible, got {contrast}")
     background1 = contrast * translate(textures, texture_offsets, s)
     background2 = contrast * translate(textures, texture_offsets - background_velocity, s)
     alpha1 = translate(digits, -digit_offsets, s).clamp(0, 1)
@@ -163,12 +164,12 @@ def moving_digits(digits: Tensor, labels: Tensor | None = None, max_background_s
         photos: the textures' photographs.
     """
     if digits.dim() != 4 or digits.shape[1] != 1 or digits.shape[-1] != digits.shape[-2] or digits.shape[0] < 1:
-        raise ValueError(f"digits must be grey square images (N, 1, S, S), got {tuple(digits.shape)}")
+        raise InputError(f"digits must be grey square images (N, 1, S, S), got {tuple(digits.shape)}")
     if min(max_background_speed, max_digit_speed, max_digit_offset) < 0:
-        raise ValueError("speeds and offsets must be >= 0")
+        raise InputError("speeds and offsets must be >= 0")
     size = digits.shape[-1]
     if max_background_speed >= size / 2:
-        raise ValueError(f"max_background_speed must be < size / 2 = {size / 2}, got {max_background_speed}")
+        raise InputError(f"max_background_speed must be < size / 2 = {size / 2}, got {max_background_speed}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     textures = grey_textures(digits.shape[0], 2 * size, generator, photos)

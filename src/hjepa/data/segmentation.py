@@ -39,6 +39,7 @@ from torch import Tensor
 
 from hjepa.data.builtin_images import DEFAULT_PHOTOS, mnist_5k, photo_patches
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError
 
 SEGMENTATION_CLASSES = ("background",) + tuple(str(i) for i in range(10))
 """Pixel classes of ``digit_scenes``."""
@@ -63,11 +64,11 @@ class SegmentationDataset:
     def __post_init__(self) -> None:
         n, _, h, w = self.images.images.shape
         if self.masks.dtype != torch.int64 or tuple(self.masks.shape) != (n, h, w):
-            raise ValueError(f"masks must be int64 ({n}, {h}, {w}), got {self.masks.dtype} {tuple(self.masks.shape)}")
+            raise InputError(f"masks must be int64 ({n}, {h}, {w}), got {self.masks.dtype} {tuple(self.masks.shape)}")
         if len(self.class_names) != self.num_classes:
-            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} pixel classes")
+            raise InputError(f"{len(self.class_names)} class names for {self.num_classes} pixel classes")
         if n and (int(self.masks.min()) < 0 or int(self.masks.max()) >= self.num_classes):
-            raise ValueError(f"mask values must lie in [0, {self.num_classes})")
+            raise InputError(f"mask values must lie in [0, {self.num_classes})")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -81,10 +82,10 @@ class SegmentationDataset:
     def split(self, test_fraction: float, generator: torch.Generator) -> tuple["SegmentationDataset", "SegmentationDataset"]:
         """Random ``(train, test)`` split holding ``round(test_fraction * N)`` test rows (in original order)."""
         if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+            raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
         n_test = round(test_fraction * len(self))
         if not 1 <= n_test < len(self):
-            raise ValueError(f"test_fraction {test_fraction} of {len(self)} rows leaves an empty split")
+            raise InputError(f"test_fraction {test_fraction} of {len(self)} rows leaves an empty split")
         order = torch.randperm(len(self), generator=generator)
         test, train = order[:n_test].sort().values, order[n_test:].sort().values
         name = self.images.name
@@ -124,13 +125,13 @@ def digit_scenes(count: int = 5000, size: int = 32, digit_scale: tuple[float, fl
         labels, masks ``int64 (count, size, size)`` in ``[0, 11)``.
     """
     if not 1 <= count <= 5000:
-        raise ValueError(f"count must be in [1, 5000] (the digits of mnist-5k), got {count}")
+        raise InputError(f"count must be in [1, 5000] (the digits of mnist-5k), got {count}")
     if size < 8:
-        raise ValueError(f"size must be >= 8, got {size}")
+        raise InputError(f"size must be >= 8, got {size}")
     if not 0.0 < digit_scale[0] <= digit_scale[1] <= 1.0:
-        raise ValueError(f"digit_scale must satisfy 0 < lo <= hi <= 1, got {digit_scale}")
+        raise InputError(f"digit_scale must satisfy 0 < lo <= hi <= 1, got {digit_scale}")
     if not 0.0 <= texture_contrast <= 1.0:
-        raise ValueError(f"texture_contrast must be in [0, 1], got {texture_contrast}")
+        raise InputError(f"texture_contrast must be in [0, 1], got {texture_contrast}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     mnist = mnist_5k()
@@ -205,11 +206,11 @@ def texture_scenes(count: int = 5000, size: int = 32, radius: tuple[float, float
     """
     photos = tuple(photos)
     if len(photos) < 2:
-        raise ValueError(f"texture_scenes needs at least 2 photos, got {list(photos)}")
+        raise InputError(f"texture_scenes needs at least 2 photos, got {list(photos)}")
     if count < 1 or size < 8:
-        raise ValueError(f"need count >= 1 and size >= 8, got {count}, {size}")
+        raise InputError(f"need count >= 1 and size >= 8, got {count}, {size}")
     if not 0.0 < radius[0] <= radius[1] <= 0.5:
-        raise ValueError(f"radius must satisfy 0 < lo <= hi <= 0.5, got {radius}")
+        raise InputError(f"radius must satisfy 0 < lo <= hi <= 0.5, got {radius}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     k = len(photos)

@@ -33,6 +33,7 @@ from torch import Tensor
 from hjepa.data.chunked import RESERVED_META, read_chunked, write_chunked
 from hjepa.envs.maze import MazeLayout
 from hjepa.envs.two_rooms import Layout
+from hjepa.errors import InputError
 
 FORMAT_NAME = "hjepa.trajectories"
 FORMAT_VERSION = 2
@@ -46,12 +47,12 @@ EPISODE_DTYPES = {"wall_x": np.int64, "door_y": np.float32, "door_drawn": np.boo
 def validate_arrays(arrays: dict[str, np.ndarray], where: str = "arrays") -> tuple[int, int]:
     """Check the arrays' shapes agree and are finite; returns ``(episodes, steps)``."""
     if "actions" not in arrays:
-        raise ValueError(f"{where}: missing array(s) ['actions']")
+        raise InputError(f"{where}: missing array(s) ['actions']")
     if not any(name in arrays for name in ("positions", "states", "frames")):
-        raise ValueError(f"{where}: needs positions, states or frames beside the actions")
+        raise InputError(f"{where}: needs positions, states or frames beside the actions")
     actions = arrays["actions"]
     if actions.ndim != 3:
-        raise ValueError(f"{where}: actions must be (E, T, A), got shape {actions.shape}")
+        raise InputError(f"{where}: actions must be (E, T, A), got shape {actions.shape}")
     episodes, steps = actions.shape[:2]
     expected = {"positions": (episodes, steps + 1, 2)}
     for name in ("positions", "states", "frames"):
@@ -60,15 +61,15 @@ def validate_arrays(arrays: dict[str, np.ndarray], where: str = "arrays") -> tup
         value = arrays[name]
         want = expected.get(name, (episodes, steps + 1))
         if value.shape[: len(want)] != want or (name == "states" and value.ndim != 3) or (name == "frames" and value.ndim != 5):
-            raise ValueError(f"{where}: {name} shape {value.shape} inconsistent with actions shape {actions.shape}"
+            raise InputError(f"{where}: {name} shape {value.shape} inconsistent with actions shape {actions.shape}"
                              f" (expected {want}{' + (C, H, W)' if name == 'frames' else ''})")
     if "frames" in arrays and arrays["frames"].dtype != np.uint8:
-        raise ValueError(f"{where}: frames must be uint8, got {arrays['frames'].dtype}")
+        raise InputError(f"{where}: frames must be uint8, got {arrays['frames'].dtype}")
     for name, value in arrays.items():
         if value.ndim == 0 or value.shape[0] != episodes:
-            raise ValueError(f"{where}: {name} shape {value.shape} does not start with {episodes} episodes")
+            raise InputError(f"{where}: {name} shape {value.shape} does not start with {episodes} episodes")
         if name != "frames" and value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise ValueError(f"{where}: {name} contains NaN or inf")
+            raise InputError(f"{where}: {name} contains NaN or inf")
     return episodes, steps
 
 
@@ -129,7 +130,7 @@ class Trajectories:
         meta = dict(self.meta if meta is None else meta)
         clash = [k for k in RESERVED_META if k in meta]
         if clash:
-            raise ValueError(f"meta keys {clash} are written by the trajectory format itself; rename them")
+            raise InputError(f"meta keys {clash} are written by the trajectory format itself; rename them")
         data = _typed(self.to_arrays())
         _, steps = validate_arrays(data)
         pixels = self.frames is not None
@@ -151,7 +152,7 @@ class Trajectories:
             return MazeLayout(arrays["door_drawn"].bool(), arrays["door_passable"].bool(), arrays["door_centre"].float())
         if "wall_x" in arrays:
             return Layout(arrays["wall_x"], arrays["door_y"])
-        raise ValueError("these trajectories hold no layout (no wall_x/door_y or door arrays)")
+        raise InputError("these trajectories hold no layout (no wall_x/door_y or door arrays)")
 
     def index(self, idx: Tensor | slice) -> Trajectories:
         """The episodes ``idx`` selects (indices, mask or slice)."""
@@ -164,22 +165,22 @@ class Trajectories:
     def concat(cls, datasets: list[Trajectories]) -> Trajectories:
         """One dataset holding the episodes of ``datasets`` in order (same length, same arrays)."""
         if not datasets:
-            raise ValueError("nothing to concatenate")
+            raise InputError("nothing to concatenate")
         steps = {d.steps for d in datasets}
         if len(steps) != 1:
-            raise ValueError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
+            raise InputError(f"episodes of different lengths cannot be concatenated: {sorted(steps)}")
         names = {tuple(sorted(d.to_arrays())) for d in datasets}
         if len(names) != 1:
-            raise ValueError(f"datasets hold different arrays: {sorted(names)}")
+            raise InputError(f"datasets hold different arrays: {sorted(names)}")
         arrays = {name: torch.cat([d.to_arrays()[name] for d in datasets]) for name in datasets[0].to_arrays()}
         return cls.from_arrays(arrays, datasets[0].meta)
 
     def split(self, holdout_fraction: float, generator: torch.Generator | None = None) -> tuple[Trajectories, Trajectories]:
         """Random disjoint ``(train, held_out)`` by episode; ``held_out`` has round(fraction * E) >= 1."""
         if not 0.0 < holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+            raise InputError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
         n_hold = max(1, round(holdout_fraction * len(self)))
         if n_hold >= len(self):
-            raise ValueError(f"cannot hold out {n_hold} of {len(self)} episodes and keep any for training")
+            raise InputError(f"cannot hold out {n_hold} of {len(self)} episodes and keep any for training")
         perm = torch.randperm(len(self), generator=generator)
         return self.index(perm[n_hold:].sort().values), self.index(perm[:n_hold].sort().values)

@@ -35,15 +35,16 @@ from torch import Tensor
 
 from hjepa.data.builtin_images import mnist_5k
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError
 
 
 def _check_batch(x: Tensor, values: Tensor, name: str) -> None:
     if x.dim() != 4:
-        raise ValueError(f"images must have shape (B, C, H, W), got {tuple(x.shape)}")
+        raise InputError(f"images must have shape (B, C, H, W), got {tuple(x.shape)}")
     if values.shape != (x.shape[0],):
-        raise ValueError(f"{name} must hold one value per image ({x.shape[0]},), got {tuple(values.shape)}")
+        raise InputError(f"{name} must hold one value per image ({x.shape[0]},), got {tuple(values.shape)}")
     if not torch.isfinite(values).all():
-        raise ValueError(f"{name} contain NaN or inf")
+        raise InputError(f"{name} contain NaN or inf")
 
 
 def rotation_grid(angles: Tensor, out_size: int, scale: float = 1.0) -> Tensor:
@@ -70,7 +71,7 @@ def rotate_images(x: Tensor, angles: Tensor) -> Tensor:
     """
     _check_batch(x, angles, "angles")
     if x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"rotate_images needs square images, got {tuple(x.shape)}")
+        raise InputError(f"rotate_images needs square images, got {tuple(x.shape)}")
     grid = rotation_grid(angles.to(device=x.device, dtype=x.dtype), x.shape[-1])
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -97,7 +98,7 @@ def render_objects(shapes: Tensor, angles: Tensor, hues: Tensor, size: int) -> T
     _check_batch(shapes, angles, "angles")
     _check_batch(shapes, hues, "hues")
     if shapes.shape[1] != 1 or shapes.shape[-1] != shapes.shape[-2] or shapes.shape[-1] > size:
-        raise ValueError(f"shapes must be (N, 1, h, h) with h <= size={size}, got {tuple(shapes.shape)}")
+        raise InputError(f"shapes must be (N, 1, h, h) with h <= size={size}, got {tuple(shapes.shape)}")
     grid = rotation_grid(angles.to(shapes.dtype), size, scale=size / shapes.shape[-1])
     alpha = F.grid_sample(shapes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (alpha * hue_colours(hues.to(shapes.dtype)).view(-1, 3, 1, 1)).clamp(0, 1)
@@ -122,7 +123,7 @@ class TransformedObjects:
         for name in ("angles", "hues"):
             value = getattr(self, name)
             if value.shape != (n,) or not value.is_floating_point():
-                raise ValueError(f"{name} must be float ({n},), got {value.dtype} {tuple(value.shape)}")
+                raise InputError(f"{name} must be float ({n},), got {value.dtype} {tuple(value.shape)}")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -165,11 +166,11 @@ def transformed_digits(count: int = 5000, size: int = 32, max_angle: float = mat
         ``TransformedObjects`` "rotated-digits", labels ``0..9``.
     """
     if not 1 <= count <= 5000:
-        raise ValueError(f"count must be in [1, 5000] (the digits of mnist-5k), got {count}")
+        raise InputError(f"count must be in [1, 5000] (the digits of mnist-5k), got {count}")
     if size < 28:
-        raise ValueError(f"size must be >= 28 (the digits are 28 px), got {size}")
+        raise InputError(f"size must be >= 28 (the digits are 28 px), got {size}")
     if not 0.0 <= max_angle <= math.pi:
-        raise ValueError(f"max_angle must be in [0, pi], got {max_angle}")
+        raise InputError(f"max_angle must be in [0, pi], got {max_angle}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     digits = mnist_5k().subset(torch.arange(count))

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hjepa.data.trajectories import Trajectories
+from hjepa.errors import InputError
 
 
 @dataclass
@@ -54,7 +55,7 @@ class RenderedFrames:
 
     def __init__(self, env, dataset: Trajectories, pool: int = 1) -> None:
         if pool < 1 or env.config.size % pool:
-            raise ValueError(f"pool {pool} must be >= 1 and divide the observation size {env.config.size}")
+            raise InputError(f"pool {pool} must be >= 1 and divide the observation size {env.config.size}")
         self.env, self.layout, self.pool = env, dataset.layout(), pool
 
     def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor:
@@ -67,7 +68,7 @@ def pool_frames(frames: Tensor, pool: int) -> Tensor:
         return frames
     lead, (c, h, w) = frames.shape[:-3], frames.shape[-3:]
     if h % pool or w % pool:
-        raise ValueError(f"pool {pool} does not divide the frame size {h}x{w}")
+        raise InputError(f"pool {pool} does not divide the frame size {h}x{w}")
     out = []
     flat = frames.reshape(-1, c, h, w)
     for start in range(0, flat.shape[0], 4096):  # bounded float memory
@@ -91,9 +92,9 @@ class StoredFrames:
 
     def __init__(self, dataset: Trajectories, frame_stack: int = 1, pool: int = 1) -> None:
         if dataset.frames is None:
-            raise ValueError("the dataset holds no frames to sample from")
+            raise InputError("the dataset holds no frames to sample from")
         if frame_stack < 1 or pool < 1:
-            raise ValueError(f"frame_stack and pool must be >= 1, got {frame_stack} and {pool}")
+            raise InputError(f"frame_stack and pool must be >= 1, got {frame_stack} and {pool}")
         self.frames = pool_frames(dataset.frames, pool)  # (E, T+1, C, h, w) uint8
         self.frame_stack = frame_stack
 
@@ -124,24 +125,24 @@ class WindowSampler:
                  action_scale: np.ndarray | None = None,
                  probe_targets: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         if window < 1 or frameskip < 1:
-            raise ValueError(f"window and frameskip must be >= 1, got {window} and {frameskip}")
+            raise InputError(f"window and frameskip must be >= 1, got {window} and {frameskip}")
         self.span = window * frameskip
         if dataset.steps < self.span:
-            raise ValueError(f"episodes have {dataset.steps} steps, too short for window {window} x frameskip "
+            raise InputError(f"episodes have {dataset.steps} steps, too short for window {window} x frameskip "
                              f"{frameskip} = {self.span} steps")
         self.dataset, self.frames, self.window, self.frameskip = dataset, frames, window, frameskip
         self.actions = dataset.actions
         if action_scale is not None:
             scale = np.asarray(action_scale, dtype=np.float32).reshape(-1)
             if scale.shape != (dataset.actions.shape[-1],) or not (scale > 0).all():
-                raise ValueError(f"action_scale must be ({dataset.actions.shape[-1]},) positive, got {action_scale}")
+                raise InputError(f"action_scale must be ({dataset.actions.shape[-1]},) positive, got {action_scale}")
             self.actions = dataset.actions / torch.from_numpy(scale)  # (E, T, A) float32
         if probe_targets is not None:
             self.targets = torch.from_numpy(probe_targets(dataset.states.numpy()).astype(np.float32))  # (E, T+1, 2)
         elif dataset.positions is not None:
             self.targets = dataset.positions
         else:
-            raise ValueError("windows need positions or a probe_targets function of the states")
+            raise InputError("windows need positions or a probe_targets function of the states")
 
     @property
     def action_dim(self) -> int:
@@ -179,12 +180,12 @@ class MixedWindowSampler:
 
     def __init__(self, samplers: list[WindowSampler], fractions: list[float]) -> None:
         if not samplers or len(samplers) != len(fractions):
-            raise ValueError(f"need one fraction per sampler, got {len(samplers)} samplers and {len(fractions)} fractions")
+            raise InputError(f"need one fraction per sampler, got {len(samplers)} samplers and {len(fractions)} fractions")
         if any(not 0.0 <= f <= 1.0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-            raise ValueError(f"fractions must be in [0, 1] and sum to 1, got {fractions}")
+            raise InputError(f"fractions must be in [0, 1] and sum to 1, got {fractions}")
         shapes = {(s.window, s.frameskip) for s in samplers}
         if len(shapes) != 1:
-            raise ValueError(f"samplers cut windows of different shapes (window, frameskip): {sorted(shapes)}")
+            raise InputError(f"samplers cut windows of different shapes (window, frameskip): {sorted(shapes)}")
         self.samplers = list(samplers)
         self.fractions = [float(f) for f in fractions]
         self.window, self.frameskip = samplers[0].window, samplers[0].frameskip

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hjepa.envs.adapters.batch import PixelEnvBatch
+from hjepa.errors import InputError
 from hjepa.runs.progress import progress
 
 
@@ -42,9 +43,9 @@ class CorrelatedNoisePolicy:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rho < 1.0:
-            raise ValueError(f"rho must be in [0, 1), got {self.rho}")
+            raise InputError(f"rho must be in [0, 1), got {self.rho}")
         if not self.sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+            raise InputError(f"sigma must be > 0, got {self.sigma}")
 
     def reset(self, n: int, rng: np.random.Generator) -> None:
         half = (np.asarray(self.high) - np.asarray(self.low)) / 2
@@ -82,9 +83,9 @@ class PushSeekingPolicy:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.push_prob <= 1.0:
-            raise ValueError(f"push_prob must be in [0, 1], got {self.push_prob}")
+            raise InputError(f"push_prob must be in [0, 1], got {self.push_prob}")
         if self.max_step <= 0 or self.noise < 0 or self.patience < 1:
-            raise ValueError("max_step must be > 0, noise >= 0 and patience >= 1")
+            raise InputError("max_step must be > 0, noise >= 0 and patience >= 1")
 
     def reset(self, n: int, rng: np.random.Generator) -> None:
         self._waypoints = np.full((n, 2), np.nan)
@@ -129,7 +130,7 @@ def collect_pixel_episodes(
     ``seeds (E,)`` int64, the reset seed of each episode.
     """
     if episodes < 1 or steps < 1:
-        raise ValueError(f"episodes and steps must be >= 1, got {episodes} and {steps}")
+        raise InputError(f"episodes and steps must be >= 1, got {episodes} and {steps}")
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31 - 1, episodes)
     n = len(batch)

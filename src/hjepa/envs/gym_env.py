@@ -15,6 +15,7 @@ from gymnasium import spaces
 from hjepa.envs.render_rgb import observations_to_rgb
 from hjepa.envs.tasks import sample_two_rooms_tasks
 from hjepa.envs.two_rooms import Layout, TwoRooms, TwoRoomsConfig
+from hjepa.errors import InputError
 
 
 class TwoRoomsGymEnv(gym.Env):
@@ -28,7 +29,7 @@ class TwoRoomsGymEnv(gym.Env):
 
     def __init__(self, config: TwoRoomsConfig = TwoRoomsConfig(), render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.config = config
         self.world = TwoRooms(config)
         self.render_mode = render_mode
@@ -72,7 +73,7 @@ class TwoRoomsGymEnv(gym.Env):
             goal = torch.as_tensor(np.asarray(options["goal"], dtype=np.float32)).view(1, 2)
         for name, p in (("start", start), ("goal", goal)):
             if not bool(self.world.is_free(p, layout).all()):
-                raise ValueError(f"{name} {p[0].tolist()} is not in free space of the layout")
+                raise InputError(f"{name} {p[0].tolist()} is not in free space of the layout")
         self._layout, self._pos, self._goal, self._steps = layout, start, goal, 0
         info = self._info()
         info["goal_obs"] = self._obs(goal)
@@ -83,7 +84,7 @@ class TwoRoomsGymEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         action_t = torch.as_tensor(np.asarray(action, dtype=np.float32)).view(1, 2)
         if not bool(torch.isfinite(action_t).all()):
-            raise ValueError(f"action must be finite, got {action}")
+            raise InputError(f"action must be finite, got {action}")
         self._pos = self.world.step(self._pos, action_t, self._layout)
         self._steps += 1
         info = self._info()

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hjepa.errors import InputError
+
 
 @dataclass(frozen=True)
 class MazeConfig:
@@ -69,25 +71,25 @@ class MazeConfig:
 
     def __post_init__(self) -> None:
         if self.rooms < 2:
-            raise ValueError(f"rooms must be >= 2, got {self.rooms}")
+            raise InputError(f"rooms must be >= 2, got {self.rooms}")
         if self.room < 6 or self.wall < 1 or self.border < 1:
-            raise ValueError(f"need room >= 6, wall >= 1, border >= 1; got {self.room}, {self.wall}, {self.border}")
+            raise InputError(f"need room >= 6, wall >= 1, border >= 1; got {self.room}, {self.wall}, {self.border}")
         if not 0 < self.door_size <= self.room - 2:
-            raise ValueError(f"door_size must be in (0, room - 2 = {self.room - 2}], got {self.door_size}")
+            raise InputError(f"door_size must be in (0, room - 2 = {self.room - 2}], got {self.door_size}")
         if not (self.max_step > 0 and self.dot_sigma > 0 and self.success_radius > 0):
-            raise ValueError("max_step, dot_sigma and success_radius must be positive")
+            raise InputError("max_step, dot_sigma and success_radius must be positive")
         if self.substeps < 1 or self.max_episode_steps < 1:
-            raise ValueError(f"substeps and max_episode_steps must be >= 1, got {self.substeps}, {self.max_episode_steps}")
+            raise InputError(f"substeps and max_episode_steps must be >= 1, got {self.substeps}, {self.max_episode_steps}")
         if self.layout not in ("fixed", "random"):
-            raise ValueError(f"layout must be 'fixed' or 'random', got {self.layout!r}")
+            raise InputError(f"layout must be 'fixed' or 'random', got {self.layout!r}")
         doors = 2 * self.rooms * (self.rooms - 1)
         if not 0 <= self.extra_doors <= doors - (self.rooms**2 - 1):
-            raise ValueError(f"extra_doors must be in [0, {doors - self.rooms**2 + 1}], got {self.extra_doors}")
+            raise InputError(f"extra_doors must be in [0, {doors - self.rooms**2 + 1}], got {self.extra_doors}")
         bad = [d for d in self.unreliable if not 0 <= d < doors]
         if bad:
-            raise ValueError(f"unreliable doors {bad} out of range: there are {doors} doors")
+            raise InputError(f"unreliable doors {bad} out of range: there are {doors} doors")
         if not 0.0 <= self.door_close_prob <= 1.0:
-            raise ValueError(f"door_close_prob must be in [0, 1], got {self.door_close_prob}")
+            raise InputError(f"door_close_prob must be in [0, 1], got {self.door_close_prob}")
 
     @property
     def pitch(self) -> int:
@@ -144,7 +146,7 @@ class MazeLayout:
 
     def __post_init__(self) -> None:
         if self.drawn.shape != self.passable.shape or self.drawn.shape != self.centre.shape or self.drawn.dim() != 2:
-            raise ValueError(
+            raise InputError(
                 f"drawn, passable and centre must all be (N, num_doors); got {tuple(self.drawn.shape)}, "
                 f"{tuple(self.passable.shape)}, {tuple(self.centre.shape)}"
             )
@@ -191,7 +193,7 @@ class Maze:
         anywhere along their wall; unreliable doors drawn open and closed with ``door_close_prob``."""
         cfg = self.config
         if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+            raise InputError(f"n must be >= 1, got {n}")
         doors = cfg.num_doors
         if cfg.layout == "fixed":
             drawn = snake_doors(cfg.rooms).expand(n, doors).clone()

@@ -16,6 +16,7 @@ from gymnasium import spaces
 from hjepa.envs.maze import Maze, MazeConfig, MazeLayout
 from hjepa.envs.maze_tasks import sample_maze_tasks
 from hjepa.envs.render_rgb import observations_to_rgb
+from hjepa.errors import InputError
 
 
 class MazeGymEnv(gym.Env):
@@ -36,7 +37,7 @@ class MazeGymEnv(gym.Env):
         max_rooms: int | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise InputError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.config = config
         self.world = Maze(config)
         self.render_mode = render_mode
@@ -81,7 +82,7 @@ class MazeGymEnv(gym.Env):
             goal = torch.as_tensor(np.asarray(options["goal"], dtype=np.float32)).view(1, 2)
         for name, p in (("start", start), ("goal", goal)):
             if not bool(torch.isfinite(p).all()) or not bool(self.world.is_free(p, tasks.layout).all()):
-                raise ValueError(f"{name} {p[0].tolist()} is not in free space of the layout")
+                raise InputError(f"{name} {p[0].tolist()} is not in free space of the layout")
         self._layout, self._pos, self._goal, self._steps = tasks.layout, start, goal, 0
         self._walls = self.world.wall_mask(tasks.layout)
         dist = self.world.room_distances(tasks.layout)[0]
@@ -95,7 +96,7 @@ class MazeGymEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         action_t = torch.as_tensor(np.asarray(action, dtype=np.float32)).view(1, 2)
         if not bool(torch.isfinite(action_t).all()):
-            raise ValueError(f"action must be finite, got {action}")
+            raise InputError(f"action must be finite, got {action}")
         self._pos = self.world.step(self._pos, action_t, self._layout)
         self._steps += 1
         info = self._info()

@@ -12,6 +12,7 @@ import torch
 
 from hjepa.envs.maze import Maze, MazeLayout
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 
 
 def reliable_layout(env: Maze, layout: MazeLayout) -> MazeLayout:
@@ -36,22 +37,22 @@ def sample_maze_tasks(
     doors); ``layout`` (n copies) defaults to ``env.sample_layout(n, generator)``.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise InputError(f"n must be >= 1, got {n}")
     if max_rooms is None:
         max_rooms = env.config.num_rooms - 1
     if not 0 <= min_rooms <= max_rooms:
-        raise ValueError(f"need 0 <= min_rooms <= max_rooms, got {min_rooms}, {max_rooms}")
+        raise InputError(f"need 0 <= min_rooms <= max_rooms, got {min_rooms}, {max_rooms}")
     if layout is None:
         layout = env.sample_layout(n, generator)
     elif len(layout) != n:
-        raise ValueError(f"layout has {len(layout)} copies, expected {n}")
+        raise InputError(f"layout has {len(layout)} copies, expected {n}")
     dist = env.room_distances(reliable_layout(env, layout))  # (N, R, R)
     allowed = (dist >= min_rooms) & (dist <= max_rooms)
     rooms = env.config.num_rooms
     flat = allowed.reshape(n, rooms * rooms)
     empty = ~flat.any(1)
     if bool(empty.any()):
-        raise ValueError(
+        raise InputError(
             f"{int(empty.sum())} layout(s) have no pair of rooms {min_rooms}-{max_rooms} doors apart "
             f"(largest distance {int(dist.max())})"
         )

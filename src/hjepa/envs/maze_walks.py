@@ -16,6 +16,7 @@ import torch
 
 from hjepa.envs.maze import Maze
 from hjepa.envs.random_walk import RandomWalkPolicy, walk
+from hjepa.errors import InputError
 
 
 def sample_in_doors(env: Maze, layout, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -50,11 +51,11 @@ def collect_maze_walks(
     D) bool and ``door_centre`` (E, D) float32. Deterministic for a given ``seed``.
     """
     if episodes < 1 or steps < 1:
-        raise ValueError(f"episodes and steps must be >= 1, got {episodes}, {steps}")
+        raise InputError(f"episodes and steps must be >= 1, got {episodes}, {steps}")
     if not 0.0 <= door_start_fraction <= 1.0:
-        raise ValueError(f"door_start_fraction must be in [0, 1], got {door_start_fraction}")
+        raise InputError(f"door_start_fraction must be in [0, 1], got {door_start_fraction}")
     if policy.max_step > env.config.max_step + 1e-6:
-        raise ValueError(f"policy max_step {policy.max_step} exceeds the environment's {env.config.max_step}")
+        raise InputError(f"policy max_step {policy.max_step} exceeds the environment's {env.config.max_step}")
     generator = torch.Generator().manual_seed(seed)
     layout = env.sample_layout(episodes, generator)
     room = torch.randint(env.config.num_rooms, (episodes,), generator=generator)

@@ -19,6 +19,7 @@ from dataclasses import asdict
 import torch
 
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 
 
 def sample_von_mises(
@@ -30,7 +31,7 @@ def sample_von_mises(
     (acceptance is above 65% for every ``kappa``), so the loop runs a handful of times.
     """
     if not kappa >= 0 or math.isinf(kappa):
-        raise ValueError(f"kappa must be finite and >= 0, got {kappa}")
+        raise InputError(f"kappa must be finite and >= 0, got {kappa}")
     if kappa < 1e-6:  # the density is uniform to float precision
         return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1).mul(math.pi).float()
     a = 1.0 + math.sqrt(1.0 + 4.0 * kappa * kappa)
@@ -70,15 +71,15 @@ class RandomWalkPolicy:
         resample_on_block: float = 1.0,
     ) -> None:
         if not kappa >= 0 or math.isinf(kappa):
-            raise ValueError(f"kappa must be finite and >= 0, got {kappa}")
+            raise InputError(f"kappa must be finite and >= 0, got {kappa}")
         if step_std < 0 or max_step <= 0:
-            raise ValueError(f"need step_std >= 0 and max_step > 0, got {step_std}, {max_step}")
+            raise InputError(f"need step_std >= 0 and max_step > 0, got {step_std}, {max_step}")
         self.kappa = float(kappa)
         self.step_mean = float(step_mean)
         self.step_std = float(step_std)
         self.max_step = float(max_step)
         if not 0.0 <= float(resample_on_block) <= 1.0:
-            raise ValueError(f"resample_on_block must be a probability in [0, 1], got {resample_on_block}")
+            raise InputError(f"resample_on_block must be a probability in [0, 1], got {resample_on_block}")
         self.resample_on_block = float(resample_on_block)
         self.heading: torch.Tensor | None = None  # (n,) radians
         self.last_action: torch.Tensor | None = None  # (n, 2) the displacement asked last step
@@ -116,7 +117,7 @@ class RandomWalkPolicy:
             raise RuntimeError("call reset(n, generator) before act()")
         n = self.heading.shape[0]
         if pos.shape != (n, 2):
-            raise ValueError(f"pos must have shape ({n}, 2), got {tuple(pos.shape)}")
+            raise InputError(f"pos must have shape ({n}, 2), got {tuple(pos.shape)}")
         heading = self.heading + sample_von_mises(self.kappa, n, generator)
         # Draw the uniform headings every step so the random stream does not depend on collisions.
         fresh = (torch.rand(n, generator=generator) * 2 - 1) * math.pi
@@ -196,17 +197,17 @@ def collect_random_walks(
     Deterministic for a given ``seed``.
     """
     if episodes < 1 or steps < 1:
-        raise ValueError(f"episodes and steps must be >= 1, got {episodes}, {steps}")
+        raise InputError(f"episodes and steps must be >= 1, got {episodes}, {steps}")
     if policy.max_step > env.config.max_step + 1e-6:
         # The env would shorten every long move and the policy would read that as a wall hit.
-        raise ValueError(
+        raise InputError(
             f"policy max_step {policy.max_step} exceeds the environment's {env.config.max_step}"
         )
     generator = torch.Generator().manual_seed(seed)
     layout = env.sample_layout(episodes, generator, wall_x_choices, door_y_range)
     pos = sample_start_anywhere(env, layout, generator)
     if not 0.0 <= doorway_start_fraction <= 1.0:
-        raise ValueError(f"doorway_start_fraction must be in [0, 1], got {doorway_start_fraction}")
+        raise InputError(f"doorway_start_fraction must be in [0, 1], got {doorway_start_fraction}")
     if doorway_start_fraction > 0:
         pos = torch.where(
             (torch.rand(episodes, generator=generator) < doorway_start_fraction).unsqueeze(-1),

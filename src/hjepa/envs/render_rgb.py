@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hjepa.errors import InputError
+
 AGENT_RGB = (230, 40, 40)
 WALL_RGB = (128, 128, 128)
 GOAL_RGB = (40, 200, 60)
@@ -28,7 +30,7 @@ def observations_to_rgb(
     """
     obs_t = torch.as_tensor(obs).detach().float().cpu()
     if obs_t.ndim != 4 or obs_t.shape[1] != 2:
-        raise ValueError(f"obs must be (N, 2, H, W), got shape {tuple(obs_t.shape)}")
+        raise InputError(f"obs must be (N, 2, H, W), got shape {tuple(obs_t.shape)}")
     n, _, h, w = obs_t.shape
     agent = obs_t[:, 0].clamp(0, 1).unsqueeze(-1)  # (N, H, W, 1)
     walls = obs_t[:, 1].clamp(0, 1).unsqueeze(-1)
@@ -36,7 +38,7 @@ def observations_to_rgb(
     if goal is not None:
         goal_t = torch.as_tensor(goal).float().cpu()
         if goal_t.shape != (n, 2):
-            raise ValueError(f"goal must be ({n}, 2), got shape {tuple(goal_t.shape)}")
+            raise InputError(f"goal must be ({n}, 2), got shape {tuple(goal_t.shape)}")
         scale = 1.0 if world_size is None else w / world_size
         centre = (goal_t + 0.5) * scale - 0.5
         sigma2 = 2.0 * (dot_sigma * scale) ** 2

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 
 
 @dataclass
@@ -50,18 +51,18 @@ class Tasks:
         for name in ("start", "goal"):
             value = getattr(self, name)
             if value.dim() != 2 or value.shape[0] != n:
-                raise ValueError(f"{name} must be ({n}, S), got {tuple(value.shape)}")
+                raise InputError(f"{name} must be ({n}, S), got {tuple(value.shape)}")
             if not torch.isfinite(value).all():
-                raise ValueError(f"{name} contains NaN or inf")
+                raise InputError(f"{name} contains NaN or inf")
         if self.goal.shape != self.start.shape:
-            raise ValueError(f"goal {tuple(self.goal.shape)} and start {tuple(self.start.shape)} differ in shape")
+            raise InputError(f"goal {tuple(self.goal.shape)} and start {tuple(self.start.shape)} differ in shape")
         if self.layout is not None and len(self.layout) != n:
-            raise ValueError(f"layout has {len(self.layout)} entries for {n} tasks")
+            raise InputError(f"layout has {len(self.layout)} entries for {n} tasks")
         for name in ("target_room", "rooms_apart", "start_frames", "goal_frames", "reference_actions",
                      "source_episode", "source_step"):
             value = getattr(self, name)
             if value is not None and value.shape[0] != n:
-                raise ValueError(f"{name} must start with {n} tasks, got {tuple(value.shape)}")
+                raise InputError(f"{name} must start with {n} tasks, got {tuple(value.shape)}")
 
     def __len__(self) -> int:
         return self.start.shape[0]
@@ -93,7 +94,7 @@ def sample_two_rooms_tasks(
     drawn by the environment (optionally from given wall positions / door heights); reproducible from
     ``seed`` (or drawn from a generator)."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise InputError(f"n must be >= 1, got {n}")
     generator = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
     layout = env.sample_layout(n, generator, wall_x_choices, door_y_range)
     start_room = torch.randint(2, (n,), generator=generator)

@@ -17,9 +17,13 @@ layout from pixels; ``fixed_layout=True`` uses the centre wall and door for ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+import tyro
+
+from hjepa.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,9 @@ class TwoRoomsConfig:
     """Inclusive range of the dividing wall's left column when layouts are random."""
     door_y_range: tuple[float, float] = (14.0, 49.0)
     """Range of the door centre's y when layouts are random."""
-    fixed_layout: bool = False
-    """Use one layout (wall and door in the middle) for every episode."""
+    fixed_layout: Annotated[bool, tyro.conf.Suppress] = False
+    """Use one layout (wall and door in the middle) for every episode. Not an option of its own on the
+    command line: the commands set it from ``--layout fixed``, the one way to say it."""
     success_radius: float = 4.5
     """An episode succeeds when the agent is this close to its goal (pixels)."""
     max_episode_steps: int = 200
@@ -53,13 +58,13 @@ class TwoRoomsConfig:
 
     def __post_init__(self) -> None:
         if self.size < 16:
-            raise ValueError(f"size must be >= 16 pixels, got {self.size}")
+            raise InputError(f"size must be >= 16 pixels, got {self.size}")
         if not 0 < self.wall_x_range[0] <= self.wall_x_range[1] < self.size - self.wall_width:
-            raise ValueError(f"wall_x_range {self.wall_x_range} does not fit in size {self.size}")
+            raise InputError(f"wall_x_range {self.wall_x_range} does not fit in size {self.size}")
         if self.door_size <= 0 or self.max_step <= 0 or self.dot_sigma <= 0:
-            raise ValueError("door_size, max_step and dot_sigma must be positive")
+            raise InputError("door_size, max_step and dot_sigma must be positive")
         if self.substeps < 1:
-            raise ValueError(f"substeps must be >= 1, got {self.substeps}")
+            raise InputError(f"substeps must be >= 1, got {self.substeps}")
 
     @property
     def fixed_wall_x(self) -> int:
@@ -206,7 +211,7 @@ class TwoRooms:
         without the full-size image: the dot is separable, exp(-dx^2) * exp(-dy^2), so its block
         average is the product of the block averages along x and along y."""
         if pool < 1 or self.config.size % pool:
-            raise ValueError(f"pool {pool} must be >= 1 and divide the size {self.config.size}")
+            raise InputError(f"pool {pool} must be >= 1 and divide the size {self.config.size}")
         sigma2 = 2.0 * self.config.dot_sigma**2
         coords = self._cols.view(-1)  # (size,)
         ex = torch.exp(-((coords - pos[:, 0:1]) ** 2) / sigma2)  # (N, size) along x

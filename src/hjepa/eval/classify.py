@@ -20,37 +20,38 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.eval.rank import collapse_verdict
 from hjepa.nn.modes import eval_mode
 
 
 def _check_features(x: Tensor, y: Tensor, num_classes: int, name: str) -> None:
     if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(f"{name} features must have shape (N, D), got {tuple(getattr(x, 'shape', ()))}")
+        raise InputError(f"{name} features must have shape (N, D), got {tuple(getattr(x, 'shape', ()))}")
     if not isinstance(y, Tensor) or y.dim() != 1:
-        raise ValueError(f"{name} labels must have shape (N,), got {tuple(getattr(y, 'shape', ()))}")
+        raise InputError(f"{name} labels must have shape (N,), got {tuple(getattr(y, 'shape', ()))}")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{name} features and labels disagree on N: {x.shape[0]} vs {y.shape[0]}")
+        raise InputError(f"{name} features and labels disagree on N: {x.shape[0]} vs {y.shape[0]}")
     if x.shape[0] == 0:
-        raise ValueError(f"{name} split is empty")
+        raise InputError(f"{name} split is empty")
     if x.is_floating_point() and not torch.isfinite(x).all():
-        raise ValueError(f"{name} features contain NaN or inf")
+        raise InputError(f"{name} features contain NaN or inf")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"{name} labels must be integers, got dtype {y.dtype}")
+        raise InputError(f"{name} labels must be integers, got dtype {y.dtype}")
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= num_classes:
-        raise ValueError(f"{name} labels must lie in [0, {num_classes}), got range [{lo}, {hi}]")
+        raise InputError(f"{name} labels must lie in [0, {num_classes}), got range [{lo}, {hi}]")
 
 
 def _check_splits(
     train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int
 ) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        raise InputError(f"num_classes must be an int >= 2, got {num_classes!r}")
     _check_features(train_x, train_y, num_classes, "train")
     _check_features(test_x, test_y, num_classes, "test")
     if train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(f"train and test features disagree on D: {train_x.shape[1]} vs {test_x.shape[1]}")
+        raise InputError(f"train and test features disagree on D: {train_x.shape[1]} vs {test_x.shape[1]}")
 
 
 def _standardiser(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -65,9 +66,9 @@ def _standardiser(x: Tensor) -> tuple[Tensor, Tensor]:
 
 def _check_optim(epochs: int, lr: float, weight_decay: float) -> None:
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise InputError(f"epochs must be >= 1, got {epochs}")
     if lr <= 0 or weight_decay < 0:
-        raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
+        raise InputError(f"need lr > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
 
 
 def _logistic_accuracy(
@@ -182,7 +183,7 @@ def knn_accuracy(
     """
     _check_splits(train_x, train_y, test_x, test_y, num_classes)
     if k < 1 or temperature <= 0 or batch_size < 1:
-        raise ValueError(f"need k >= 1, temperature > 0, batch_size >= 1; got {k}, {temperature}, {batch_size}")
+        raise InputError(f"need k >= 1, temperature > 0, batch_size >= 1; got {k}, {temperature}, {batch_size}")
     dtype = torch.float64 if train_x.dtype == torch.float64 else torch.float32
     train = nn.functional.normalize(train_x.detach().cpu().to(dtype), dim=1)
     test = nn.functional.normalize(test_x.detach().cpu().to(dtype), dim=1)
@@ -209,7 +210,7 @@ def balanced_label_subset(
     rows (halves rounded up) drawn without replacement; classes absent from ``labels`` contribute nothing.
     """
     if not 0.0 < label_fraction <= 1.0:
-        raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
+        raise InputError(f"label_fraction must be in (0, 1], got {label_fraction}")
     labels = labels.detach().cpu()
     parts = []
     for c in range(num_classes):
@@ -308,14 +309,14 @@ def extract_features(encoder: nn.Module, images: Tensor, batch_size: int = 512) 
         ValueError: images not a 4-D float tensor, or the encoder output not ``(B, D)``.
     """
     if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(
+        raise InputError(
             f"images must be a float tensor (N, C, H, W), got {getattr(images, 'dtype', type(images))} "
             f"of shape {tuple(getattr(images, 'shape', ()))}"
         )
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     if images.shape[0] == 0:
-        raise ValueError("images is empty (N = 0)")
+        raise InputError("images is empty (N = 0)")
     first = next(iter(encoder.parameters()), None)
     if first is None:
         first = next(iter(encoder.buffers()), None)
@@ -325,7 +326,7 @@ def extract_features(encoder: nn.Module, images: Tensor, batch_size: int = 512) 
         for start in range(0, images.shape[0], batch_size):
             out = encoder(images[start : start + batch_size].to(device))
             if not isinstance(out, Tensor) or out.dim() != 2:
-                raise ValueError(
+                raise InputError(
                     f"encoder must return features (B, D), got shape {tuple(getattr(out, 'shape', ()))}; "
                     "pool or flatten feature maps first"
                 )

@@ -18,21 +18,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
+
 
 def _check_pair(x: Tensor, y: Tensor, name: str) -> None:
     if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"{name}: features (N, D) and targets (N, K) with the same N, got "
+        raise InputError(f"{name}: features (N, D) and targets (N, K) with the same N, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[0] < 2:
-        raise ValueError(f"{name}: need at least 2 rows, got {x.shape[0]}")
+        raise InputError(f"{name}: need at least 2 rows, got {x.shape[0]}")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise ValueError(f"{name}: features or targets contain NaN or inf")
+        raise InputError(f"{name}: features or targets contain NaN or inf")
 
 
 def r2_scores(predicted: Tensor, target: Tensor) -> Tensor:
     """R^2 of each column: ``predicted, target (N, K) -> (K,)``, ``1 - SSE / SST``."""
     if predicted.shape != target.shape or target.dim() != 2:
-        raise ValueError(f"predicted and target must both be (N, K), got {tuple(predicted.shape)}, {tuple(target.shape)}")
+        raise InputError(f"predicted and target must both be (N, K), got {tuple(predicted.shape)}, {tuple(target.shape)}")
     sse = (predicted - target).pow(2).sum(dim=0)
     sst = (target - target.mean(dim=0)).pow(2).sum(dim=0).clamp_min(1e-12)
     return 1.0 - sse / sst
@@ -56,7 +58,7 @@ def mlp_regression_r2(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: 
     _check_pair(train_x, train_y, "train")
     _check_pair(test_x, test_y, "test")
     if train_x.shape[1] != test_x.shape[1] or train_y.shape[1] != test_y.shape[1]:
-        raise ValueError(f"train and test disagree on sizes: {tuple(train_x.shape)}/{tuple(train_y.shape)} vs "
+        raise InputError(f"train and test disagree on sizes: {tuple(train_x.shape)}/{tuple(train_y.shape)} vs "
                          f"{tuple(test_x.shape)}/{tuple(test_y.shape)}")
     mean, std = train_x.mean(dim=0), train_x.std(dim=0).clamp_min(1e-6)
     x, xt = (train_x.float() - mean) / std, (test_x.float() - mean) / std
@@ -95,10 +97,10 @@ def retrieval_ranks(predicted: Tensor, gallery: Tensor, target: Tensor) -> Tenso
     """
     if predicted.dim() != 2 or gallery.dim() != 3 or gallery.shape[0] != predicted.shape[0] \
             or gallery.shape[2] != predicted.shape[1]:
-        raise ValueError(f"predicted (N, D) and gallery (N, K, D) must agree, got {tuple(predicted.shape)} and "
+        raise InputError(f"predicted (N, D) and gallery (N, K, D) must agree, got {tuple(predicted.shape)} and "
                          f"{tuple(gallery.shape)}")
     if target.shape != (predicted.shape[0],) or target.min() < 0 or target.max() >= gallery.shape[1]:
-        raise ValueError(f"target must hold one index in [0, {gallery.shape[1]}) per query, got {tuple(target.shape)}")
+        raise InputError(f"target must hold one index in [0, {gallery.shape[1]}) per query, got {tuple(target.shape)}")
     p = nn.functional.normalize(predicted.float(), dim=-1)
     g = nn.functional.normalize(gallery.float(), dim=-1)
     similarity = torch.einsum("nd,nkd->nk", p, g)  # (N, K)
@@ -109,5 +111,5 @@ def retrieval_ranks(predicted: Tensor, gallery: Tensor, target: Tensor) -> Tenso
 def retrieval_metrics(ranks: Tensor) -> dict[str, float]:
     """``{"top1": fraction of rank 1, "mrr": mean of 1 / rank}`` of ``ranks (N,)``."""
     if ranks.dim() != 1 or ranks.numel() == 0 or ranks.min() < 1:
-        raise ValueError(f"ranks must be a non-empty (N,) tensor of ranks >= 1, got {tuple(ranks.shape)}")
+        raise InputError(f"ranks must be a non-empty (N,) tensor of ranks >= 1, got {tuple(ranks.shape)}")
     return {"top1": float((ranks == 1).float().mean()), "mrr": float((1.0 / ranks.float()).mean())}

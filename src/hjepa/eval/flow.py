@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.nn.flow import resize_flow, warp
 
 
@@ -32,14 +33,14 @@ def end_point_error(flow: Tensor, true_flow: Tensor, mask: Tensor | None = None)
         scalar tensor (NaN when the mask selects no pixel).
     """
     if flow.shape != true_flow.shape or flow.dim() != 4 or flow.shape[1] != 2:
-        raise ValueError(f"flow and true_flow must both be (B, 2, H, W), got {tuple(flow.shape)}, {tuple(true_flow.shape)}")
+        raise InputError(f"flow and true_flow must both be (B, 2, H, W), got {tuple(flow.shape)}, {tuple(true_flow.shape)}")
     if not (torch.isfinite(flow).all() and torch.isfinite(true_flow).all()):
-        raise ValueError("flow or true_flow contains NaN or inf")
+        raise InputError("flow or true_flow contains NaN or inf")
     error = (flow - true_flow).pow(2).sum(dim=1).sqrt()  # (B, H, W)
     if mask is None:
         return error.mean()
     if mask.shape != error.shape or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be bool {tuple(error.shape)}, got {mask.dtype} {tuple(mask.shape)}")
+        raise InputError(f"mask must be bool {tuple(error.shape)}, got {mask.dtype} {tuple(mask.shape)}")
     return error[mask].mean() if mask.any() else error.new_tensor(float("nan"))
 
 
@@ -81,9 +82,9 @@ def lucas_kanade(frame1: Tensor, frame2: Tensor, levels: int = 3, iterations: in
         flow ``(B, 2, H, W)`` in pixels.
     """
     if frame1.shape != frame2.shape or frame1.dim() != 4:
-        raise ValueError(f"frames must be (B, C, H, W) of the same shape, got {tuple(frame1.shape)}, {tuple(frame2.shape)}")
+        raise InputError(f"frames must be (B, C, H, W) of the same shape, got {tuple(frame1.shape)}, {tuple(frame2.shape)}")
     if levels < 1 or iterations < 1 or window_sigma <= 0 or ridge < 0 or max_step <= 0:
-        raise ValueError(f"need levels, iterations >= 1, window_sigma, max_step > 0, ridge >= 0; got {levels}, "
+        raise InputError(f"need levels, iterations >= 1, window_sigma, max_step > 0, ridge >= 0; got {levels}, "
                          f"{iterations}, {window_sigma}, {ridge}, {max_step}")
     pyramid1, pyramid2 = [frame1.float().mean(dim=1, keepdim=True)], [frame2.float().mean(dim=1, keepdim=True)]
     for _ in range(levels - 1):

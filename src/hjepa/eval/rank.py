@@ -11,13 +11,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def _as_matrix(z: Tensor) -> Tensor:
     if z.dim() < 2:
-        raise ValueError(f"z must have shape (N, D) or (..., D), got {tuple(z.shape)}")
+        raise InputError(f"z must have shape (N, D) or (..., D), got {tuple(z.shape)}")
     z = z.detach().reshape(-1, z.shape[-1]).double().cpu()
     if not torch.isfinite(z).all():
-        raise ValueError("z contains NaN or inf")
+        raise InputError("z contains NaN or inf")
     return z
 
 
@@ -37,7 +39,7 @@ def per_dim_std(z: Tensor) -> Tensor:
     """Standard deviation over the batch of each dimension: ``z (N, D) -> (D,)`` (float64)."""
     z = _as_matrix(z)
     if z.shape[0] < 2:
-        raise ValueError(f"per_dim_std needs at least 2 embeddings, got {z.shape[0]}")
+        raise InputError(f"per_dim_std needs at least 2 embeddings, got {z.shape[0]}")
     return z.std(dim=0, unbiased=True)
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.modes import eval_mode
 
 
@@ -37,9 +38,9 @@ def encoder_maps(encoder: Callable[[Tensor], Tensor], images: Tensor, batch_size
     on the device of its first parameter.
     """
     if images.dim() != 4 or not images.is_floating_point() or images.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty float (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
+        raise InputError(f"images must be a non-empty float (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     device = images.device
     if isinstance(encoder, nn.Module):
         first = next(iter(encoder.parameters()), None)
@@ -49,7 +50,7 @@ def encoder_maps(encoder: Callable[[Tensor], Tensor], images: Tensor, batch_size
         for start in range(0, images.shape[0], batch_size):
             out = encoder(images[start : start + batch_size].to(device))
             if out.dim() != 4:
-                raise ValueError(f"a local encoder must return (B, D, h, w), got {tuple(out.shape)}")
+                raise InputError(f"a local encoder must return (B, D, h, w), got {tuple(out.shape)}")
             parts.append(out.float().cpu())
     return torch.cat(parts)
 
@@ -62,11 +63,11 @@ def cell_targets(masks: Tensor, num_classes: int, height: int, width: int) -> Te
 
 def _check(maps: Tensor, masks: Tensor, num_classes: int, name: str) -> None:
     if maps.dim() != 4 or masks.dim() != 3 or maps.shape[0] != masks.shape[0] or maps.shape[0] == 0:
-        raise ValueError(f"{name}: need maps (N, D, h, w) and masks (N, H, W), got {tuple(maps.shape)}, {tuple(masks.shape)}")
+        raise InputError(f"{name}: need maps (N, D, h, w) and masks (N, H, W), got {tuple(maps.shape)}, {tuple(masks.shape)}")
     if not torch.isfinite(maps).all():
-        raise ValueError(f"{name} features contain NaN or inf")
+        raise InputError(f"{name} features contain NaN or inf")
     if int(masks.min()) < 0 or int(masks.max()) >= num_classes:
-        raise ValueError(f"{name} mask values must lie in [0, {num_classes})")
+        raise InputError(f"{name} mask values must lie in [0, {num_classes})")
 
 
 def iou_scores(confusion: Tensor) -> dict:
@@ -102,13 +103,13 @@ def linear_segmentation_miou(train_maps: Tensor, train_masks: Tensor, test_maps:
         ``{"miou", "pixel_acc", "foreground_iou", "class_iou": [K floats], "train_miou"}``.
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        raise InputError(f"num_classes must be >= 2, got {num_classes}")
     _check(train_maps, train_masks, num_classes, "train")
     _check(test_maps, test_masks, num_classes, "test")
     if train_maps.shape[1:] != test_maps.shape[1:]:
-        raise ValueError(f"train and test maps differ: {tuple(train_maps.shape)} vs {tuple(test_maps.shape)}")
+        raise InputError(f"train and test maps differ: {tuple(train_maps.shape)} vs {tuple(test_maps.shape)}")
     if iterations < 1 or weight_decay < 0:
-        raise ValueError(f"need iterations >= 1 and weight_decay >= 0, got {iterations}, {weight_decay}")
+        raise InputError(f"need iterations >= 1 and weight_decay >= 0, got {iterations}, {weight_decay}")
     _, d, h, w = train_maps.shape
     cells = train_maps.float().permute(0, 2, 3, 1).reshape(-1, d)  # (N*h*w, D)
     mean, std = cells.mean(0), cells.std(0, unbiased=False).clamp_min(1e-6)

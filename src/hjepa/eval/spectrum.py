@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.runs.run_dir import atomic_write_bytes
 
 
@@ -33,12 +34,12 @@ def singular_value_spectrum(z: Tensor, normalize: bool = True) -> Tensor:
         ``float64 (min(N, D),)`` on the CPU, non-increasing.
     """
     if not isinstance(z, Tensor) or z.dim() != 2:
-        raise ValueError(f"z must have shape (N, D), got {tuple(getattr(z, 'shape', ()))}")
+        raise InputError(f"z must have shape (N, D), got {tuple(getattr(z, 'shape', ()))}")
     if z.shape[0] < 2 or z.shape[1] < 1:
-        raise ValueError(f"z needs N >= 2 and D >= 1, got shape {tuple(z.shape)}")
+        raise InputError(f"z needs N >= 2 and D >= 1, got shape {tuple(z.shape)}")
     z = z.detach().double().cpu()
     if not torch.isfinite(z).all():
-        raise ValueError("z contains NaN or inf")
+        raise InputError("z contains NaN or inf")
     s = torch.linalg.svdvals(z - z.mean(dim=0))
     if normalize:
         total = s.sum()
@@ -65,16 +66,16 @@ def plot_spectrum(
         ``path`` as a ``Path``.
     """
     if not spectra:
-        raise ValueError("spectra is empty: pass at least one {label: values}")
+        raise InputError("spectra is empty: pass at least one {label: values}")
     if floor <= 0:
-        raise ValueError(f"floor must be > 0 for a log axis, got {floor}")
+        raise InputError(f"floor must be > 0 for a log axis, got {floor}")
     curves = {}
     for label, values in spectra.items():
         v = torch.as_tensor(values).detach().double().cpu()
         if v.dim() != 1 or v.numel() == 0:
-            raise ValueError(f"spectrum {label!r} must be a non-empty 1-D tensor, got shape {tuple(v.shape)}")
+            raise InputError(f"spectrum {label!r} must be a non-empty 1-D tensor, got shape {tuple(v.shape)}")
         if not torch.isfinite(v).all():
-            raise ValueError(f"spectrum {label!r} contains NaN or inf")
+            raise InputError(f"spectrum {label!r} contains NaN or inf")
         curves[str(label)] = np.clip(v.numpy(), floor, None)
     fig = Figure(figsize=(6.0, 4.0), dpi=100)
     FigureCanvasAgg(fig)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from hjepa.envs.two_rooms import Layout, TwoRooms
+from hjepa.errors import InputError
 from hjepa.world.model import JEPAWorldModel
 
 
@@ -45,7 +46,7 @@ def wall_push_check(
         truth is a few pixels (blocked), in the open it is the whole push.
     """
     if episodes < 1 or steps < 1 or candidates < 2 or not push > 0:
-        raise ValueError(f"need episodes, steps >= 1, candidates >= 2 and push > 0, got {episodes}, {steps}, {candidates}, {push}")
+        raise InputError(f"need episodes, steps >= 1, candidates >= 2 and push > 0, got {episodes}, {steps}, {candidates}, {push}")
     cfg = env.config
     frameskip = model.action_dim // 2
     device = next(model.parameters()).device

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 def conv_block(in_channels: int, out_channels: int, stride: int, groups: int) -> nn.Sequential:
     """3x3 convolution, GroupNorm, GELU. GroupNorm avoids the long start-up plateau where the
@@ -22,7 +24,7 @@ def stride2_blocks(
     """One stride-2 ``conv_block`` per entry of ``channels``; returns (blocks, output side,
     output channels)."""
     if not channels:
-        raise ValueError("channels must name at least one conv layer")
+        raise InputError("channels must name at least one conv layer")
     blocks, size, prev = [], input_size, in_channels
     for ch in channels:
         blocks.append(conv_block(prev, ch, 2, groups))
@@ -63,7 +65,7 @@ class ConvEncoder(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs (B, C, H, W) -> (B, out_dim)."""
         if obs.dim() != 4 or obs.shape[1] != self.in_channels or obs.shape[-1] != self.input_size:
-            raise ValueError(
+            raise InputError(
                 f"ConvEncoder expects (B, {self.in_channels}, {self.input_size}, {self.input_size}),"
                 f" got {tuple(obs.shape)}"
             )
@@ -106,7 +108,7 @@ class SpatialConvEncoder(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs (B, C, H, W) -> (B, out_channels * h * w)."""
         if obs.dim() != 4 or obs.shape[1] != self.in_channels or obs.shape[-1] != self.input_size:
-            raise ValueError(
+            raise InputError(
                 f"SpatialConvEncoder expects (B, {self.in_channels}, {self.input_size}, {self.input_size}),"
                 f" got {tuple(obs.shape)}"
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     """3x3 convolution (no bias: BatchNorm follows), BatchNorm, ReLU."""
@@ -35,11 +37,11 @@ class SmallConvNet(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1:
-            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+            raise InputError(f"in_channels must be >= 1, got {in_channels}")
         if not widths or min(widths) < 1:
-            raise ValueError(f"widths must be a non-empty tuple of positive ints, got {widths}")
+            raise InputError(f"widths must be a non-empty tuple of positive ints, got {widths}")
         if convs_per_stage < 1:
-            raise ValueError(f"convs_per_stage must be >= 1, got {convs_per_stage}")
+            raise InputError(f"convs_per_stage must be >= 1, got {convs_per_stage}")
         layers: list[nn.Module] = [conv_bn_relu(in_channels, widths[0], stride=1)]
         prev = widths[0]
         for width in widths:
@@ -54,5 +56,5 @@ class SmallConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, out_dim)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"SmallConvNet expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+            raise InputError(f"SmallConvNet expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return self.pool(self.features(x)).flatten(1)  # (B, out_dim)

@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 class EMATarget(nn.Module):
     """Holds ``module``, a gradient-free deep copy of an online module, updated by EMA.
@@ -56,7 +58,7 @@ class EMATarget(nn.Module):
             momentum: in ``[0, 1]``; ``0`` copies the online parameters, ``1`` keeps the target.
         """
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+            raise InputError(f"momentum must be in [0, 1], got {momentum}")
         target_params = dict(self.module.named_parameters())
         online_params = dict(online.named_parameters())
         target_buffers = dict(self.module.named_buffers())
@@ -65,11 +67,11 @@ class EMATarget(nn.Module):
             ours = target_params.keys() | target_buffers.keys()
             theirs = online_params.keys() | online_buffers.keys()
             missing = sorted(ours ^ theirs)
-            raise ValueError(f"online module does not match the target copy; differing names: {missing[:5]}")
+            raise InputError(f"online module does not match the target copy; differing names: {missing[:5]}")
         for name, target in target_params.items():
             source = online_params[name]
             if source.shape != target.shape:
-                raise ValueError(
+                raise InputError(
                     f"parameter {name!r} has shape {tuple(source.shape)} online but {tuple(target.shape)} in the target"
                 )
             target.lerp_(source.detach(), 1.0 - momentum)

@@ -20,11 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
+
 
 def _check_flow(x: Tensor, flow: Tensor) -> None:
     if x.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[0] != x.shape[0] \
             or flow.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"warp needs x (B, C, h, w) and flow (B, 2, h, w), got {tuple(x.shape)} and {tuple(flow.shape)}")
+        raise InputError(f"warp needs x (B, C, h, w) and flow (B, 2, h, w), got {tuple(x.shape)} and {tuple(flow.shape)}")
 
 
 def warp(x: Tensor, flow: Tensor, padding_mode: str = "zeros") -> Tensor:
@@ -68,9 +70,9 @@ def local_correlation(f1: Tensor, f2: Tensor, radius: int) -> Tensor:
     f1, f2 (B, C, h, w) -> (B, (2r + 1)^2, h, w).
     """
     if f1.shape != f2.shape or f1.dim() != 4:
-        raise ValueError(f"f1 and f2 must have the same shape (B, C, h, w), got {tuple(f1.shape)}, {tuple(f2.shape)}")
+        raise InputError(f"f1 and f2 must have the same shape (B, C, h, w), got {tuple(f1.shape)}, {tuple(f2.shape)}")
     if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
+        raise InputError(f"radius must be >= 0, got {radius}")
     _, c, h, w = f1.shape
     padded = F.pad(f2, (radius, radius, radius, radius))
     costs = [
@@ -120,19 +122,19 @@ class FlowEstimator(nn.Module):
     def __init__(self, level_channels: Sequence[int], hidden: int = 32, radius: int = 2) -> None:
         super().__init__()
         if not level_channels or min(level_channels) < 1 or hidden < 1 or radius < 0:
-            raise ValueError(f"need level channels >= 1, hidden >= 1, radius >= 0, got {list(level_channels)}, "
+            raise InputError(f"need level channels >= 1, hidden >= 1, radius >= 0, got {list(level_channels)}, "
                              f"{hidden}, {radius}")
         self.levels = nn.ModuleList(FlowLevel(c, hidden, radius) for c in level_channels)
         self.level_channels = tuple(level_channels)
 
     def forward(self, pyramid1: Sequence[Tensor], pyramid2: Sequence[Tensor], image_size: int) -> list[Tensor]:
         if len(pyramid1) != len(self.levels) or len(pyramid2) != len(self.levels):
-            raise ValueError(f"expected {len(self.levels)} pyramid levels, got {len(pyramid1)} and {len(pyramid2)}")
+            raise InputError(f"expected {len(self.levels)} pyramid levels, got {len(pyramid1)} and {len(pyramid2)}")
         flows: list[Tensor] = []
         flow = None
         for level, f1, f2 in zip(self.levels, pyramid1, pyramid2):
             if f1.shape != f2.shape or f1.shape[1] != level.project.in_channels:
-                raise ValueError(f"pyramid level shapes {tuple(f1.shape)} / {tuple(f2.shape)} do not match "
+                raise InputError(f"pyramid level shapes {tuple(f1.shape)} / {tuple(f2.shape)} do not match "
                                  f"{level.project.in_channels} channels")
             size = tuple(f1.shape[-2:])
             flow = f1.new_zeros(f1.shape[0], 2, *size) if flow is None else resize_flow(flow, size)

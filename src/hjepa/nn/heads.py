@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 def projector(in_dim: int, dims: tuple[int, ...]) -> nn.Sequential:
     """Projector / expander: (B, in_dim) -> (B, dims[-1]).
@@ -13,7 +15,7 @@ def projector(in_dim: int, dims: tuple[int, ...]) -> nn.Sequential:
     ``dims=(4096, 256)``. Linears followed by BatchNorm have no bias (BN's shift replaces it).
     """
     if in_dim < 1 or not dims or min(dims) < 1:
-        raise ValueError(
+        raise InputError(
             f"projector needs in_dim >= 1 and a non-empty tuple of positive dims, got {in_dim}, {dims}"
         )
     layers: list[nn.Module] = []
@@ -31,5 +33,5 @@ def prediction_head(dim: int, hidden: int) -> nn.Sequential:
     SimSiam uses a bottleneck (e.g. dim 2048, hidden 512); BYOL a wider hidden layer (256, 4096).
     """
     if dim < 1 or hidden < 1:
-        raise ValueError(f"prediction_head needs dim, hidden >= 1, got {dim}, {hidden}")
+        raise InputError(f"prediction_head needs dim, hidden >= 1, got {dim}, {hidden}")
     return projector(dim, (hidden, dim))

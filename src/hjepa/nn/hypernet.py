@@ -51,6 +51,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
+
 
 class HyperPredictor(nn.Module):
     """``z (B, D), t (B, P) -> W(t) z (B, D)`` with ``W(t) = [A_0 +] sum_i t_i A_i``.
@@ -71,16 +73,16 @@ class HyperPredictor(nn.Module):
                  affine: bool = False) -> None:
         super().__init__()
         if dim < 1 or param_dim < 1:
-            raise ValueError(f"dim and param_dim must be >= 1, got {dim}, {param_dim}")
+            raise InputError(f"dim and param_dim must be >= 1, got {dim}, {param_dim}")
         eye = torch.eye(dim)
         if affine:
             maps = torch.cat([eye.unsqueeze(0), torch.zeros(param_dim, dim, dim)])
         else:
             if identity_params is None:
-                raise ValueError("identity_params are needed to start W(identity) = I (or pass affine=True)")
+                raise InputError("identity_params are needed to start W(identity) = I (or pass affine=True)")
             identity = torch.as_tensor(list(identity_params), dtype=torch.float32)
             if identity.shape != (param_dim,) or not torch.isfinite(identity).all() or not identity.any():
-                raise ValueError(f"identity_params must be {param_dim} finite numbers, not all zero, got "
+                raise InputError(f"identity_params must be {param_dim} finite numbers, not all zero, got "
                                  f"{list(identity_params)}")
             maps = (identity / identity.pow(2).sum()).view(-1, 1, 1) * eye  # W(t0) = I
         self.maps = nn.Parameter(maps)
@@ -89,7 +91,7 @@ class HyperPredictor(nn.Module):
     def _coefficients(self, t: Tensor) -> Tensor:
         """``t (B, P)`` -> the coefficient of each map ``(B, P [+ 1])``."""
         if t.dim() != 2 or t.shape[1] != self.param_dim:
-            raise ValueError(f"transformation parameters must be (B, {self.param_dim}), got {tuple(t.shape)}")
+            raise InputError(f"transformation parameters must be (B, {self.param_dim}), got {tuple(t.shape)}")
         t = t.to(self.maps.dtype)
         return torch.cat([t.new_ones(t.shape[0], 1), t], dim=1) if self.affine else t
 
@@ -100,9 +102,9 @@ class HyperPredictor(nn.Module):
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         """``z (B, D)``, ``t (B, P)`` -> ``(B, D)``."""
         if z.dim() != 2 or z.shape[1] != self.dim:
-            raise ValueError(f"embeddings must be (B, {self.dim}), got {tuple(z.shape)}")
+            raise InputError(f"embeddings must be (B, {self.dim}), got {tuple(z.shape)}")
         if t.shape[0] != z.shape[0]:
-            raise ValueError(f"{z.shape[0]} embeddings but {t.shape[0]} transformations")
+            raise InputError(f"{z.shape[0]} embeddings but {t.shape[0]} transformations")
         mapped = torch.einsum("pij,bj->bpi", self.maps, z.to(self.maps.dtype))  # (B, P [+ 1], D): A_i z
         return torch.einsum("bp,bpi->bi", self._coefficients(t), mapped).to(z.dtype)
 

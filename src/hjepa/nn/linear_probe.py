@@ -16,22 +16,24 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def check_features_targets(features: Tensor, targets: Tensor | None, name: str) -> None:
     if features.dim() != 2:
-        raise ValueError(f"{name} features must have shape (N, D), got {tuple(features.shape)}")
+        raise InputError(f"{name} features must have shape (N, D), got {tuple(features.shape)}")
     if not torch.isfinite(features).all():
-        raise ValueError(f"{name} features contain NaN or inf")
+        raise InputError(f"{name} features contain NaN or inf")
     if targets is None:
         return
     if targets.dim() != 2:
-        raise ValueError(f"{name} targets must have shape (N, K), got {tuple(targets.shape)}")
+        raise InputError(f"{name} targets must have shape (N, K), got {tuple(targets.shape)}")
     if targets.shape[0] != features.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{name} features and targets disagree on N: {features.shape[0]} vs {targets.shape[0]}"
         )
     if not torch.isfinite(targets).all():
-        raise ValueError(f"{name} targets contain NaN or inf")
+        raise InputError(f"{name} targets contain NaN or inf")
 
 
 @dataclass
@@ -47,7 +49,7 @@ class LinearProbe:
         """``features (N, D) -> predictions (N, K)`` in the dtype of ``features``."""
         check_features_targets(features, None, "predict")
         if features.shape[1] != self.weight.shape[0]:
-            raise ValueError(f"probe expects D={self.weight.shape[0]} features, got {features.shape[1]}")
+            raise InputError(f"probe expects D={self.weight.shape[0]} features, got {features.shape[1]}")
         x = (features.double().cpu() - self.feature_mean) / self.feature_std
         out = x @ self.weight + self.bias
         return out.to(features.dtype if features.is_floating_point() else torch.float32)
@@ -60,7 +62,7 @@ class LinearProbe:
     def from_state_dict(cls, state: dict[str, Tensor]) -> "LinearProbe":
         missing = {"feature_mean", "feature_std", "weight", "bias"} - set(state)
         if missing:
-            raise ValueError(f"probe state lacks {sorted(missing)}")
+            raise InputError(f"probe state lacks {sorted(missing)}")
         return cls(**{k: state[k].double() for k in ("feature_mean", "feature_std", "weight", "bias")})
 
 
@@ -76,7 +78,7 @@ def fit_linear_probe(features: Tensor, targets: Tensor, ridge: float = 1e-3) -> 
     """
     check_features_targets(features, targets, "train")
     if ridge < 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge}")
+        raise InputError(f"ridge must be >= 0, got {ridge}")
     x = features.detach().double().cpu()
     y = targets.detach().double().cpu()
     n, d = x.shape

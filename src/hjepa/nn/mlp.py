@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, norm: bool = True) -> nn.Sequential:
     """``layers`` linear maps: in_dim -> hidden -> ... -> out_dim, with LayerNorm + GELU between.
@@ -11,7 +13,7 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, norm: bool = True) 
     ``layers=1`` is a single linear map. Shapes: (..., in_dim) -> (..., out_dim).
     """
     if layers < 1:
-        raise ValueError(f"layers must be >= 1, got {layers}")
+        raise InputError(f"layers must be >= 1, got {layers}")
     dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
     modules: list[nn.Module] = []
     for i in range(layers):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with a residual connection; (B, C_in, H, W) -> (B, C_out, H/s, W/s).
@@ -44,9 +46,9 @@ class ResNet(nn.Module):
     def __init__(self, in_channels: int, width: int, blocks: tuple[int, ...]) -> None:
         super().__init__()
         if in_channels < 1 or width < 1:
-            raise ValueError(f"in_channels and width must be >= 1, got {in_channels}, {width}")
+            raise InputError(f"in_channels and width must be >= 1, got {in_channels}, {width}")
         if not blocks or min(blocks) < 1:
-            raise ValueError(f"blocks must be a non-empty tuple of positive ints, got {blocks}")
+            raise InputError(f"blocks must be a non-empty tuple of positive ints, got {blocks}")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False),
             nn.BatchNorm2d(width),
@@ -67,7 +69,7 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, out_dim)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"ResNet expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+            raise InputError(f"ResNet expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return self.pool(self.stages(self.stem(x))).flatten(1)  # (B, out_dim)
 
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 def sincos_position_embedding(grid_size: int, dim: int) -> torch.Tensor:
     """Fixed 2-D sine-cosine position codes for a ``grid_size x grid_size`` patch grid.
@@ -14,7 +16,7 @@ def sincos_position_embedding(grid_size: int, dim: int) -> torch.Tensor:
     w = 10000**(-i / (dim / 4)), with patches numbered row-major. Returns (grid_size**2, dim).
     """
     if dim % 4 != 0:
-        raise ValueError(f"sin-cos position codes need dim divisible by 4, got {dim}")
+        raise InputError(f"sin-cos position codes need dim divisible by 4, got {dim}")
     quarter = dim // 4
     freqs = 10000.0 ** (-torch.arange(quarter, dtype=torch.float64) / quarter)  # (dim/4,)
     ys, xs = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
@@ -29,7 +31,7 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads != 0:
-            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+            raise InputError(f"dim ({dim}) must be divisible by heads ({heads})")
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
@@ -89,9 +91,9 @@ class ViT(nn.Module):
     ) -> None:
         super().__init__()
         if patch_size < 1 or image_size % patch_size != 0:
-            raise ValueError(f"image_size ({image_size}) must be a multiple of patch_size ({patch_size})")
+            raise InputError(f"image_size ({image_size}) must be a multiple of patch_size ({patch_size})")
         if depth < 0 or in_channels < 1:
-            raise ValueError(f"need depth >= 0 and in_channels >= 1, got {depth}, {in_channels}")
+            raise InputError(f"need depth >= 0 and in_channels >= 1, got {depth}, {in_channels}")
         grid = image_size // patch_size
         self.image_size = image_size
         self.patch_size = patch_size
@@ -110,7 +112,7 @@ class ViT(nn.Module):
         Tokens come out in the order of ``keep``, after the final LayerNorm.
         """
         if x.dim() != 4 or x.shape[1:] != (self.in_channels, self.image_size, self.image_size):
-            raise ValueError(
+            raise InputError(
                 f"ViT expects (B, {self.in_channels}, {self.image_size}, {self.image_size}),"
                 f" got {tuple(x.shape)}"
             )
@@ -129,13 +131,13 @@ class ViT(nn.Module):
 
     def _check_keep(self, keep: torch.Tensor, batch: int) -> None:
         if keep.dim() != 2 or keep.shape[0] != batch or keep.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
+            raise InputError(
                 f"keep must be integer (B={batch}, N_keep), got {keep.dtype} {tuple(keep.shape)}"
             )
         if keep.shape[1] == 0:
-            raise ValueError("keep must hold at least one patch index")
+            raise InputError("keep must hold at least one patch index")
         if keep.min() < 0 or keep.max() >= self.num_patches:
-            raise ValueError(
+            raise InputError(
                 f"keep indices must be in [0, {self.num_patches}), got [{keep.min()}, {keep.max()}]"
             )
 

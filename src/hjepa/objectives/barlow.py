@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import gather_batch
 
 
@@ -61,13 +62,13 @@ def barlow_twins_loss(z_a: Tensor, z_b: Tensor, lambd: float = 0.0051, eps: floa
     a loss of ``~0``; a constant batch gives ``C = 0`` and ``on_diagonal = D``.
     """
     if z_a.dim() != 2 or z_b.dim() != 2:
-        raise ValueError(f"z_a and z_b must have shape (N, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must have shape (N, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if z_a.shape != z_b.shape:
-        raise ValueError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     g_a, g_b = gather_batch(z_a), gather_batch(z_b)
     n = g_a.shape[0]
     if n < 2:
-        raise ValueError(
+        raise InputError(
             "Barlow Twins needs at least 2 embeddings (over all processes) to standardise, "
             f"got shape {tuple(z_a.shape)}"
         )

@@ -30,12 +30,14 @@ import math
 import torch.nn.functional as F
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def _check_pair(p: Tensor, z: Tensor, names: str) -> None:
     if p.dim() < 2:
-        raise ValueError(f"{names} must have shape (N, D) (or (..., D)), got {tuple(p.shape)}")
+        raise InputError(f"{names} must have shape (N, D) (or (..., D)), got {tuple(p.shape)}")
     if p.shape != z.shape:
-        raise ValueError(f"{names} must have the same shape, got {tuple(p.shape)} and {tuple(z.shape)}")
+        raise InputError(f"{names} must have the same shape, got {tuple(p.shape)} and {tuple(z.shape)}")
 
 
 def _cosine(p: Tensor, z: Tensor) -> Tensor:
@@ -86,8 +88,8 @@ def cosine_momentum(step: int, total_steps: int, base: float = 0.996, final: flo
     Example: ``cosine_momentum(50, 100, 0.996, 1.0)`` is ``0.998`` (up to rounding).
     """
     if total_steps <= 0:
-        raise ValueError(f"total_steps must be > 0, got {total_steps}")
+        raise InputError(f"total_steps must be > 0, got {total_steps}")
     if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+        raise InputError(f"step must be >= 0, got {step}")
     progress = min(step, total_steps) / total_steps
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0

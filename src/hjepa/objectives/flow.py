@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.nn.flow import in_bounds, warp
 
 
@@ -36,7 +37,7 @@ def photometric_loss(frame1: Tensor, frame2: Tensor, flow: Tensor, eps: float = 
     frame1, frame2 (B, C, H, W), flow (B, 2, H, W) in pixels -> scalar (0 for a perfect flow).
     """
     if frame1.shape != frame2.shape:
-        raise ValueError(f"frames must have the same shape, got {tuple(frame1.shape)} and {tuple(frame2.shape)}")
+        raise InputError(f"frames must have the same shape, got {tuple(frame1.shape)} and {tuple(frame2.shape)}")
     difference = frame1 - warp(frame2, flow)
     return _masked_mean(torch.sqrt(difference.pow(2) + eps**2), in_bounds(flow))
 
@@ -47,7 +48,7 @@ def feature_reconstruction_loss(features1: Tensor, features2: Tensor, flow: Tens
     features (B, C, h, w), flow (B, 2, h, w) in cells of the feature map -> scalar.
     """
     if features1.shape != features2.shape:
-        raise ValueError(f"feature maps must have the same shape, got {tuple(features1.shape)} and "
+        raise InputError(f"feature maps must have the same shape, got {tuple(features1.shape)} and "
                          f"{tuple(features2.shape)}")
     return _masked_mean((features1 - warp(features2, flow)).pow(2), in_bounds(flow))
 
@@ -59,7 +60,7 @@ def smoothness_loss(flow: Tensor, image: Tensor, edge_weight: float = 10.0) -> T
     over the two components, times ``exp(-edge_weight * mean_c |image difference|)``.
     """
     if flow.shape[0] != image.shape[0] or flow.shape[-2:] != image.shape[-2:] or flow.shape[1] != 2:
-        raise ValueError(f"flow (B, 2, H, W) and image (B, C, H, W) must agree, got {tuple(flow.shape)}, "
+        raise InputError(f"flow (B, 2, H, W) and image (B, C, H, W) must agree, got {tuple(flow.shape)}, "
                          f"{tuple(image.shape)}")
     flow_dx = (flow[..., :, 1:] - flow[..., :, :-1]).abs().sum(dim=1)  # (B, H, W - 1)
     flow_dy = (flow[..., 1:, :] - flow[..., :-1, :]).abs().sum(dim=1)  # (B, H - 1, W)

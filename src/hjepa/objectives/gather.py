@@ -43,6 +43,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -106,7 +108,7 @@ def gather_batch(z: Tensor) -> Tensor:
     Example (two processes holding ``[[1.]]`` and ``[[2.]]``): both get ``[[1.], [2.]]``.
     """
     if z.dim() < 1:
-        raise ValueError(f"gather_batch needs a tensor with a batch dim, got a scalar of shape {tuple(z.shape)}")
+        raise InputError(f"gather_batch needs a tensor with a batch dim, got a scalar of shape {tuple(z.shape)}")
     if world_size() == 1:
         return z
     return _GatherBatch.apply(z)

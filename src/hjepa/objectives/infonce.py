@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import gather_batch, rank
 
 
@@ -47,16 +48,16 @@ def info_nce_loss(z_a: Tensor, z_b: Tensor, temperature: float = 0.1) -> Tensor:
         embeddings (self-similarity excluded).
     """
     if z_a.dim() != 2 or z_b.dim() != 2:
-        raise ValueError(f"z_a and z_b must have shape (N, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must have shape (N, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if z_a.shape != z_b.shape:
-        raise ValueError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if not temperature > 0.0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise InputError(f"temperature must be > 0, got {temperature}")
     n = z_a.shape[0]
     a, b = F.normalize(z_a, dim=-1), F.normalize(z_b, dim=-1)
     both = gather_batch(torch.stack([a, b], dim=1))  # (W * N, 2, D), one collective
     if both.shape[0] < 2:
-        raise ValueError(
+        raise InputError(
             "info_nce_loss needs at least 2 pairs (over all processes) to have a negative, "
             f"got shape {tuple(z_a.shape)}"
         )
@@ -84,7 +85,7 @@ class InfoNCELoss(nn.Module):
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()
         if not temperature > 0.0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise InputError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
 
     def forward(self, z_a: Tensor, z_b: Tensor) -> Tensor:

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import gather_batch
 
 
@@ -57,9 +58,9 @@ def nearest_matches(distances: Tensor, num_matches: int) -> tuple[Tensor, Tensor
         first) and their nearest cells of b.
     """
     if distances.dim() != 3:
-        raise ValueError(f"distances must be (B, N, M), got {tuple(distances.shape)}")
+        raise InputError(f"distances must be (B, N, M), got {tuple(distances.shape)}")
     if not 1 <= num_matches <= distances.shape[1]:
-        raise ValueError(f"num_matches must be in [1, {distances.shape[1]}], got {num_matches}")
+        raise InputError(f"num_matches must be in [1, {distances.shape[1]}], got {num_matches}")
     best, nearest = distances.min(dim=2)  # (B, N)
     index_a = best.topk(num_matches, dim=1, largest=False).indices  # (B, k)
     return index_a, nearest.gather(1, index_a)
@@ -68,7 +69,7 @@ def nearest_matches(distances: Tensor, num_matches: int) -> tuple[Tensor, Tensor
 def location_matches(points_a: Tensor, points_b: Tensor, num_matches: int) -> tuple[Tensor, Tensor]:
     """Pairs by image position: ``points_a (B, N, 2)``, ``points_b (B, M, 2)`` -> ``nearest_matches``."""
     if points_a.dim() != 3 or points_b.dim() != 3 or points_a.shape[0] != points_b.shape[0]:
-        raise ValueError(f"points must be (B, N, 2) and (B, M, 2), got {tuple(points_a.shape)}, {tuple(points_b.shape)}")
+        raise InputError(f"points must be (B, N, 2) and (B, M, 2), got {tuple(points_a.shape)}, {tuple(points_b.shape)}")
     return nearest_matches(torch.cdist(points_a.float(), points_b.float()), num_matches)
 
 
@@ -129,9 +130,9 @@ def local_vicreg_loss(z_a: Tensor, z_b: Tensor, points_a: Tensor, points_b: Tens
         ``LocalTerms``. The variance / covariance use the global batch (gathered over processes).
     """
     if z_a.dim() != 3 or z_b.dim() != 3 or z_a.shape[0] != z_b.shape[0] or z_a.shape[2] != z_b.shape[2]:
-        raise ValueError(f"z_a and z_b must be (B, N, E) and (B, M, E), got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must be (B, N, E) and (B, M, E), got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
     if points_a.shape[:2] != z_a.shape[:2] or points_b.shape[:2] != z_b.shape[:2]:
-        raise ValueError(
+        raise InputError(
             f"points {tuple(points_a.shape)}, {tuple(points_b.shape)} do not fit embeddings "
             f"{tuple(z_a.shape)}, {tuple(z_b.shape)}"
         )
@@ -141,7 +142,7 @@ def local_vicreg_loss(z_a: Tensor, z_b: Tensor, points_a: Tensor, points_b: Tens
     feature = 0.5 * (matched_invariance(z_a, z_b, *ab) + matched_invariance(z_b, z_a, *ba))
     g_a, g_b = gather_batch(z_a), gather_batch(z_b)
     if g_a.shape[0] < 2:
-        raise ValueError(f"local variance needs at least 2 samples, got {g_a.shape[0]}")
+        raise InputError(f"local variance needs at least 2 samples, got {g_a.shape[0]}")
     variance = 0.5 * (local_variance(g_a, gamma, eps) + local_variance(g_b, gamma, eps))
     covariance = local_covariance(g_a) + local_covariance(g_b)
     total = inv_weight * 0.5 * (location + feature) + var_weight * variance + cov_weight * covariance

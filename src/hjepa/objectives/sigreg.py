@@ -41,16 +41,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import all_reduce_sum, world_size
 
 
 def _check_grid(num_directions: int, num_points: int, t_max: float) -> None:
     if num_directions < 1:
-        raise ValueError(f"num_directions must be >= 1, got {num_directions}")
+        raise InputError(f"num_directions must be >= 1, got {num_directions}")
     if num_points < 2:
-        raise ValueError(f"num_points must be >= 2 for the trapezoid rule, got {num_points}")
+        raise InputError(f"num_points must be >= 2 for the trapezoid rule, got {num_points}")
     if not t_max > 0.0:
-        raise ValueError(f"t_max must be > 0, got {t_max}")
+        raise InputError(f"t_max must be > 0, got {t_max}")
 
 
 def _unit_directions(
@@ -59,7 +60,7 @@ def _unit_directions(
     """``(M, D)`` unit rows: the given ``directions`` normalised, or Gaussian samples (rank 0's)."""
     if directions is not None:
         if directions.dim() != 2 or directions.shape[1] != dim:
-            raise ValueError(f"directions must have shape (M, D={dim}), got {tuple(directions.shape)}")
+            raise InputError(f"directions must have shape (M, D={dim}), got {tuple(directions.shape)}")
         return F.normalize(directions.to(device=like.device, dtype=like.dtype), dim=-1)
     device = generator.device if generator is not None else like.device
     sampled = torch.randn(num_directions, dim, generator=generator, device=device, dtype=like.dtype).to(like.device)
@@ -113,9 +114,9 @@ def sigreg_loss(
         scalar ``>= 0``: ``~1`` for standard Gaussian embeddings, growing like ``N`` otherwise.
     """
     if z.dim() != 2:
-        raise ValueError(f"z must have shape (N, D), got {tuple(z.shape)}")
+        raise InputError(f"z must have shape (N, D), got {tuple(z.shape)}")
     if z.shape[0] < 1 or z.shape[1] < 1:
-        raise ValueError(f"z needs at least one embedding of at least one dim, got shape {tuple(z.shape)}")
+        raise InputError(f"z needs at least one embedding of at least one dim, got shape {tuple(z.shape)}")
     _check_grid(num_directions, num_points, t_max)
     z = _working(z)
     units = _unit_directions(z.shape[1], num_directions, generator, directions, z)
@@ -159,14 +160,14 @@ def lejepa_loss(
     Example: ``V = 2`` identical views give ``prediction = 0`` and ``total = lambd * sigreg``.
     """
     if embeddings.dim() != 3:
-        raise ValueError(f"embeddings must have shape (V, N, D), got {tuple(embeddings.shape)}")
+        raise InputError(f"embeddings must have shape (V, N, D), got {tuple(embeddings.shape)}")
     views, n, d = embeddings.shape
     if not 1 <= num_global <= views:
-        raise ValueError(f"num_global must be in [1, V={views}], got {num_global}")
+        raise InputError(f"num_global must be in [1, V={views}], got {num_global}")
     if n < 1 or d < 1:
-        raise ValueError(f"embeddings need at least one sample of at least one dim, got {tuple(embeddings.shape)}")
+        raise InputError(f"embeddings need at least one sample of at least one dim, got {tuple(embeddings.shape)}")
     if not 0.0 <= lambd <= 1.0:
-        raise ValueError(f"lambd must be in [0, 1] (convex combination), got {lambd}")
+        raise InputError(f"lambd must be in [0, 1] (convex combination), got {lambd}")
     _check_grid(num_directions, num_points, t_max)
     centre = embeddings[:num_global].mean(dim=0)  # (N, D)
     prediction = (embeddings - centre).square().mean()
@@ -221,9 +222,9 @@ class LeJEPALoss(nn.Module):
     ) -> None:
         super().__init__()
         if num_global < 1:
-            raise ValueError(f"num_global must be >= 1, got {num_global}")
+            raise InputError(f"num_global must be >= 1, got {num_global}")
         if not 0.0 <= lambd <= 1.0:
-            raise ValueError(f"lambd must be in [0, 1] (convex combination), got {lambd}")
+            raise InputError(f"lambd must be in [0, 1] (convex combination), got {lambd}")
         _check_grid(num_directions, num_points, t_max)
         self.num_global = num_global
         self.lambd = lambd

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
+
 
 def temporal_smoothness(states: Tensor) -> Tensor:
     """Mean over batch and time of the squared L2 distance between consecutive states.
@@ -27,9 +29,9 @@ def temporal_smoothness(states: Tensor) -> Tensor:
     Example: ``states = [[[0, 0], [1, 2], [1, 2]]]`` -> ``(5 + 0) / 2 = 2.5``.
     """
     if states.dim() != 3:
-        raise ValueError(f"states must have shape (B, T, D), got {tuple(states.shape)}")
+        raise InputError(f"states must have shape (B, T, D), got {tuple(states.shape)}")
     if states.shape[1] < 2:
-        raise ValueError(f"states needs T >= 2 steps, got shape {tuple(states.shape)}")
+        raise InputError(f"states needs T >= 2 steps, got shape {tuple(states.shape)}")
     diff = states[:, 1:] - states[:, :-1]
     return diff.pow(2).sum(dim=-1).mean()
 
@@ -71,11 +73,11 @@ def inverse_dynamics_loss(model: InverseDynamics, states: Tensor, actions: Tenso
         scalar: mean over ``B``, ``T`` and ``A`` of squared errors.
     """
     if states.dim() != 3 or actions.dim() != 3:
-        raise ValueError(
+        raise InputError(
             f"states must be (B, T+1, D) and actions (B, T, A), got {tuple(states.shape)} and {tuple(actions.shape)}"
         )
     if states.shape[0] != actions.shape[0] or states.shape[1] != actions.shape[1] + 1:
-        raise ValueError(
+        raise InputError(
             f"states (B, T+1, D) and actions (B, T, A) disagree: {tuple(states.shape)} vs {tuple(actions.shape)}"
         )
     predicted = model(states[:, :-1], states[:, 1:])

@@ -36,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import gather_batch
 
 
 def _flatten(z: Tensor, name: str) -> Tensor:
     """Flatten ``z (..., D)`` into ``(N, D)``."""
     if z.dim() < 2:
-        raise ValueError(f"{name} must have shape (..., D) with at least 2 dims, got {tuple(z.shape)}")
+        raise InputError(f"{name} must have shape (..., D) with at least 2 dims, got {tuple(z.shape)}")
     return z.reshape(-1, z.shape[-1])
 
 
@@ -50,7 +51,7 @@ def _global_batch(z: Tensor, name: str = "z") -> Tensor:
     """Flatten ``z (..., D)`` and gather it over processes into ``(N_global, D)`` with >= 2 rows."""
     flat = gather_batch(_flatten(z, name))
     if flat.shape[0] < 2:
-        raise ValueError(
+        raise InputError(
             f"{name} needs at least 2 embeddings (over all processes) to estimate a variance, "
             f"got shape {tuple(z.shape)}"
         )
@@ -81,7 +82,7 @@ def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
         scalar: ``mean((z_a - z_b) ** 2)`` over all elements (``F.mse_loss``).
     """
     if z_a.shape != z_b.shape:
-        raise ValueError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+        raise InputError(f"z_a and z_b must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     return F.mse_loss(z_a, z_b)
 
 

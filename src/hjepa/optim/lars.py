@@ -31,6 +31,8 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 def excluded_from_adaptation(parameter: Tensor) -> bool:
     """Whether LARS skips weight decay and the trust ratio for ``parameter``: biases and
@@ -61,13 +63,13 @@ class LARS(torch.optim.Optimizer):
         exclude_1d: bool = True,
     ) -> None:
         if not lr >= 0.0:
-            raise ValueError(f"LARS lr must be >= 0, got {lr}")
+            raise InputError(f"LARS lr must be >= 0, got {lr}")
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"LARS momentum must be in [0, 1), got {momentum}")
+            raise InputError(f"LARS momentum must be in [0, 1), got {momentum}")
         if not weight_decay >= 0.0:
-            raise ValueError(f"LARS weight_decay must be >= 0, got {weight_decay}")
+            raise InputError(f"LARS weight_decay must be >= 0, got {weight_decay}")
         if not eta > 0.0:
-            raise ValueError(f"LARS eta must be > 0, got {eta}")
+            raise InputError(f"LARS eta must be > 0, got {eta}")
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, exclude_1d=exclude_1d)
         super().__init__(params, defaults)
 
@@ -83,7 +85,7 @@ class LARS(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
-                    raise ValueError("LARS does not support sparse gradients")
+                    raise InputError("LARS does not support sparse gradients")
                 update = p.grad
                 if not (group["exclude_1d"] and excluded_from_adaptation(p)):
                     if group["weight_decay"] != 0.0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from hjepa.errors import InputError
+
 
 def warmup_cosine(
     step: int, total_steps: int, warmup_steps: int, base_lr: float, final_fraction: float = 0.0
@@ -29,13 +31,13 @@ def warmup_cosine(
         ValueError: an argument out of range.
     """
     if step < 0 or total_steps < 1 or warmup_steps < 0:
-        raise ValueError(
+        raise InputError(
             f"need step >= 0, total_steps >= 1, warmup_steps >= 0; got {step}, {total_steps}, {warmup_steps}"
         )
     if not (base_lr >= 0 and math.isfinite(base_lr)):
-        raise ValueError(f"base_lr must be a finite number >= 0, got {base_lr}")
+        raise InputError(f"base_lr must be a finite number >= 0, got {base_lr}")
     if not 0.0 <= final_fraction <= 1.0:
-        raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
+        raise InputError(f"final_fraction must be in [0, 1], got {final_fraction}")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))

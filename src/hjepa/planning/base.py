@@ -20,6 +20,8 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 Dynamics = Callable[[Tensor, Tensor], Tensor]
 """``dynamics(state (B, S, *state_shape), action (B, S, A)) -> next_state (B, S, *state_shape)``."""
 
@@ -43,10 +45,10 @@ def rollout(s0: Tensor, actions: Tensor, dynamics: Dynamics) -> Tensor:
         states ``(B, S, T+1, *state_shape)`` with ``states[:, :, 0] == s0``.
     """
     if actions.dim() != 4:
-        raise ValueError(f"actions must be (B, S, T, A), got shape {tuple(actions.shape)}")
+        raise InputError(f"actions must be (B, S, T, A), got shape {tuple(actions.shape)}")
     batch, samples, horizon, _ = actions.shape
     if s0.shape[0] != batch:
-        raise ValueError(f"s0 batch {s0.shape[0]} does not match actions batch {batch}")
+        raise InputError(f"s0 batch {s0.shape[0]} does not match actions batch {batch}")
     state_shape = tuple(s0.shape[1:])
     # contiguous: dynamics are free to .view() their input.
     state = s0.unsqueeze(1).expand(batch, samples, *state_shape).contiguous()
@@ -54,7 +56,7 @@ def rollout(s0: Tensor, actions: Tensor, dynamics: Dynamics) -> Tensor:
     for t in range(horizon):
         state = dynamics(state, actions[:, :, t])
         if tuple(state.shape) != (batch, samples, *state_shape):
-            raise ValueError(
+            raise InputError(
                 f"dynamics returned shape {tuple(state.shape)}, expected "
                 f"{(batch, samples, *state_shape)}"
             )
@@ -74,9 +76,9 @@ def shift_plan(actions: Tensor, steps: int = 1, repeat_last: bool = True) -> Ten
         ``(B, T, A)``: ``actions[:, steps:]`` followed by ``steps`` padding actions.
     """
     if actions.dim() != 3:
-        raise ValueError(f"actions must be (B, T, A), got shape {tuple(actions.shape)}")
+        raise InputError(f"actions must be (B, T, A), got shape {tuple(actions.shape)}")
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+        raise InputError(f"steps must be >= 0, got {steps}")
     horizon = actions.shape[1]
     if steps == 0:
         return actions.clone()
@@ -133,22 +135,22 @@ def action_bounds(
 ) -> tuple[Tensor, Tensor]:
     """Validate box bounds and return them as float tensors ``(A,)``; infinities are allowed."""
     if action_dim < 1:
-        raise ValueError(f"action_dim must be >= 1, got {action_dim}")
+        raise InputError(f"action_dim must be >= 1, got {action_dim}")
     low_t = torch.as_tensor(low, dtype=torch.float64).flatten()
     high_t = torch.as_tensor(high, dtype=torch.float64).flatten()
     for name, bound in (("action_low", low_t), ("action_high", high_t)):
         if bound.numel() == 1:
             continue
         if bound.numel() != action_dim:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be a scalar or have {action_dim} entries, got {bound.numel()}"
             )
     low_t = low_t.expand(action_dim).clone()
     high_t = high_t.expand(action_dim).clone()
     if torch.isnan(low_t).any() or torch.isnan(high_t).any():
-        raise ValueError("action bounds contain NaN")
+        raise InputError("action bounds contain NaN")
     if (low_t > high_t).any():
-        raise ValueError(f"action_low {low_t.tolist()} exceeds action_high {high_t.tolist()}")
+        raise InputError(f"action_low {low_t.tolist()} exceeds action_high {high_t.tolist()}")
     return low_t, high_t
 
 
@@ -157,25 +159,25 @@ def check_plan_inputs(
 ) -> None:
     """Raise a clear ``ValueError`` for a malformed planning call."""
     if not isinstance(s0, Tensor):
-        raise ValueError(f"s0 must be a Tensor, got {type(s0).__name__}")
+        raise InputError(f"s0 must be a Tensor, got {type(s0).__name__}")
     if s0.dim() < 2:
-        raise ValueError(
+        raise InputError(
             f"s0 must be batched, (B, *state_shape) with state_shape non-empty, got shape "
             f"{tuple(s0.shape)}; add a batch dim with s0[None] (a scalar state is (B, 1))"
         )
     if s0.shape[0] < 1:
-        raise ValueError("s0 has an empty batch")
+        raise InputError("s0 has an empty batch")
     if s0.is_floating_point() and not torch.isfinite(s0).all():
-        raise ValueError("s0 contains NaN or inf")
+        raise InputError("s0 contains NaN or inf")
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+        raise InputError(f"horizon must be an int >= 1, got {horizon!r}")
     if init is not None:
         expected = (s0.shape[0], horizon, action_dim)
         if not isinstance(init, Tensor) or tuple(init.shape) != expected:
             shape = tuple(init.shape) if isinstance(init, Tensor) else type(init).__name__
-            raise ValueError(f"init must have shape (B, horizon, A) = {expected}, got {shape}")
+            raise InputError(f"init must have shape (B, horizon, A) = {expected}, got {shape}")
         if not torch.isfinite(init).all():
-            raise ValueError("init contains NaN or inf")
+            raise InputError("init contains NaN or inf")
 
 
 def initial_mean(
@@ -195,7 +197,7 @@ def evaluate(s0: Tensor, actions: Tensor, dynamics: Dynamics, cost: TrajectoryCo
     values = cost(rollout(s0, actions, dynamics), actions)
     expected = tuple(actions.shape[:2])
     if tuple(values.shape) != expected:
-        raise ValueError(f"cost returned shape {tuple(values.shape)}, expected (B, S) = {expected}")
+        raise InputError(f"cost returned shape {tuple(values.shape)}, expected (B, S) = {expected}")
     return torch.nan_to_num(values, nan=float("inf"))
 
 

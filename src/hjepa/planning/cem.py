@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import (
     Dynamics,
     PlanResult,
@@ -61,18 +62,18 @@ class CEM:
         self.action_dim = action_dim
         self.action_low, self.action_high = action_bounds(action_dim, action_low, action_high)
         if samples < 2:
-            raise ValueError(f"samples must be >= 2 (one is the mean), got {samples}")
+            raise InputError(f"samples must be >= 2 (one is the mean), got {samples}")
         if not 1 <= elites <= samples:
-            raise ValueError(f"elites must be in [1, samples={samples}], got {elites}")
+            raise InputError(f"elites must be in [1, samples={samples}], got {elites}")
         if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+            raise InputError(f"iterations must be >= 1, got {iterations}")
         if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+            raise InputError(f"momentum must be in [0, 1), got {momentum}")
         if not min_std >= 0:
-            raise ValueError(f"min_std must be >= 0, got {min_std}")
+            raise InputError(f"min_std must be >= 0, got {min_std}")
         std = torch.as_tensor(init_std, dtype=torch.float64).flatten()
         if std.numel() not in (1, action_dim) or not (torch.isfinite(std) & (std >= 0)).all():
-            raise ValueError(f"init_std must be >= 0, scalar or ({action_dim},), got {init_std}")
+            raise InputError(f"init_std must be >= 0, scalar or ({action_dim},), got {init_std}")
         self.init_std = std.expand(action_dim).clone()
         self.samples = samples
         self.elites = elites

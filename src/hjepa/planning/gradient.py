@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import (
     Dynamics,
     PlanResult,
@@ -61,13 +62,13 @@ class GradientPlanner:
         self.action_dim = action_dim
         self.action_low, self.action_high = action_bounds(action_dim, action_low, action_high)
         if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+            raise InputError(f"iterations must be >= 1, got {iterations}")
         if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+            raise InputError(f"lr must be > 0, got {lr}")
         if restarts < 1:
-            raise ValueError(f"restarts must be >= 1, got {restarts}")
+            raise InputError(f"restarts must be >= 1, got {restarts}")
         if not restart_std >= 0:
-            raise ValueError(f"restart_std must be >= 0, got {restart_std}")
+            raise InputError(f"restart_std must be >= 0, got {restart_std}")
         self.iterations = iterations
         self.lr = float(lr)
         self.restarts = restarts
@@ -118,7 +119,7 @@ class GradientPlanner:
             states = rollout(s0, actions, dynamics)
             costs = cost(states, actions)
             if tuple(costs.shape) != tuple(actions.shape[:2]):
-                raise ValueError(
+                raise InputError(
                     f"cost returned shape {tuple(costs.shape)}, expected (B, S) = "
                     f"{tuple(actions.shape[:2])}"
                 )

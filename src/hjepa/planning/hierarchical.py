@@ -29,6 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics, Planner, PlanResult, TrajectoryCost, rollout
 from hjepa.planning.latent import closest_approach, deterministic_cost, identity
 
@@ -125,9 +126,9 @@ class HierarchicalPlanner:
         for name, value in (("high_horizon", high_horizon), ("low_horizon", low_horizon),
                             ("replan_every", replan_every), ("subgoal_step", subgoal_step)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                raise InputError(f"{name} must be an int >= 1, got {value!r}")
         if subgoal_step > high_horizon:
-            raise ValueError(f"subgoal_step {subgoal_step} exceeds high_horizon {high_horizon}")
+            raise InputError(f"subgoal_step {subgoal_step} exceeds high_horizon {high_horizon}")
         self.high, self.low = high, low
         self.high_horizon, self.low_horizon = high_horizon, low_horizon
         self.replan_every, self.subgoal_step = replan_every, subgoal_step
@@ -151,12 +152,12 @@ class HierarchicalPlanner:
              generator: torch.Generator | None = None) -> HierarchicalResult:
         """Plan from level-1 states ``s1 (B, *S1)`` to goals ``goal1 (B, *S1)``."""
         if s1.shape != goal1.shape:
-            raise ValueError(f"s1 {tuple(s1.shape)} and goal1 {tuple(goal1.shape)} must have the same shape")
+            raise InputError(f"s1 {tuple(s1.shape)} and goal1 {tuple(goal1.shape)} must have the same shape")
         state = state or HierarchyState()
         with torch.no_grad():
             s2, goal2 = problem.abstract(s1), problem.abstract(goal1)
         if s2.shape != goal2.shape or s2.dim() != 2:
-            raise ValueError(f"abstract() must map (B, *S1) to (B, D2), got {tuple(s2.shape)}")
+            raise InputError(f"abstract() must map (B, *S1) to (B, D2), got {tuple(s2.shape)}")
         high_result = None
         if state.subgoal is None or state.since_high >= self.replan_every:
             high_result, subgoal, final, path = self.plan_subgoals(s2, goal2, problem, state.high_warm, generator)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics, PlanResult, TrajectoryCost, check_plan_inputs
 
 UNREACHABLE = -1
@@ -111,12 +112,12 @@ class LandmarkGraph:
 
     def __init__(self, landmarks: Tensor, adjacency: Tensor) -> None:
         if landmarks.dim() != 2 or landmarks.shape[0] < 2:
-            raise ValueError(f"landmarks must be (N, D) with N >= 2, got {tuple(landmarks.shape)}")
+            raise InputError(f"landmarks must be (N, D) with N >= 2, got {tuple(landmarks.shape)}")
         n = landmarks.shape[0]
         if adjacency.shape != (n, n) or adjacency.dtype != torch.bool:
-            raise ValueError(f"adjacency must be a ({n}, {n}) bool tensor, got {tuple(adjacency.shape)} {adjacency.dtype}")
+            raise InputError(f"adjacency must be a ({n}, {n}) bool tensor, got {tuple(adjacency.shape)} {adjacency.dtype}")
         if not torch.isfinite(landmarks).all():
-            raise ValueError("landmarks contain NaN or inf")
+            raise InputError("landmarks contain NaN or inf")
         self.landmarks = landmarks.float()
         self.adjacency = adjacency & ~torch.eye(n, dtype=torch.bool)
         self.hops = _hop_distances(self.adjacency)
@@ -140,11 +141,11 @@ class LandmarkGraph:
                 would be an edge through the wall.
         """
         if walks.dim() != 3 or walks.shape[1] <= gap:
-            raise ValueError(f"walks must be (W, T+1, D) with T+1 > gap = {gap}, got {tuple(walks.shape)}")
+            raise InputError(f"walks must be (W, T+1, D) with T+1 > gap = {gap}, got {tuple(walks.shape)}")
         if gap < 1 or count < 2 or min_count < 1:
-            raise ValueError(f"need gap >= 1, count >= 2, min_count >= 1; got {gap}, {count}, {min_count}")
+            raise InputError(f"need gap >= 1, count >= 2, min_count >= 1; got {gap}, {count}, {min_count}")
         if not torch.isfinite(walks).all():
-            raise ValueError("walks contain NaN or inf")
+            raise InputError("walks contain NaN or inf")
         points = walks.reshape(-1, walks.shape[-1]).float()
         if points.shape[0] > max_points:
             points = points[torch.randperm(points.shape[0], generator=generator)[:max_points]]
@@ -163,7 +164,7 @@ class LandmarkGraph:
     def nearest(self, states: Tensor) -> Tensor:
         """Nearest landmark of each state ``(B, D)``: ``(B,)`` int64."""
         if states.dim() != 2 or states.shape[1] != self.landmarks.shape[1]:
-            raise ValueError(f"states must be (B, {self.landmarks.shape[1]}), got {tuple(states.shape)}")
+            raise InputError(f"states must be (B, {self.landmarks.shape[1]}), got {tuple(states.shape)}")
         return nearest_two(states.float(), self.landmarks)[0]
 
     def paths(self, start: Tensor, horizon: int) -> Tensor:
@@ -199,7 +200,7 @@ class LandmarkPlanner:
 
     def __init__(self, graph: LandmarkGraph, prefer_shorter: float = 0.05) -> None:
         if prefer_shorter < 0:
-            raise ValueError(f"prefer_shorter must be >= 0, got {prefer_shorter}")
+            raise InputError(f"prefer_shorter must be >= 0, got {prefer_shorter}")
         self.graph, self.prefer_shorter = graph, prefer_shorter
 
     def plan(self, s0: Tensor, dynamics: Dynamics, cost: TrajectoryCost, horizon: int, init: Tensor | None = None,

@@ -16,6 +16,7 @@ from typing import Callable, Literal
 
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import TrajectoryCost
 
 
@@ -31,7 +32,7 @@ def closest_approach(states: Tensor, target: Tensor, event_dims: int = 1) -> Ten
         ``(B, S, *rest)``.
     """
     if states.dim() < 3 + event_dims:
-        raise ValueError(f"states must be (B, S, T+1, ..., state) with {event_dims} state dims, got {tuple(states.shape)}")
+        raise InputError(f"states must be (B, S, T+1, ..., state) with {event_dims} state dims, got {tuple(states.shape)}")
     diff = states[:, :, 1:] - target.unsqueeze(1).unsqueeze(2)
     dist = diff.pow(2).sum(dim=tuple(range(-event_dims, 0)))  # (B, S, T, *rest)
     return dist.min(dim=2).values
@@ -55,9 +56,9 @@ class LatentSamples:
 
     def __init__(self, step: Callable[[Tensor, Tensor, Tensor], Tensor], z: Tensor, reduce: Literal["mean", "max"] = "mean") -> None:
         if z.dim() != 2 or z.shape[0] < 1:
-            raise ValueError(f"z must be (Z, Zd) with Z >= 1 draws, got {tuple(z.shape)}")
+            raise InputError(f"z must be (Z, Zd) with Z >= 1 draws, got {tuple(z.shape)}")
         if reduce not in ("mean", "max"):
-            raise ValueError(f"reduce must be 'mean' or 'max', got {reduce!r}")
+            raise InputError(f"reduce must be 'mean' or 'max', got {reduce!r}")
         self.step, self.z, self.reduce = step, z, reduce
 
     @property
@@ -75,7 +76,7 @@ class LatentSamples:
     def dynamics(self, state: Tensor, action: Tensor) -> Tensor:
         """``state (B, S, Z, D), action (B, S, U) -> (B, S, Z, D)``."""
         if state.dim() != 4 or state.shape[2] != self.draws or action.shape[:2] != state.shape[:2]:
-            raise ValueError(f"expected state (B, S, {self.draws}, D) and action (B, S, U), got "
+            raise InputError(f"expected state (B, S, {self.draws}, D) and action (B, S, U), got "
                              f"{tuple(state.shape)} and {tuple(action.shape)}")
         b, s, zn, d = state.shape
         act = action.unsqueeze(2).expand(b, s, zn, action.shape[-1])

@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import (
     Dynamics,
     PlanResult,
@@ -99,18 +100,18 @@ class MPPI:
         self.action_dim = action_dim
         self.action_low, self.action_high = action_bounds(action_dim, action_low, action_high)
         if samples < 2:
-            raise ValueError(f"samples must be >= 2 (one is the mean), got {samples}")
+            raise InputError(f"samples must be >= 2 (one is the mean), got {samples}")
         if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+            raise InputError(f"iterations must be >= 1, got {iterations}")
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise InputError(f"temperature must be > 0, got {temperature}")
         if elites is not None and not 1 <= elites <= samples:
-            raise ValueError(f"elites must be in [1, samples={samples}], got {elites}")
+            raise InputError(f"elites must be in [1, samples={samples}], got {elites}")
         if not 0 <= min_std <= max_std:
-            raise ValueError(f"need 0 <= min_std <= max_std, got {min_std}, {max_std}")
+            raise InputError(f"need 0 <= min_std <= max_std, got {min_std}, {max_std}")
         std = torch.as_tensor(noise_std, dtype=torch.float64).flatten()
         if std.numel() not in (1, action_dim) or not (torch.isfinite(std) & (std >= 0)).all():
-            raise ValueError(f"noise_std must be >= 0, scalar or ({action_dim},), got {noise_std}")
+            raise InputError(f"noise_std must be >= 0, scalar or ({action_dim},), got {noise_std}")
         self.noise_std = std.expand(action_dim).clone()
         self.samples = samples
         self.iterations = iterations

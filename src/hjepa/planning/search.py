@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.planning.base import Dynamics, PlanResult, TrajectoryCost, check_plan_inputs
 
 
@@ -41,15 +42,15 @@ class SpreadSearch:
 
     def __init__(self, actions: Tensor, beam: int = 32, keep_best: int = 8, prefer_shorter: float = 0.0) -> None:
         if actions.dim() != 2 or actions.shape[0] < 2:
-            raise ValueError(f"actions must be (K, A) with K >= 2, got {tuple(actions.shape)}")
+            raise InputError(f"actions must be (K, A) with K >= 2, got {tuple(actions.shape)}")
         if not torch.isfinite(actions).all():
-            raise ValueError("actions contain NaN or inf")
+            raise InputError("actions contain NaN or inf")
         if beam < 1 or not 0 <= keep_best <= beam:
-            raise ValueError(f"need beam >= 1 and 0 <= keep_best <= beam, got {beam}, {keep_best}")
+            raise InputError(f"need beam >= 1 and 0 <= keep_best <= beam, got {beam}, {keep_best}")
         self.actions = actions.detach().clone()
         self.action_dim = actions.shape[1]
         if not prefer_shorter >= 0:
-            raise ValueError(f"prefer_shorter must be >= 0, got {prefer_shorter}")
+            raise InputError(f"prefer_shorter must be >= 0, got {prefer_shorter}")
         self.beam, self.keep_best, self.prefer_shorter = beam, keep_best, float(prefer_shorter)
 
     def plan(self, s0: Tensor, dynamics: Dynamics, cost: TrajectoryCost, horizon: int,
@@ -86,7 +87,7 @@ class SpreadSearch:
             plans = torch.cat([plans.repeat_interleave(k, dim=1), step_actions.unsqueeze(2)], dim=2)
             costs = torch.nan_to_num(cost(traj, plans), nan=float("inf"))  # (B, W*K)
             if tuple(costs.shape) != (batch, width * k):
-                raise ValueError(f"cost returned shape {tuple(costs.shape)}, expected {(batch, width * k)}")
+                raise InputError(f"cost returned shape {tuple(costs.shape)}, expected {(batch, width * k)}")
             # Best plan of this depth (padded with zeros to the horizon).
             c, i = costs.min(dim=1)
             depth_cost.append(c)

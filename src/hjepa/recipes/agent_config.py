@@ -9,10 +9,11 @@ from typing import Literal
 
 from hjepa.agent.agent import AgentMode
 from hjepa.agent.configurator import TaskName, TaskSpec, task_preset
+from hjepa.recipes.run_options import RunOptions
 
 
-@dataclass(frozen=True)
-class AgentOptions:
+@dataclass(frozen=True, kw_only=True)
+class AgentOptions(RunOptions):
     """What every `hjepa agent` job shares: the world model, the task and where the run goes."""
 
     checkpoint: Path
@@ -49,18 +50,6 @@ class AgentOptions:
     """Episodes drawn in paths.png and episodes.gif."""
     name: str = "agent"
     """Run name: results go to <runs_root>/<name>/."""
-    runs_root: Path = Path("runs")
-    """Directory holding run directories."""
-    overwrite: bool = False
-    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
-    seed: int = 0
-    """Seed of the planner, of training and of the training episodes: the same seed repeats the run."""
-    threads: int = 0
-    """Torch CPU threads (0: leave torch's default)."""
-    device: str = "cpu"
-    """Torch device of the world model, critic and policy ('cpu', 'cuda'...); env and memory stay on the CPU."""
-    progress: bool = True
-    """Show progress bars."""
 
     def spec(self) -> TaskSpec:
         """The preset named by ``task`` with the given overrides applied (checked)."""
@@ -141,7 +130,7 @@ class PolicyOptions:
     regressing their mean (a deterministic policy can push into a wall forever)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentTrainJob(AgentOptions):
     """Collect Mode-2 experience, train the critic and distill the Mode-1 policy for one task."""
 
@@ -155,7 +144,7 @@ class AgentTrainJob(AgentOptions):
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentRunJob(AgentOptions):
     """Run one task in one mode on evaluation episodes and report."""
 

@@ -4,6 +4,7 @@ training; writes ``<runs_root>/<name>/``: config.json, metrics.jsonl, summary.js
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +14,17 @@ import torch
 import tyro
 
 from hjepa.agent.checkpoints import load_critic, load_policy, save_learned
+from hjepa.errors import InputError
 from hjepa.recipes.agent_config import AgentRunJob
 from hjepa.recipes.agent_report import write_run_report
 from hjepa.recipes.agent_setup import build_agent, new_memory, play, prepare
+from hjepa.recipes.run_options import resolve_device
 from hjepa.runs.run_dir import RunDir
 
 
 def run_agent(job: AgentRunJob) -> dict:
     """The run job; returns the summary also written to ``summary.json``."""
+    job = dataclasses.replace(job, device=str(resolve_device(job.device)))
     t_start = time.perf_counter()
     setup, config = prepare(job)
     spec = config.task
@@ -28,16 +32,16 @@ def run_agent(job: AgentRunJob) -> dict:
     if job.use_critic or job.mode in ("mode1", "mode2-warm"):
         if job.learned is None:
             need = "--use-critic" if job.use_critic else f"--mode {job.mode}"
-            raise ValueError(f"{need} needs --learned runs/<name> from `hjepa agent train`")
+            raise InputError(f"{need} needs --learned runs/<name> from `hjepa agent train`")
         learned = Path(job.learned) / "checkpoints"
         if job.mode in ("mode1", "mode2-warm"):
             policy = load_policy(learned / "policy.pt", config.weights).to(job.device)
         if job.use_critic:
             critic = load_critic(learned / "critic.pt", config.weights, spec.discount).to(job.device)
     if job.mode == "mode1" and job.use_critic:
-        raise ValueError("--use-critic plans with the critic: it needs --mode mode2 or mode2-warm")
+        raise InputError("--use-critic plans with the critic: it needs --mode mode2 or mode2-warm")
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config({"job": job, "agent": config.describe()})
+    run.write_config({**dataclasses.asdict(job), "resolved": config.describe()}, "agent run")
     torch.manual_seed(job.seed)
     memory = new_memory(setup, config, job.episodes)
     agent = build_agent(setup, config, job.mode, job.seed, policy=policy, critic=critic, policy_mean=job.policy_mean)

@@ -24,7 +24,9 @@ from hjepa.control.perception import PixelPerception
 from hjepa.cost.regions import Box, position_map_from_probe
 from hjepa.envs.tasks import Tasks
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
+from hjepa.errors import InputError
 from hjepa.recipes.agent_config import AgentOptions
+from hjepa.recipes.run_options import apply_threads, resolve_device
 from hjepa.world.checkpoint import load_world_checkpoint
 
 
@@ -55,7 +57,7 @@ def environment_config(options: AgentOptions) -> TwoRoomsConfig:
     layout = options.layout
     if layout == "auto":
         if stored is None or stored.get("layout") not in ("fixed", "random"):
-            raise ValueError(f"cannot tell the world model's layout ({run_config} missing); pass --layout fixed or random")
+            raise InputError(f"cannot tell the world model's layout ({run_config} missing); pass --layout fixed or random")
         layout = stored["layout"]
     values = dict(stored.get("env", {})) if stored else {}
     for key in ("wall_x_range", "door_y_range"):
@@ -69,9 +71,9 @@ def environment_config(options: AgentOptions) -> TwoRoomsConfig:
 def load_setup(options: AgentOptions) -> AgentSetup:
     """Load the world model and build the parts every task shares."""
     if options.episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {options.episodes}")
+        raise InputError(f"episodes must be >= 1, got {options.episodes}")
     stored = load_world_checkpoint(Path(options.checkpoint), "two-rooms")
-    model, probe, model_config = stored.model.to(options.device), stored.probe, stored.config
+    model, probe, model_config = stored.model.to(resolve_device(options.device)), stored.probe, stored.config
     env = TwoRooms(environment_config(options))
     perception = PixelPerception(env, model)
     weight, bias = position_map_from_probe(probe) if probe is not None else (None, None)
@@ -120,7 +122,6 @@ def new_memory(setup: AgentSetup, config: AgentConfig, capacity: int) -> ShortTe
 
 
 def prepare(options: AgentOptions) -> tuple[AgentSetup, AgentConfig]:
-    if options.threads > 0:
-        torch.set_num_threads(options.threads)
+    apply_threads(options.threads)
     setup = load_setup(options)
     return setup, setup.configurator.configure(options.spec())

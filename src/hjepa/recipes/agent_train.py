@@ -31,23 +31,26 @@ from hjepa.agent.critic_training import critic_error, mean_return, train_critic
 from hjepa.agent.distill import dagger
 from hjepa.agent.memory import bootstrap_weights
 from hjepa.agent.policy import GoalPolicy
+from hjepa.errors import InputError
 from hjepa.recipes.agent_config import AgentTrainJob
 from hjepa.recipes.agent_report import write_train_report
 from hjepa.recipes.agent_setup import build_agent, new_memory, play, prepare, with_horizon
+from hjepa.recipes.run_options import resolve_device
 from hjepa.runs.run_dir import RunDir
 
 
 def run_agent_train(job: AgentTrainJob) -> dict:
     """The train job; returns the summary also written to ``summary.json``."""
+    job = dataclasses.replace(job, device=str(resolve_device(job.device)))
     t_start = time.perf_counter()
     for name in ("collect_episodes", "memory_capacity"):
         if getattr(job, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(job, name)}")
+            raise InputError(f"{name} must be >= 1, got {getattr(job, name)}")
     if job.critic.members < 1:
-        raise ValueError(f"critic.members must be >= 1, got {job.critic.members}")
+        raise InputError(f"critic.members must be >= 1, got {job.critic.members}")
     setup, config = prepare(job)
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config({"job": job, "agent": config.describe()})
+    run.write_config({**dataclasses.asdict(job), "resolved": config.describe()}, "agent train")
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
     base = 1000 * (job.seed + 1)  # training episodes' seeds; evaluation uses job.eval_seed

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Literal
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
+from hjepa.errors import InputError
 from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob, fixed_layout_defaults, make_env, training_wall_choices
 
 
@@ -41,7 +43,7 @@ def collect_walks(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> 
         lo, hi = job.data.door_band
         kept_fraction = 1.0 - max(0.0, min(hi, full_hi) - max(lo, full_lo)) / (full_hi - full_lo)
         if kept_fraction <= 0.0:
-            raise ValueError(f"data.door_band {job.data.door_band} leaves no door position for training")
+            raise InputError(f"data.door_band {job.data.door_band} leaves no door position for training")
         drawn = int(episodes / kept_fraction * 1.2) + 16
     arrays = collect_random_walks(
         env, policy, drawn, job.data.steps, seed, wall_x_choices=wall_choices,
@@ -72,7 +74,8 @@ class CollectCommand:
     data: DataConfig = field(default_factory=DataConfig)
 
     def run(self) -> dict:
-        job = fixed_layout_defaults(TwoRoomsJob(layout=self.layout, env=self.env, data=self.data, seed=self.seed))
+        env_config = dataclasses.replace(self.env, fixed_layout=self.layout == "fixed")
+        job = fixed_layout_defaults(TwoRoomsJob(layout=self.layout, env=env_config, data=self.data, seed=self.seed))
         env = make_env(job)
         start = time.perf_counter()
         dataset = collect_walks(job, env, self.seed, self.data.episodes)

@@ -16,6 +16,7 @@ from hjepa.control.episodes import EpisodeResult
 from hjepa.cost.regions import Box
 from hjepa.envs.render_rgb import observations_to_rgb
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 from hjepa.runs.plots import plot_paths
 
 ZONE_SHADE = 0.35
@@ -40,10 +41,10 @@ def episode_end(result: EpisodeResult, e: int) -> int:
 def _check_episodes(result: EpisodeResult, episodes: Sequence[int]) -> list[int]:
     episodes = [int(e) for e in episodes]
     if not episodes:
-        raise ValueError("episodes is empty")
+        raise InputError("episodes is empty")
     bad = [e for e in episodes if not 0 <= e < result.episodes]
     if bad:
-        raise ValueError(f"episodes {bad} out of range for {result.episodes} episodes")
+        raise InputError(f"episodes {bad} out of range for {result.episodes} episodes")
     return episodes
 
 
@@ -73,7 +74,7 @@ def episode_frames(env, tasks: Tasks, result: EpisodeResult, episodes: Sequence[
     episodes, the last one always included; pass the array's rows to :func:`hjepa.runs.gif.write_gif`.
     """
     if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+        raise InputError(f"stride must be >= 1, got {stride}")
     episodes = _check_episodes(result, episodes)
     end = max(episode_end(result, e) for e in episodes)
     steps = list(range(0, end + 1, stride))

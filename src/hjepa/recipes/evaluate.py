@@ -38,6 +38,6 @@ class EvaluateCommand:
         job = TwoRoomsJob(
             name=self.name, runs_root=self.runs_root, overwrite=self.overwrite, layout=self.layout,
             progress=self.progress, threads=self.threads, precision=self.precision, plan=self.plan, eval=self.eval,
-            data=DataConfig(episodes=1, heldout_episodes=300),
+            data=DataConfig(episodes=1, heldout_episodes=300), checkpoint=self.checkpoint,
         )
-        return run_two_rooms(job, dataset_path=None, checkpoint=self.checkpoint)
+        return run_two_rooms(job)

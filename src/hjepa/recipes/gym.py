@@ -38,9 +38,11 @@ from hjepa.data.windows import StoredFrames, WindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
+from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.recipes.gym_config import GymJob, resolve, world_model_config
 from hjepa.recipes.gym_report import write_gym_outputs
+from hjepa.recipes.run_options import apply_threads, resolve_device
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import WorldCheckpoint, checkpoint_state, load_world_checkpoint
@@ -80,20 +82,20 @@ def load_gym_world_model(path: Path, env: str) -> WorldCheckpoint:
     """The world model of ``env`` stored at ``path`` (its ``extra`` holds frame_stack and action_scale)."""
     stored = load_world_checkpoint(path, "gym")
     if stored.extra.get("env") != env:
-        raise ValueError(f"{path} is a world model of {stored.extra.get('env')!r}, not of {env!r}")
+        raise InputError(f"{path} is a world model of {stored.extra.get('env')!r}, not of {env!r}")
     return stored
 
 
-def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | None = None) -> dict:
+def run_gym(job: GymJob) -> dict:
     """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
 
-    ``dataset_path`` is a data directory of an earlier run (holding ``train/`` and ``heldout/``)
-    to reuse instead of collecting; ``checkpoint`` reuses a trained world model (no training).
+    ``job.dataset`` is a data directory of an earlier run (holding ``train/`` and ``heldout/``)
+    to reuse instead of collecting; ``job.checkpoint`` reuses a trained world model (no training).
     """
+    dataset_path, checkpoint = job.dataset, job.checkpoint
     t_start = time.perf_counter()
-    job = resolve(job)
-    if job.threads > 0:
-        torch.set_num_threads(job.threads)
+    job = dataclasses.replace(resolve(job), device=str(resolve_device(job.device)))
+    apply_threads(job.threads)
     functions = env_functions(job.env)
     # Inputs first: a missing package, dataset or checkpoint is refused before a run directory
     # exists (a half-made run would block re-running the same --name).
@@ -105,13 +107,13 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
         stored = (Trajectories.load(Path(dataset_path) / "train"), Trajectories.load(Path(dataset_path) / "heldout"))
         for part in stored:
             if part.meta.get("env", {}).get("name") != job.env:
-                raise ValueError(f"{dataset_path} holds {part.meta.get('env', {}).get('name')!r} episodes, not {job.env!r}")
+                raise InputError(f"{dataset_path} holds {part.meta.get('env', {}).get('name')!r} episodes, not {job.env!r}")
     stored_model = load_gym_world_model(checkpoint, job.env) if checkpoint is not None else None
     if stored_model is not None:
         job = dataclasses.replace(job, model=dataclasses.replace(
             job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip))
     run = RunDir.create(job.runs_root, job.run_name, overwrite=job.overwrite)
-    run.write_config(job)
+    run.write_config(job, "gym")
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
     timings: dict[str, dict[str, float]] = {}
@@ -140,11 +142,13 @@ def run_gym(job: GymJob, dataset_path: Path | None = None, checkpoint: Path | No
 
     diagnose = HeldOutDiagnostics(sampler(heldout), job.train.eval_windows)
     if stored_model is not None:
-        model = stored_model.model
+        model = stored_model.model.to(job.device)
         diagnostics, train_steps = diagnose(model, torch.Generator().manual_seed(job.seed)), 0
     else:
         model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack, job.size, spec.action_dim)
         model, inverse_dynamics = build_world_model(model_config)
+        model.to(job.device)
+        inverse_dynamics.to(job.device)
         result = train_world_model(model, inverse_dynamics, sampler(train_data), job.loss, job.train, generator,
                                    diagnose=diagnose, run=run, show_progress=job.progress)
         diagnostics, train_steps = result.diagnostics, result.steps
@@ -193,10 +197,6 @@ class GymCommand:
     reward-free data, train a JEPA world model, plan to held-out goals with DINO-WM's protocol."""
 
     job: Annotated[GymJob, tyro.conf.arg(name="")] = field(default_factory=GymJob)
-    dataset: Path | None = None
-    """Reuse the data directory of an earlier run (runs/<name>/data, holding train/ and heldout/)."""
-    checkpoint: Path | None = None
-    """Reuse a world model (runs/<name>/checkpoints/world_model.pt) instead of training."""
 
     def run(self) -> dict:
-        return run_gym(self.job, dataset_path=self.dataset, checkpoint=self.checkpoint)
+        return run_gym(self.job)

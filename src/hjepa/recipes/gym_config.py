@@ -10,6 +10,8 @@ from typing import Literal
 
 from hjepa.control.plan_config import PlanConfig
 from hjepa.envs.adapters.catalog import EnvName
+from hjepa.errors import InputError
+from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.objective import WorldModelLossWeights
 from hjepa.world.train import TrainConfig
@@ -37,9 +39,9 @@ class GymDataConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "heldout_episodes", "copies"):
             if getattr(self, name) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.episodes is not None and self.episodes < 1:
-            raise ValueError(f"data.episodes must be >= 1, got {self.episodes}")
+            raise InputError(f"data.episodes must be >= 1, got {self.episodes}")
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,9 @@ class GymModelConfig:
     def __post_init__(self) -> None:
         for name in ("obs_pool", "frameskip", "state_dim", "predictor_hidden", "predictor_layers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.frame_stack is not None and self.frame_stack < 1:
-            raise ValueError(f"model.frame_stack must be >= 1, got {self.frame_stack}")
+            raise InputError(f"model.frame_stack must be >= 1, got {self.frame_stack}")
 
 
 GYM_PLAN = PlanConfig(planner="cem", horizon=5, samples=300, iterations=30, replan_every=1, elites=30, noise_std=1.0,
@@ -110,15 +112,15 @@ class GymEvalConfig:
     def __post_init__(self) -> None:
         for name in ("episodes", "goal_steps", "budget_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def _default_train() -> TrainConfig:
     return TrainConfig(steps=None, batch_size=64, window=4, eval_every=250, eval_windows=256)
 
 
-@dataclass(frozen=True)
-class GymJob:
+@dataclass(frozen=True, kw_only=True)
+class GymJob(RunOptions):
     """Collect reward-free pixel data of an external environment, train a JEPA world model,
     plan to goals from held-out episodes with DINO-WM's protocol, report."""
 
@@ -127,18 +129,12 @@ class GymJob:
     reacher (dm-control suite reacher-easy)."""
     name: str | None = None
     """Run name (None: gym-<env>); results go to <runs_root>/<name>/."""
-    runs_root: Path = Path("runs")
-    """Directory holding run directories."""
-    overwrite: bool = False
-    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
-    seed: int = 0
-    """Seed of data collection, initialisation and training."""
-    threads: int = 1
-    """Torch CPU threads (0: leave torch's default)."""
+    dataset: Path | None = None
+    """Reuse the data directory of an earlier run (runs/<name>/data, holding train/ and heldout/)."""
+    checkpoint: Path | None = None
+    """Reuse a world model (runs/<name>/checkpoints/world_model.pt) instead of training."""
     size: int = 64
     """Side of the rendered observations in pixels."""
-    progress: bool = True
-    """Show progress bars."""
     data: GymDataConfig = field(default_factory=GymDataConfig)
     model: GymModelConfig = field(default_factory=GymModelConfig)
     loss: WorldModelLossWeights = field(default_factory=WorldModelLossWeights)
@@ -172,7 +168,7 @@ ENV_DEFAULTS = {
 def resolve(job: GymJob) -> GymJob:
     """``job`` with every ``None`` replaced by the environment's default."""
     if job.env not in ENV_DEFAULTS:
-        raise ValueError(f"unknown environment {job.env!r}: choose one of {', '.join(ENV_DEFAULTS)}")
+        raise InputError(f"unknown environment {job.env!r}: choose one of {', '.join(ENV_DEFAULTS)}")
     d = ENV_DEFAULTS[job.env]
     data = job.data if job.data.episodes is not None else dataclasses.replace(job.data, episodes=d.episodes)
     model = job.model if job.model.frame_stack is not None else dataclasses.replace(job.model, frame_stack=d.frame_stack)

@@ -15,9 +15,9 @@ Stages:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated
 
 import torch
@@ -39,6 +39,7 @@ from hjepa.envs.maze_tasks import sample_maze_tasks
 from hjepa.envs.maze_walks import collect_maze_walks, maze_collection_meta
 from hjepa.envs.random_walk import RandomWalkPolicy
 from hjepa.envs.tasks import Tasks
+from hjepa.errors import InputError
 from hjepa.eval.by_distance import success_by_distance
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics, high_level_diagnostics
 from hjepa.planning.hierarchical import HierarchicalPlanner
@@ -46,6 +47,7 @@ from hjepa.planning.landmarks import LandmarkGraph, LandmarkPlanner
 from hjepa.planning.search import SpreadSearch
 from hjepa.recipes.maze_config import MazeJob
 from hjepa.recipes.maze_report import write_maze_outputs
+from hjepa.recipes.run_options import apply_threads, resolve_device
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
@@ -132,14 +134,19 @@ def evaluate(job: MazeJob, env: Maze, controllers: dict, tasks: Tasks) -> dict:
     return results
 
 
-def run_maze(job: MazeJob, checkpoint: Path | None = None) -> dict:
-    """The whole job; returns the summary also written to ``runs/<name>/summary.json``."""
+def run_maze(job: MazeJob) -> dict:
+    """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
+
+    ``job.checkpoint`` reuses a trained two-level model (no data collection or training)."""
+    checkpoint = job.checkpoint
     t_start = time.perf_counter()
-    if job.threads > 0:
-        torch.set_num_threads(job.threads)
+    job = dataclasses.replace(job, device=str(resolve_device(job.device)))
+    if job.device != "cpu":
+        raise InputError(f"hjepa maze runs on the CPU only for now (got --device {job.device}); pass --device cpu")
+    apply_threads(job.threads)
     stored = load_world_checkpoint(checkpoint, "maze-hierarchy") if checkpoint is not None else None  # refuse bad files first
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config(job)
+    run.write_config(job, "maze")
     env = Maze(job.env)
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
@@ -209,8 +216,6 @@ class MazeCommand:
     reward-free walks, hierarchical planning (--hierarchical, default) beside flat planning."""
 
     job: Annotated[MazeJob, tyro.conf.arg(name="")] = field(default_factory=MazeJob)
-    checkpoint: Path | None = None
-    """Use this two-level checkpoint (runs/<name>/checkpoints/hierarchy.pt) instead of training."""
 
     def run(self) -> dict:
-        return run_maze(self.job, checkpoint=self.checkpoint)
+        return run_maze(self.job)

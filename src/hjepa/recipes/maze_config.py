@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from hjepa.envs.maze import MazeConfig
+from hjepa.errors import InputError
+from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelLossWeights, HighLevelTrainConfig
 from hjepa.world.objective import WorldModelLossWeights
@@ -44,7 +46,7 @@ class MazeDataConfig:
     def __post_init__(self) -> None:
         for name in ("episodes", "steps", "heldout_episodes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"data.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,12 @@ class Level2Config:
 
     def __post_init__(self) -> None:
         if self.macro_steps < 1:
-            raise ValueError(f"level2.macro_steps (k) must be >= 1, got {self.macro_steps}")
+            raise InputError(f"level2.macro_steps (k) must be >= 1, got {self.macro_steps}")
         for name in ("state_dim", "latent_action_dim", "hidden", "layers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
         if self.latent_dim < 0:
-            raise ValueError(f"level2.latent_dim must be >= 0, got {self.latent_dim}")
+            raise InputError(f"level2.latent_dim must be >= 0, got {self.latent_dim}")
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,17 @@ class MazePlanConfig:
         for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws",
                      "landmark_min_count", "landmark_walks", "landmark_horizon"):
             if getattr(self, name) < 1:
-                raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.landmark_max_ratio <= 1:
-            raise ValueError(f"plan.landmark_max_ratio must be in (0, 1], got {self.landmark_max_ratio}")
+            raise InputError(f"plan.landmark_max_ratio must be in (0, 1], got {self.landmark_max_ratio}")
         if self.landmarks < 2:
-            raise ValueError(f"plan.landmarks must be >= 2, got {self.landmarks}")
+            raise InputError(f"plan.landmarks must be >= 2, got {self.landmarks}")
         if self.samples < 4:
-            raise ValueError(f"plan.samples must be >= 4, got {self.samples}")
+            raise InputError(f"plan.samples must be >= 4, got {self.samples}")
         if not 0 <= self.keep_best <= self.beam:
-            raise ValueError(f"plan.keep_best must be in [0, plan.beam={self.beam}], got {self.keep_best}")
+            raise InputError(f"plan.keep_best must be in [0, plan.beam={self.beam}], got {self.keep_best}")
         if not self.max_action > 0 or not self.speeds or min(self.speeds) <= 0:
-            raise ValueError("plan.max_action and plan.speeds must be positive")
+            raise InputError("plan.max_action and plan.speeds must be positive")
 
 
 @dataclass(frozen=True)
@@ -159,28 +161,20 @@ class MazeEvalConfig:
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or not 0 <= self.min_rooms <= self.max_rooms:
-            raise ValueError(f"need eval.episodes >= 1 and 0 <= eval.min_rooms <= eval.max_rooms, got "
+            raise InputError(f"need eval.episodes >= 1 and 0 <= eval.min_rooms <= eval.max_rooms, got "
                              f"{self.episodes}, {self.min_rooms}, {self.max_rooms}")
 
 
-@dataclass(frozen=True)
-class MazeJob:
+@dataclass(frozen=True, kw_only=True)
+class MazeJob(RunOptions):
     """Collect maze walks, train a two-level JEPA world model, plan hierarchically (and flat), report."""
 
     name: str = "maze"
     """Run name: results go to <runs_root>/<name>/."""
-    runs_root: Path = Path("runs")
-    """Directory holding run directories."""
-    overwrite: bool = False
-    """Replace an existing run of the same name (moved aside, never deleted)."""
-    seed: int = 0
-    """Seed of data, initialisation and training."""
+    checkpoint: Path | None = None
+    """Use this two-level checkpoint (runs/<name>/checkpoints/hierarchy.pt) instead of training."""
     hierarchical: bool = True
     """Plan with the hierarchical planner (else only the flat planner)."""
-    threads: int = 0
-    """Torch CPU threads (0: leave torch's default)."""
-    progress: bool = True
-    """Show progress bars."""
     env: MazeConfig = field(default_factory=MazeConfig)
     data: MazeDataConfig = field(default_factory=MazeDataConfig)
     model: WorldModelConfig = MAZE_WORLD_MODEL
@@ -195,12 +189,13 @@ class MazeJob:
     eval: MazeEvalConfig = field(default_factory=MazeEvalConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.plan.z_mode != "mean" and self.level2.latent_dim == 0:
-            raise ValueError(f"plan.z_mode {self.plan.z_mode!r} needs a latent at level 2: set level2.latent_dim >= 1")
+            raise InputError(f"plan.z_mode {self.plan.z_mode!r} needs a latent at level 2: set level2.latent_dim >= 1")
         if self.model.obs_size != self.env.size:
-            raise ValueError(f"model.obs_size {self.model.obs_size} does not match the maze's {self.env.size} px")
+            raise InputError(f"model.obs_size {self.model.obs_size} does not match the maze's {self.env.size} px")
         if self.train.steps is None:
-            raise ValueError("train.steps must be set")
+            raise InputError("train.steps must be set")
         if self.plan.level2_search == "landmarks" and (self.env.layout != "fixed" or self.env.unreliable):
-            raise ValueError("plan.level2_search 'landmarks' remembers one maze: it needs env.layout 'fixed' and no "
+            raise InputError("plan.level2_search 'landmarks' remembers one maze: it needs env.layout 'fixed' and no "
                              "env.unreliable doors")

@@ -16,9 +16,9 @@ Stages:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated
 
 import torch
@@ -26,10 +26,12 @@ import tyro
 
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.tasks import sample_two_rooms_tasks
+from hjepa.errors import InputError
 from hjepa.eval.wall_push import wall_push_check
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.precision import resolve_bf16
 from hjepa.recipes.collect import collect_walks, dataset_meta
+from hjepa.recipes.run_options import apply_threads, resolve_device
 from hjepa.recipes.two_rooms_config import (
     TwoRoomsJob,
     evaluation_layout_bands,
@@ -46,16 +48,17 @@ from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
 from hjepa.world.train import train_world_model
 
 
-def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint: Path | None = None) -> dict:
+def run_two_rooms(job: TwoRoomsJob) -> dict:
     """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
 
-    ``dataset_path`` reuses a stored dataset instead of collecting; ``checkpoint`` reuses a trained
+    ``job.dataset`` reuses a stored dataset instead of collecting; ``job.checkpoint`` reuses a trained
     world model instead of training (then no training curves are drawn).
     """
+    dataset_path, checkpoint = job.dataset, job.checkpoint
     t_start = time.perf_counter()
-    job = fixed_layout_defaults(job)
-    if job.threads > 0:
-        torch.set_num_threads(job.threads)
+    job = dataclasses.replace(fixed_layout_defaults(job), device=str(resolve_device(job.device)))
+    job = dataclasses.replace(job, env=dataclasses.replace(job.env, fixed_layout=job.layout == "fixed"))
+    apply_threads(job.threads)
     # Read the given inputs first, so a missing or corrupt file is refused before a run directory
     # is created (a half-made run would block rerunning the same --name).
     t0 = time.perf_counter()
@@ -63,12 +66,12 @@ def run_two_rooms(job: TwoRoomsJob, dataset_path: Path | None = None, checkpoint
     load_seconds = time.perf_counter() - t0
     stored_model = load_world_checkpoint(checkpoint, "two-rooms") if checkpoint is not None else None
     if stored_model is None and job.practice.rounds > 0 and job.plan.horizon < job.train.window:
-        raise ValueError(
+        raise InputError(
             f"practice episodes last plan.horizon={job.plan.horizon} macro steps, shorter than a training window "
             f"(train.window={job.train.window}): raise --plan.horizon, lower --train.window, or set --practice.rounds 0"
         )
     run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config(job)
+    run.write_config(job, "two-rooms")
     env = make_env(job)
     bf16 = resolve_bf16(job.precision)
     torch.manual_seed(job.seed)
@@ -139,10 +142,6 @@ class TwoRoomsCommand:
     """Collect reward-free data, train a JEPA world model, plan through the door, and report."""
 
     job: Annotated[TwoRoomsJob, tyro.conf.arg(name="")] = field(default_factory=TwoRoomsJob)
-    dataset: Path | None = None
-    """Use this stored dataset (from `hjepa collect`) instead of collecting new data."""
-    checkpoint: Path | None = None
-    """Use this world-model checkpoint instead of training (e.g. runs/<name>/checkpoints/world_model.pt)."""
 
     def run(self) -> dict:
-        return run_two_rooms(self.job, dataset_path=self.dataset, checkpoint=self.checkpoint)
+        return run_two_rooms(self.job)

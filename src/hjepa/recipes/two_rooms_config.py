@@ -12,6 +12,8 @@ import torch
 
 from hjepa.control.plan_config import PlanConfig
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
+from hjepa.errors import InputError
+from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 from hjepa.world.objective import WorldModelLossWeights
 from hjepa.world.train import TrainConfig
@@ -48,9 +50,9 @@ class DataConfig:
         # Checked here so a bad value is refused before a run directory is created.
         for name in ("episodes", "steps", "heldout_episodes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.doorway_start_fraction <= 1.0:
-            raise ValueError(f"data.doorway_start_fraction must be in [0, 1], got {self.doorway_start_fraction}")
+            raise InputError(f"data.doorway_start_fraction must be in [0, 1], got {self.doorway_start_fraction}")
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,11 @@ class PracticeConfig:
     def __post_init__(self) -> None:
         for name in ("rounds", "tasks", "steps"):
             if getattr(self, name) < 0 or (name != "rounds" and getattr(self, name) < 1):
-                raise ValueError(f"practice.{name} must be >= {0 if name == 'rounds' else 1}, got {getattr(self, name)}")
+                raise InputError(f"practice.{name} must be >= {0 if name == 'rounds' else 1}, got {getattr(self, name)}")
         if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"practice.fraction must be in (0, 1], got {self.fraction}")
+            raise InputError(f"practice.fraction must be in (0, 1], got {self.fraction}")
         if not self.lr > 0:
-            raise ValueError(f"practice.lr must be positive, got {self.lr}")
+            raise InputError(f"practice.lr must be positive, got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -99,31 +101,22 @@ class EvalConfig:
     """Draw evaluation layouts with the door's y in this band only (e.g. data.door_band)."""
 
 
-@dataclass(frozen=True)
-class TwoRoomsJob:
+@dataclass(frozen=True, kw_only=True)
+class TwoRoomsJob(RunOptions):
     """Collect Two Rooms data, train a JEPA world model, plan to cross-room goals, report."""
 
     name: str = "two-rooms"
     """Run name: results go to ``<runs_root>/<name>/``."""
-    runs_root: Path = Path("runs")
-    """Directory holding run directories."""
-    overwrite: bool = False
-    """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
-    seed: int = 0
-    """Seed of data collection, initialisation and training: the same seed repeats the run."""
+    dataset: Path | None = None
+    """Use this stored dataset (from `hjepa collect`) instead of collecting new data."""
+    checkpoint: Path | None = None
+    """Use this world-model checkpoint instead of training (e.g. runs/<name>/checkpoints/world_model.pt)."""
     layout: Literal["random", "fixed"] = "random"
     """Random wall and door per episode (the model must read them from pixels) or one fixed layout.
     With 'fixed' and the model and exploration options left at their defaults, the quick mode's
     settings are used: the vector world model, walkers that turn at walls and 2 short practice rounds (see fixed_layout_defaults)."""
-    threads: int = 0
-    """Torch CPU threads (0: leave torch's default)."""
-    device: str = "cpu"
-    """Torch device of the world model and planner ('cpu', 'cuda', 'cuda:1'...); the environment
-    and data stay on the CPU."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """bf16 autocast for the encoder: 'auto' uses it only where the CPU supports bf16 natively."""
-    progress: bool = True
-    """Show progress bars."""
     env: TwoRoomsConfig = field(default_factory=TwoRoomsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
@@ -184,7 +177,7 @@ def training_wall_choices(env: TwoRooms, data: DataConfig) -> tuple[torch.Tensor
         all_x = torch.arange(lo, hi + 1)
         wall_choices = all_x[(all_x < data.wall_band[0]) | (all_x > data.wall_band[1])]
         if len(wall_choices) == 0:
-            raise ValueError(f"data.wall_band {data.wall_band} leaves no wall position for training")
+            raise InputError(f"data.wall_band {data.wall_band} leaves no wall position for training")
     door_range = None
     if data.door_band is not None:
         # Sampling outside a band is done by rejection in collect(); here we keep the full range.
@@ -198,11 +191,11 @@ def evaluation_layout_bands(eval_config: EvalConfig) -> tuple[torch.Tensor | Non
     if eval_config.wall_band is not None:
         lo, hi = eval_config.wall_band
         if lo > hi:
-            raise ValueError(f"eval.wall_band {eval_config.wall_band} is empty")
+            raise InputError(f"eval.wall_band {eval_config.wall_band} is empty")
         wall_choices = torch.arange(lo, hi + 1)
     door_range = None
     if eval_config.door_band is not None:
         if eval_config.door_band[0] > eval_config.door_band[1]:
-            raise ValueError(f"eval.door_band {eval_config.door_band} is empty")
+            raise InputError(f"eval.door_band {eval_config.door_band} is empty")
         door_range = (float(eval_config.door_band[0]), float(eval_config.door_band[1]))
     return wall_choices, door_range

@@ -14,6 +14,7 @@ from hjepa.data.trajectories import Trajectories
 from hjepa.data.windows import MixedWindowSampler, RenderedFrames, WindowSampler
 from hjepa.envs.tasks import Tasks, sample_two_rooms_tasks
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
 from hjepa.recipes.two_rooms_config import TwoRoomsJob, training_wall_choices
@@ -45,7 +46,7 @@ def practice_meta(job: TwoRoomsJob, env: TwoRooms) -> dict:
 def practice_tasks(job: TwoRoomsJob, env: TwoRooms, n: int, seed: int) -> Tasks:
     """``n`` cross-room practice tasks on layouts the training data may hold (held-out bands excluded)."""
     if seed == job.eval.seed:
-        raise ValueError(f"practice seed {seed} equals the evaluation seed: change --seed or --eval.seed")
+        raise InputError(f"practice seed {seed} equals the evaluation seed: change --seed or --eval.seed")
     wall_choices, _ = training_wall_choices(env, job.data)
     if job.data.door_band is None:
         return sample_two_rooms_tasks(env, n, seed, wall_choices)
@@ -53,7 +54,7 @@ def practice_tasks(job: TwoRoomsJob, env: TwoRooms, n: int, seed: int) -> Tasks:
     drawn = sample_two_rooms_tasks(env, 4 * n + 16, seed, wall_choices)
     keep = ((drawn.layout.door_y < lo) | (drawn.layout.door_y > hi)).nonzero().squeeze(-1)[:n]
     if len(keep) < n:
-        raise ValueError(f"data.door_band {job.data.door_band} leaves too few door positions for practice tasks")
+        raise InputError(f"data.door_band {job.data.door_band} leaves too few door positions for practice tasks")
     return drawn.index(keep)
 
 

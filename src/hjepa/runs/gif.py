@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from hjepa.errors import InputError
 from hjepa.runs.run_dir import atomic_write_bytes
 
 _SEPARATOR = 2  # pixels (before upscaling) between tiled panels
@@ -25,12 +26,12 @@ def _to_uint8_frames(frames, index: int) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.shape[0] < 1:
-        raise ValueError(f"frames[{index}] must have shape (T, H, W, 3) with T >= 1, got {arr.shape}")
+        raise InputError(f"frames[{index}] must have shape (T, H, W, 3) with T >= 1, got {arr.shape}")
     if arr.dtype != np.uint8:
         if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(f"frames[{index}] must be uint8 or float in [0, 1], got {arr.dtype}")
+            raise InputError(f"frames[{index}] must be uint8 or float in [0, 1], got {arr.dtype}")
         if not np.isfinite(arr).all():
-            raise ValueError(f"frames[{index}] contain NaN or inf")
+            raise InputError(f"frames[{index}] contain NaN or inf")
         arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if arr.shape[-1] == 1:
         arr = np.repeat(arr, 3, axis=-1)
@@ -73,10 +74,10 @@ def write_gif(frames, out_path: Path | str, fps: float = 10, scale: int = 4, nco
     Note: Pillow merges identical consecutive frames (adding their durations).
     """
     if fps <= 0 or scale < 1:
-        raise ValueError(f"fps must be > 0 and scale >= 1, got fps={fps}, scale={scale}")
+        raise InputError(f"fps must be > 0 and scale >= 1, got fps={fps}, scale={scale}")
     if isinstance(frames, (list, tuple)):
         if not frames:
-            raise ValueError("frames is an empty list")
+            raise InputError("frames is an empty list")
         video = tile_videos([_to_uint8_frames(v, i) for i, v in enumerate(frames)], ncols)
     else:
         video = _to_uint8_frames(frames, 0)

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from hjepa.errors import InputError
+
 
 def read_metrics(path: Path | str) -> list[dict]:
     """Read one JSON object per line.
@@ -31,11 +33,11 @@ def read_metrics(path: Path | str) -> list[dict]:
         except json.JSONDecodeError as err:
             if i == last:
                 break
-            raise ValueError(f"{path}, line {i + 1}: not valid JSON ({err})") from err
+            raise InputError(f"{path}, line {i + 1}: not valid JSON ({err})") from err
         if not isinstance(record, dict):
             if i == last:
                 break
-            raise ValueError(f"{path}, line {i + 1}: expected a JSON object, got {type(record).__name__}")
+            raise InputError(f"{path}, line {i + 1}: expected a JSON object, got {type(record).__name__}")
         records.append(record)
     return records
 

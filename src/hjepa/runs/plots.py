@@ -17,6 +17,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hjepa.errors import InputError
 from hjepa.runs.metrics import metric_series, numeric_keys
 from hjepa.runs.run_dir import atomic_write_bytes
 
@@ -67,7 +68,7 @@ def plot_training_curves(
     if keys is None:
         keys = numeric_keys(metrics)
     if not keys:
-        raise ValueError("no numeric metrics to plot")
+        raise InputError("no numeric metrics to plot")
     nrows, ncols = _grid(len(keys), max_cols)
     fig, axes = _new_figure(nrows, ncols, _PANEL_INCHES * 1.3, _PANEL_INCHES)
     for ax, key in zip(axes, keys):
@@ -116,18 +117,18 @@ def plot_paths(
     """
     n = len(executed)
     if n == 0:
-        raise ValueError("executed is empty: nothing to plot")
+        raise InputError("executed is empty: nothing to plot")
     wall_list = list(walls) if isinstance(walls, (list, tuple)) else [walls] * n
     if len(wall_list) != n:
-        raise ValueError(f"got {len(wall_list)} wall images for {n} paths")
+        raise InputError(f"got {len(wall_list)} wall images for {n} paths")
     for name, seq in (("planned", planned), ("titles", titles), ("successes", successes)):
         if seq is not None and len(seq) != n:
-            raise ValueError(f"{name} has {len(seq)} entries for {n} paths")
+            raise InputError(f"{name} has {len(seq)} entries for {n} paths")
     paths = [_np(p).reshape(-1, 2) for p in executed]
     start_arr = _np(starts).reshape(-1, 2) if starts is not None else np.stack([p[0] for p in paths])
     goal_arr = _np(goals).reshape(-1, 2) if goals is not None else None
     if len(start_arr) != n or (goal_arr is not None and len(goal_arr) != n):
-        raise ValueError(f"starts and goals must have {n} rows")
+        raise InputError(f"starts and goals must have {n} rows")
     if successes is None and goal_arr is not None:
         successes = [bool(np.linalg.norm(p[-1] - g) <= success_radius) for p, g in zip(paths, goal_arr)]
 
@@ -136,7 +137,7 @@ def plot_paths(
     for k, ax in enumerate(axes[:n]):
         image = _np(wall_list[k])
         if image.ndim != 2:
-            raise ValueError(f"wall image {k} must have shape (H, W), got {image.shape}")
+            raise InputError(f"wall image {k} must have shape (H, W), got {image.shape}")
         ax.imshow(image, cmap="Greys", vmin=0.0, vmax=max(1.0, float(image.max())), origin="upper",
                   interpolation="nearest")
         if planned is not None and planned[k] is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import os
 import tempfile
 import time
@@ -25,20 +26,26 @@ from typing import Any, Iterable
 
 import torch
 
+from hjepa.errors import InputError
+from hjepa.runs.provenance import provenance
+
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
+RUN_KEY = "run"
+"""The reserved key of ``config.json`` that holds the run's provenance (not an option)."""
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert ``obj`` into plain JSON types: tuples -> lists, Paths -> str, enums -> value,
-    scalar tensors / numpy scalars -> float or int, other tensors / arrays -> nested lists."""
+    """Convert ``obj`` into plain, strict JSON types: tuples -> lists, Paths -> str, enums -> value,
+    scalar tensors / numpy scalars -> float or int, other tensors / arrays -> nested lists, and NaN
+    or infinite floats -> None (``null``), which every JSON parser reads."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int) and not isinstance(obj, bool):
         return obj
     if isinstance(obj, float):
-        return obj
+        return obj if math.isfinite(obj) else None  # strict JSON: NaN and inf become null
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, enum.Enum):
@@ -51,10 +58,10 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, torch.Tensor):
         obj = obj.detach().cpu()
-        return obj.item() if obj.numel() == 1 and obj.dim() == 0 else obj.tolist()
+        return to_jsonable(obj.item() if obj.numel() == 1 and obj.dim() == 0 else obj.tolist())
     # numpy scalars and arrays, without importing numpy here.
     if hasattr(obj, "item") and hasattr(obj, "shape"):
-        return obj.item() if obj.shape == () else obj.tolist()
+        return to_jsonable(obj.item() if obj.shape == () else obj.tolist())
     if isinstance(obj, type):
         return obj.__name__
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON: {obj!r}")
@@ -72,11 +79,20 @@ def _fsync_replace(tmp: Path, dest: Path) -> None:
         pass
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the process umask (0o644 by default)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``; the
+    file is readable as the umask allows (``mkstemp`` alone would leave it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -108,7 +124,7 @@ def _checkpoint_safe(obj: Any, where: str) -> Any:
         out = {}
         for k, v in obj.items():
             if not isinstance(k, (str, int)):
-                raise ValueError(f"checkpoint key {where}[{k!r}] must be str or int, got {type(k).__name__}")
+                raise InputError(f"checkpoint key {where}[{k!r}] must be str or int, got {type(k).__name__}")
             out[k] = _checkpoint_safe(v, f"{where}[{k!r}]")
         return out
     if isinstance(obj, (list, tuple)):
@@ -117,7 +133,7 @@ def _checkpoint_safe(obj: Any, where: str) -> Any:
         return _checkpoint_safe(to_jsonable(obj), where)
     if hasattr(obj, "shape") and hasattr(obj, "dtype") and hasattr(obj, "item"):  # numpy
         return obj.item() if obj.shape == () else torch.as_tensor(obj)
-    raise ValueError(
+    raise InputError(
         f"checkpoint value {where} has type {type(obj).__name__}; only tensors, numbers, strings, "
         "None, lists and dicts are allowed (so torch.load(weights_only=True) can read it)"
     )
@@ -136,11 +152,11 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... here
-        raise ValueError(
+        raise InputError(
             f"checkpoint {path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: {err})"
         ) from err
     if not isinstance(obj, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+        raise InputError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
 
 
@@ -186,7 +202,7 @@ class RunDir:
         """
         root = Path(root)
         if not name or name in (".", "..") or "/" in name or os.sep in name:
-            raise ValueError(f"run name must be a single non-empty path component, got {name!r}")
+            raise InputError(f"run name must be a single non-empty path component, got {name!r}")
         _check_root_writable(root)
         run = root / name
         if run.exists() and (run.is_file() or any(run.iterdir())):
@@ -214,16 +230,18 @@ class RunDir:
 
     def write_json(self, relpath: str | Path, obj: Any) -> Path:
         """Atomically write ``obj`` (converted by ``to_jsonable``) as indented JSON."""
-        text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n"
+        text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
         return atomic_write_text(self.path(relpath), text)
 
-    def write_config(self, config: Any) -> Path:
-        """Write a dataclass (or dict) to ``config.json``."""
+    def write_config(self, config: Any, command: str | None = None) -> Path:
+        """Write a dataclass (or dict) to ``config.json``, with what made the run (the command line,
+        hjepa version, git commit, machine) under the reserved key ``run``. ``command`` names the
+        ``hjepa`` subcommand whose ``--config`` re-runs it."""
         if dataclasses.is_dataclass(config) and not isinstance(config, type):
             config = dataclasses.asdict(config)
         if not isinstance(config, dict):
-            raise ValueError(f"config must be a dataclass instance or dict, got {type(config).__name__}")
-        return self.write_json(CONFIG_FILE, config)
+            raise InputError(f"config must be a dataclass instance or dict, got {type(config).__name__}")
+        return self.write_json(CONFIG_FILE, {**config, RUN_KEY: provenance(command)})
 
     def log(self, metrics: dict, step: int | None = None) -> dict:
         """Append ``{"step": step, **metrics}`` as one line of ``metrics.jsonl`` and flush.
@@ -232,9 +250,8 @@ class RunDir:
         """
         record: dict = {} if step is None else {"step": int(step)}
         for key, value in metrics.items():
-            # NaN / inf are written as NaN / Infinity, which json.loads reads back.
-            record[str(key)] = to_jsonable(value)
-        line = json.dumps(record) + "\n"
+            record[str(key)] = to_jsonable(value)  # NaN / inf become null: strict JSON
+        line = json.dumps(record, allow_nan=False) + "\n"
         with open(self.path(METRICS_FILE), "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -247,13 +264,14 @@ class RunDir:
         ``torch.load(path, weights_only=True)`` reads it; anything else raises ``ValueError``.
         """
         if not isinstance(state, dict):
-            raise ValueError(f"checkpoint state must be a dict, got {type(state).__name__}")
+            raise InputError(f"checkpoint state must be a dict, got {type(state).__name__}")
         if not name or "/" in name or os.sep in name:
-            raise ValueError(f"checkpoint name must be a plain file name, got {name!r}")
+            raise InputError(f"checkpoint name must be a plain file name, got {name!r}")
         safe = _checkpoint_safe(state, "state")
         dest = self.root / CHECKPOINT_DIR / (name if name.endswith(".pt") else f"{name}.pt")
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.fchmod(fd, file_mode())
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(safe, f)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 # ITU-R BT.601 luma weights for R, G, B (the weights PIL uses for "L" images).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -30,22 +32,22 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 def _check_images(x: Tensor, op: str) -> None:
     """Raise ValueError unless x is a float (B, C, H, W) batch with C in {1, 3} and values in [0, 1]."""
     if not isinstance(x, Tensor):
-        raise ValueError(f"{op} expects a torch.Tensor, got {type(x).__name__}")
+        raise InputError(f"{op} expects a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
-        raise ValueError(f"{op} expects images (B, C, H, W), got shape {tuple(x.shape)}")
+        raise InputError(f"{op} expects images (B, C, H, W), got shape {tuple(x.shape)}")
     if x.shape[1] not in (1, 3):
-        raise ValueError(f"{op} expects 1 or 3 channels, got C={x.shape[1]} in shape {tuple(x.shape)}")
+        raise InputError(f"{op} expects 1 or 3 channels, got C={x.shape[1]} in shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"{op} expects float images in [0, 1], got dtype {x.dtype} (use x.float() / 255)")
+        raise InputError(f"{op} expects float images in [0, 1], got dtype {x.dtype} (use x.float() / 255)")
     if x.numel() > 0:
         lo, hi = torch.aminmax(x)
         if lo < 0 or hi > 1:
-            raise ValueError(f"{op} expects values in [0, 1], got range [{lo.item():.4g}, {hi.item():.4g}]")
+            raise InputError(f"{op} expects values in [0, 1], got range [{lo.item():.4g}, {hi.item():.4g}]")
 
 
 def check_probability(p: float, name: str = "p") -> None:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {p}")
+        raise InputError(f"{name} must be in [0, 1], got {p}")
 
 
 def check_range(bounds: tuple[float, float], name: str, low: float, high: float) -> None:
@@ -53,7 +55,7 @@ def check_range(bounds: tuple[float, float], name: str, low: float, high: float)
     a, b = bounds
     if not (a <= b and a >= low and b <= high and (low != 0.0 or a > 0.0)):
         strict = "<" if low == 0.0 else "<="
-        raise ValueError(f"{name} must satisfy {low} {strict} lo <= hi <= {high}, got {bounds}")
+        raise InputError(f"{name} must satisfy {low} {strict} lo <= hi <= {high}, got {bounds}")
 
 
 def _rand(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -113,7 +115,7 @@ def random_resized_crop(
     """
     _check_images(x, "random_resized_crop")
     if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+        raise InputError(f"size must be >= 1, got {size}")
     check_range(scale, "scale", 0.0, 1.0)
     check_range(ratio, "ratio", 0.0, math.inf)
     b, c, h, w = x.shape
@@ -190,9 +192,9 @@ def shift_hue(x: Tensor, turns: Tensor) -> Tensor:
     """
     _check_images(x, "shift_hue")
     if x.shape[1] != 3:
-        raise ValueError(f"shift_hue needs RGB images (B, 3, H, W), got {tuple(x.shape)}")
+        raise InputError(f"shift_hue needs RGB images (B, 3, H, W), got {tuple(x.shape)}")
     if turns.shape != (x.shape[0],):
-        raise ValueError(f"shift_hue needs one shift per image, turns ({x.shape[0]},), got {tuple(turns.shape)}")
+        raise InputError(f"shift_hue needs one shift per image, turns ({x.shape[0]},), got {tuple(turns.shape)}")
     return _shift_hue(x, turns.to(device=x.device, dtype=x.dtype))
 
 
@@ -219,9 +221,9 @@ def color_jitter(
     check_probability(p)
     for name, strength in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
         if strength < 0:
-            raise ValueError(f"{name} must be >= 0, got {strength}")
+            raise InputError(f"{name} must be >= 0, got {strength}")
     if not 0.0 <= hue <= 0.5:
-        raise ValueError(f"hue must be in [0, 0.5], got {hue}")
+        raise InputError(f"hue must be in [0, 0.5], got {hue}")
     if p == 0:
         return x
     apply = _coin(x, p, generator)
@@ -284,10 +286,10 @@ def gaussian_blur(
     if kernel_size is None:
         kernel_size = _default_kernel_size(sigma[1], h, w)
     if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size}")
+        raise InputError(f"kernel_size must be a positive odd int, got {kernel_size}")
     radius = kernel_size // 2
     if radius >= min(h, w):
-        raise ValueError(
+        raise InputError(
             f"kernel_size {kernel_size} too large for {h}x{w} images (need kernel_size < 2 * min(H, W))"
         )
     if p == 0:
@@ -312,7 +314,7 @@ def solarize(x: Tensor, p: float, threshold: float = 0.5, generator: torch.Gener
     _check_images(x, "solarize")
     check_probability(p)
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        raise InputError(f"threshold must be in [0, 1], got {threshold}")
     if p == 0:
         return x
     solarized = torch.where(x >= threshold, 1 - x, x)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from hjepa.data.images import ImageDataset
+from hjepa.errors import NonFiniteLoss
 from hjepa.eval.classify import feature_report
 from hjepa.optim import warmup_cosine
 from hjepa.runs.progress import progress
@@ -138,7 +139,7 @@ def train_supervised(config: SSLTrainConfig, data: tuple[ImageDataset, ImageData
             logits = model(images)
         loss = nn.functional.cross_entropy(logits.float(), labels)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"supervised loss is not finite at step {step}; lower --lr")
+            raise NonFiniteLoss(f"supervised loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

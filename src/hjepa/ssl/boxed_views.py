@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.ssl.augment import color_jitter, gaussian_blur, random_grayscale, solarize
 from hjepa.ssl.views import ViewPair, ViewRecipe
 
@@ -42,11 +43,11 @@ def sample_boxes(batch: int, height: int, width: int, scale: tuple[float, float]
     clipped to the image, position uniform among the placements inside the image.
     """
     if batch < 1 or height < 1 or width < 1:
-        raise ValueError(f"need batch, height, width >= 1, got {batch}, {height}, {width}")
+        raise InputError(f"need batch, height, width >= 1, got {batch}, {height}, {width}")
     if not 0.0 < scale[0] <= scale[1] <= 1.0:
-        raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
+        raise InputError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
     if not 0.0 < ratio[0] <= ratio[1] or not math.isfinite(ratio[1]):
-        raise ValueError(f"ratio must satisfy 0 < lo <= hi < inf, got {ratio}")
+        raise InputError(f"ratio must satisfy 0 < lo <= hi < inf, got {ratio}")
     u = torch.rand(4, batch, generator=generator, dtype=torch.float64)
     area = (scale[0] + (scale[1] - scale[0]) * u[0]) * (height * width)
     aspect = torch.exp(math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1])
@@ -60,7 +61,7 @@ def sample_boxes(batch: int, height: int, width: int, scale: tuple[float, float]
 def flip_boxes(boxes: Tensor, p: float, generator: torch.Generator) -> Tensor:
     """Mirror each box with probability ``p`` (swap ``x0`` and ``x1``); ``p = 0`` draws nothing."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"flip probability must be in [0, 1], got {p}")
+        raise InputError(f"flip probability must be in [0, 1], got {p}")
     if p == 0:
         return boxes
     flip = torch.rand(boxes.shape[0], generator=generator) < p
@@ -74,9 +75,9 @@ def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
     A box with ``x0 > x1`` comes out mirrored left-right.
     """
     if images.dim() != 4 or boxes.shape != (images.shape[0], 4):
-        raise ValueError(f"need images (B, C, H, W) and boxes (B, 4), got {tuple(images.shape)}, {tuple(boxes.shape)}")
+        raise InputError(f"need images (B, C, H, W) and boxes (B, 4), got {tuple(images.shape)}, {tuple(boxes.shape)}")
     if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+        raise InputError(f"size must be >= 1, got {size}")
     b, c = images.shape[:2]
     boxes = boxes.to(device=images.device, dtype=images.dtype)
     x0, y0, x1, y1 = boxes.unbind(1)
@@ -101,7 +102,7 @@ def box_points(boxes: Tensor, height: int, width: int) -> Tensor:
         ``(B, height * width, 2)`` points ``(x, y)`` in normalised image coordinates.
     """
     if boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be (B, 4), got {tuple(boxes.shape)}")
+        raise InputError(f"boxes must be (B, 4), got {tuple(boxes.shape)}")
     v = (torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5) / height
     u = (torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5) / width
     vv, uu = torch.meshgrid(v, u, indexing="ij")  # (h, w)
@@ -132,7 +133,7 @@ class BoxedViews:
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         if not isinstance(images, Tensor) or images.dim() != 4:
-            raise ValueError(f"BoxedViews expects images (B, C, H, W), got {getattr(images, 'shape', images)}")
+            raise InputError(f"BoxedViews expects images (B, C, H, W), got {getattr(images, 'shape', images)}")
         if generator is None:
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         view_a, boxes_a = boxed_view(images, self.pair.first, generator)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from hjepa.errors import InputError
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.resnet import resnet18
 from hjepa.nn.vit import ViT
@@ -112,7 +113,7 @@ def build_method(
     if method not in METHODS:
         raise unknown_method(method)
     if projector_dim < 1:
-        raise ValueError(f"projector_dim must be >= 1, got {projector_dim}")
+        raise InputError(f"projector_dim must be >= 1, got {projector_dim}")
     p = projector_dim
     wide = (p, p, p)
     match method:
@@ -175,7 +176,7 @@ def build_method(
             backbone = backbone_factory()
             dim = feature_dim(backbone)
             if dim < 2:
-                raise ValueError(f"SIE splits the features in two parts; the backbone has {dim}")
+                raise InputError(f"SIE splits the features in two parts; the backbone has {dim}")
             return SIE(backbone, dim // 2, wide, (p, p, sie_equivariant_dim(p)), PARAM_DIM, IDENTITY_PARAMS)
         case "sie-vicreg":
             return VICReg(backbone_factory(), wide, inv_weight=25.0, var_weight=25.0, cov_weight=1.0)
@@ -211,9 +212,9 @@ def build_backbone(name: str, in_channels: int, image_size: int, width: int | No
         width: the size knob above, or ``None`` for its default.
     """
     if width is not None and width < 1:
-        raise ValueError(f"width must be >= 1 or None, got {width}")
+        raise InputError(f"width must be >= 1 or None, got {width}")
     if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
+        raise InputError(f"image_size must be >= 1, got {image_size}")
     match name:
         case "convnet":
             w = width or 32
@@ -223,7 +224,7 @@ def build_backbone(name: str, in_channels: int, image_size: int, width: int | No
         case "vit":
             dim = width or 128
             if dim % 4 != 0:
-                raise ValueError(f"ViT width must be a multiple of 4 (position codes, 4 heads), got {dim}")
+                raise InputError(f"ViT width must be a multiple of 4 (position codes, 4 heads), got {dim}")
             return ViT(image_size, vit_patch_size(image_size), in_channels, dim=dim, depth=4, heads=4)
         case _:
-            raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+            raise InputError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")

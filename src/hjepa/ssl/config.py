@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 
+from hjepa.errors import InputError
 from hjepa.ssl.build import build_backbone, build_method
 from hjepa.ssl.data import BUILTIN_DATASETS, FILE_DATASETS, DatasetName
 from hjepa.ssl.method import SSLMethod
@@ -101,37 +102,37 @@ class SSLTrainConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown SSL method {self.method!r}; choose one of {', '.join(METHODS)}")
+            raise InputError(f"unknown SSL method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.dataset not in BUILTIN_DATASETS + FILE_DATASETS:
             valid = ", ".join(BUILTIN_DATASETS + FILE_DATASETS)
-            raise ValueError(f"unknown dataset {self.dataset!r}; valid names: {valid}")
+            raise InputError(f"unknown dataset {self.dataset!r}; valid names: {valid}")
         positive = ("projector_dim", "steps", "batch_size", "log_every", "eval_images", "rank_images", "num_views")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup_steps", "eval_every", "checkpoint_every", "threads"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
-            raise ValueError(f"epochs must be a positive number, got {self.epochs}")
+            raise InputError(f"epochs must be a positive number, got {self.epochs}")
         for name in ("lr", "probe_lr", "lars_eta"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a positive number, got {value}")
+                raise InputError(f"{name} must be a positive number, got {value}")
         if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
-            raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
+            raise InputError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
         if not 0.0 <= self.base_momentum <= 1.0:
-            raise ValueError(f"base_momentum must be in [0, 1], got {self.base_momentum}")
+            raise InputError(f"base_momentum must be in [0, 1], got {self.base_momentum}")
         if self.image_size is not None and self.image_size < 2:
-            raise ValueError(f"image_size must be >= 2 or None, got {self.image_size}")
+            raise InputError(f"image_size must be >= 2 or None, got {self.image_size}")
         if self.width is not None and self.width < 1:
-            raise ValueError(f"width must be >= 1 or None, got {self.width}")
+            raise InputError(f"width must be >= 1 or None, got {self.width}")
         if not 1 <= self.num_global <= self.num_views:
-            raise ValueError(f"num_global must be in [1, num_views={self.num_views}], got {self.num_global}")
+            raise InputError(f"num_global must be in [1, num_views={self.num_views}], got {self.num_global}")
 
     def to_dict(self) -> dict:
         """Plain JSON types (``data_root`` as a string)."""
@@ -145,7 +146,7 @@ class SSLTrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"stored SSL config has unknown fields {unknown}; was it written by another version?")
+            raise InputError(f"stored SSL config has unknown fields {unknown}; was it written by another version?")
         values = dict(values)
         if values.get("data_root") is not None:
             values["data_root"] = Path(values["data_root"])

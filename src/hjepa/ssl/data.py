@@ -32,6 +32,7 @@ from hjepa.data.builtin_images import load_builtin
 from hjepa.data.image_formats import load_cifar, load_image_folder, load_mnist_idx
 from hjepa.data.images import ImageDataset
 from hjepa.data.transformed_objects import transformed_digits
+from hjepa.errors import InputError
 
 DatasetName = Literal["mnist-5k", "digits", "photo-patches", "rotated-digits", "cifar10", "cifar100", "mnist-idx",
                       "image-folder"]
@@ -79,14 +80,14 @@ def load_ssl_data(
     """
     if dataset in BUILTIN_DATASETS:
         if data_root is not None:
-            raise ValueError(f"--data-root is only read by {', '.join(FILE_DATASETS)}; {dataset} is built in")
+            raise InputError(f"--data-root is only read by {', '.join(FILE_DATASETS)}; {dataset} is built in")
         if dataset == "rotated-digits":  # the digits of mnist-5k under known rotations and hues (SIE)
             train, test = _split(transformed_digits().images, test_fraction)
         else:
             train, test = _split(load_builtin(dataset), test_fraction)
     elif dataset in FILE_DATASETS:
         if data_root is None:
-            raise ValueError(f"dataset {dataset} needs --data-root (the directory holding its files)")
+            raise InputError(f"dataset {dataset} needs --data-root (the directory holding its files)")
         root = Path(data_root)
         if not root.is_dir():
             raise FileNotFoundError(f"data root {root} does not exist or is not a directory")
@@ -95,7 +96,7 @@ def load_ssl_data(
                 train, test = load_cifar(root, train=True), load_cifar(root, train=False)
                 expected = 10 if dataset == "cifar10" else 100
                 if train.num_classes != expected:
-                    raise ValueError(f"{root} holds a {train.num_classes}-class CIFAR, not {dataset}")
+                    raise InputError(f"{root} holds a {train.num_classes}-class CIFAR, not {dataset}")
             case "mnist-idx":
                 train = load_mnist_idx(_idx_file(root, "train-images-idx3-ubyte"),
                                        _idx_file(root, "train-labels-idx1-ubyte"), name=f"{root.name}-train")
@@ -106,15 +107,15 @@ def load_ssl_data(
                     train = load_image_folder(root / "train", image_size, folder_channels)
                     test = load_image_folder(root / "test", image_size, folder_channels)
                     if train.class_names != test.class_names:
-                        raise ValueError(f"{root}/train and {root}/test hold different class directories")
+                        raise InputError(f"{root}/train and {root}/test hold different class directories")
                 else:
                     train, test = _split(load_image_folder(root, image_size, folder_channels), test_fraction)
     else:
         valid = ", ".join(BUILTIN_DATASETS + FILE_DATASETS)
-        raise ValueError(f"unknown dataset {dataset!r}; valid names: {valid}")
+        raise InputError(f"unknown dataset {dataset!r}; valid names: {valid}")
     if image_size is not None:
         train, test = _resize(train, image_size), _resize(test, image_size)
     height, width = train.images.shape[-2:]
     if height != width:
-        raise ValueError(f"{dataset} images are {height}x{width}; pass --image-size to make them square")
+        raise InputError(f"{dataset} images are {height}x{width}; pass --image-size to make them square")
     return train, test

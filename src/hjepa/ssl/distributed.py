@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
+from hjepa.errors import InputError
 from hjepa.objectives.gather import all_reduce_sum
 
 
@@ -60,10 +61,10 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from error
+        raise InputError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from error
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+            raise InputError(f"device {device!r} requested but CUDA is not available; use --device cpu")
         if resolved.index is None:
             resolved = torch.device(f"cuda:{local_rank}")
     return resolved
@@ -110,7 +111,7 @@ def agree(context: DistributedContext, error: BaseException | None) -> None:
     if error is not None:
         raise error
     if message[0] is not None:
-        raise ValueError(f"rank 0 failed, so rank {context.rank} stops too: {message[0]}")
+        raise InputError(f"rank 0 failed, so rank {context.rank} stops too: {message[0]}")
 
 
 def local_rows(batch_size: int, context: DistributedContext) -> slice:
@@ -122,10 +123,10 @@ def local_rows(batch_size: int, context: DistributedContext) -> slice:
     """
     world = context.world_size
     if batch_size % world != 0:
-        raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
+        raise InputError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
     per_rank = batch_size // world
     if per_rank < 2:
-        raise ValueError(f"batch_size {batch_size} over {world} processes leaves {per_rank} row(s) each; need >= 2")
+        raise InputError(f"batch_size {batch_size} over {world} processes leaves {per_rank} row(s) each; need >= 2")
     return slice(context.rank * per_rank, (context.rank + 1) * per_rank)
 
 
@@ -142,7 +143,7 @@ class GlobalBatchNorm(_BatchNorm):
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() < 2:
-            raise ValueError(f"GlobalBatchNorm expects (B, C, ...), got {tuple(input.shape)}")
+            raise InputError(f"GlobalBatchNorm expects (B, C, ...), got {tuple(input.shape)}")
 
     def forward(self, input: Tensor) -> Tensor:
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError
 from hjepa.eval.classify import extract_features, feature_report
 from hjepa.eval.rank import collapse_verdict
 from hjepa.eval.spectrum import plot_spectrum, singular_value_spectrum
@@ -67,7 +68,7 @@ def view0_embeddings(method: SSLMethod, views: ViewMaker, dataset: ImageDataset,
     """
     count = min(count, len(dataset))
     if count < 2:
-        raise ValueError(f"need at least 2 images for embedding statistics, got {count}")
+        raise InputError(f"need at least 2 images for embedding statistics, got {count}")
     generator = torch.Generator().manual_seed(seed)
     saved = {k: v.clone() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()}
     parts = []
@@ -181,7 +182,7 @@ def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Pat
         torch.set_num_threads(threads)
     state = load_checkpoint(checkpoint)
     if state.get("format") != CHECKPOINT_FORMAT or "config" not in state or "method" not in state:
-        raise ValueError(f"{checkpoint} is not an SSL training checkpoint (format {state.get('format')!r})")
+        raise InputError(f"{checkpoint} is not an SSL training checkpoint (format {state.get('format')!r})")
     config = SSLTrainConfig.from_dict(state["config"])
     train, test = load_ssl_data(config.dataset, config.data_root, config.test_fraction, config.image_size,
                                 config.folder_channels)
@@ -191,11 +192,11 @@ def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Pat
     try:
         method.load_state_dict(state["method"])
     except RuntimeError as error:
-        raise ValueError(f"{checkpoint}: weights do not match the stored architecture: {error}") from error
+        raise InputError(f"{checkpoint}: weights do not match the stored architecture: {error}") from error
     resolved = resolve_device(device)
     method.to(resolved)
     run = RunDir.create(runs_root, name, overwrite=overwrite)
-    run.write_config({"checkpoint": str(checkpoint), "device": device, "threads": threads, "train": config.to_dict()})
+    run.write_config({"checkpoint": str(checkpoint), "device": device, "threads": threads, "resolved": config.to_dict()}, "ssl eval")
     eval_seed = derived_seeds(config.seed)[2]  # the seed of the evaluation at the end of training
     results, spectra = frozen_evaluation(method, views, train, test, resolved, eval_seed, config.rank_images,
                                          config.channels_last)

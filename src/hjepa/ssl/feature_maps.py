@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.resnet import ResNet
 from hjepa.nn.vit import ViT
@@ -38,11 +39,11 @@ def feature_map(backbone: nn.Module, x: Tensor) -> Tensor:
         return tokens.transpose(1, 2).reshape(x.shape[0], backbone.out_dim, grid, grid)
     if isinstance(backbone, (SmallConvNet, ResNet)):
         if x.dim() != 4 or x.shape[1] != backbone.in_channels:
-            raise ValueError(f"{type(backbone).__name__} expects (B, {backbone.in_channels}, H, W), got {tuple(x.shape)}")
+            raise InputError(f"{type(backbone).__name__} expects (B, {backbone.in_channels}, H, W), got {tuple(x.shape)}")
         if isinstance(backbone, SmallConvNet):
             return backbone.features(x)
         return backbone.stages(backbone.stem(x))
-    raise ValueError(
+    raise InputError(
         f"no feature map for a {type(backbone).__name__} backbone; local features need a SmallConvNet, ResNet or ViT"
     )
 
@@ -53,7 +54,7 @@ class FeatureMapEncoder(nn.Module):
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         if not has_feature_map(backbone):
-            raise ValueError(f"no feature map for a {type(backbone).__name__} backbone")
+            raise InputError(f"no feature map for a {type(backbone).__name__} backbone")
         self.backbone = backbone
         self.out_dim = backbone.out_dim
 

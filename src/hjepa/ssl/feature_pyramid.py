@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.convnet import SmallConvNet
 
 
@@ -22,7 +23,7 @@ def _starts_stage(block: nn.Module) -> bool:
 def pyramid_channels(backbone: SmallConvNet) -> list[int]:
     """Channels of ``feature_pyramid``'s levels, finest first."""
     if not isinstance(backbone, SmallConvNet):
-        raise ValueError(f"a feature pyramid needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
+        raise InputError(f"a feature pyramid needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
     channels, last = [], None
     for block in backbone.features:
         if _starts_stage(block) and last is not None:
@@ -34,9 +35,9 @@ def pyramid_channels(backbone: SmallConvNet) -> list[int]:
 def feature_pyramid(backbone: SmallConvNet, x: Tensor) -> list[Tensor]:
     """``x (B, C, H, W)`` -> the stem's and every stage's map, finest first (module docstring)."""
     if not isinstance(backbone, SmallConvNet):
-        raise ValueError(f"a feature pyramid needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
+        raise InputError(f"a feature pyramid needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
     if x.dim() != 4 or x.shape[1] != backbone.in_channels:
-        raise ValueError(f"SmallConvNet expects (B, {backbone.in_channels}, H, W), got {tuple(x.shape)}")
+        raise InputError(f"SmallConvNet expects (B, {backbone.in_channels}, H, W), got {tuple(x.shape)}")
     levels = []
     for block in backbone.features:
         if _starts_stage(block):  # the stem is stride 1, so the input itself is never kept

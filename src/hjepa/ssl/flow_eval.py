@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from hjepa.data.images import ImageDataset
 from hjepa.data.moving_digits import FlowPairs, moving_digits
+from hjepa.errors import InputError
 from hjepa.eval.flow import end_point_error, lucas_kanade
 from hjepa.nn.modes import eval_mode
 
@@ -30,7 +31,7 @@ LUCAS_KANADE = {"levels": 1, "iterations": 10, "window_sigma": 2.5, "ridge": 1e-
 def evaluation_video(test: ImageDataset, max_background_speed: float = 2.0, count: int | None = None) -> FlowPairs:
     """One moving pair per test image (the first ``count``), seeded with ``FLOW_EVAL_SEED``."""
     if test.image_shape[0] != 1:
-        raise ValueError(f"the flow evaluation renders grey digits; the dataset has {test.image_shape[0]} channels")
+        raise InputError(f"the flow evaluation renders grey digits; the dataset has {test.image_shape[0]} channels")
     rows = slice(0, count)
     return moving_digits(test.float_images(rows), test.labels[rows],
                          max_background_speed=min(max_background_speed, test.image_shape[-1] / 4),

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from hjepa.data.moving_digits import draw_motion, render_flow_pairs
+from hjepa.errors import InputError
 from hjepa.ssl.views import ViewPair
 
 
@@ -41,14 +42,14 @@ class FlowViews:
 
     def __post_init__(self) -> None:
         if self.textures.dim() != 4 or self.textures.shape[1] != 1 or self.textures.shape[0] < 1:
-            raise ValueError(f"textures must be grey (T, 1, 2S, 2S), got {tuple(self.textures.shape)}")
+            raise InputError(f"textures must be grey (T, 1, 2S, 2S), got {tuple(self.textures.shape)}")
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         if images.dim() != 4 or images.shape[1] != 1:
-            raise ValueError(f"MC-JEPA's frames are made from grey digit images (B, 1, S, S), got {tuple(images.shape)}")
+            raise InputError(f"MC-JEPA's frames are made from grey digit images (B, 1, S, S), got {tuple(images.shape)}")
         b, _, s, _ = images.shape
         if self.textures.shape[-1] != 2 * s:
-            raise ValueError(f"textures of side {self.textures.shape[-1]} do not fit {s} px images (need {2 * s})")
+            raise InputError(f"textures of side {self.textures.shape[-1]} do not fit {s} px images (need {2 * s})")
         content_a, content_b = self.content(images, generator)
         rows = torch.randint(0, self.textures.shape[0], (b,), generator=generator,
                              device=generator.device if generator is not None else None).cpu()

@@ -39,6 +39,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
+
 
 class BlockMasks(NamedTuple):
     """Patch indices of one batch of multi-block masks (``int64``, sorted within each row / block)."""
@@ -52,7 +54,7 @@ class BlockMasks(NamedTuple):
 def _check_bounds(bounds: tuple[float, float], name: str, upper: float) -> None:
     low, high = bounds
     if not (0.0 < low <= high <= upper) or not math.isfinite(high):
-        raise ValueError(f"{name} must satisfy 0 < low <= high <= {upper}, got {bounds}")
+        raise InputError(f"{name} must satisfy 0 < low <= high <= {upper}, got {bounds}")
 
 
 def block_size(grid: int, scale: float, ratio: float) -> tuple[int, int]:
@@ -106,17 +108,17 @@ class MultiBlockMasks:
 
     def __post_init__(self) -> None:
         if self.grid < 2:
-            raise ValueError(f"grid must be >= 2 patches per side, got {self.grid}")
+            raise InputError(f"grid must be >= 2 patches per side, got {self.grid}")
         if self.num_targets < 1:
-            raise ValueError(f"num_targets must be >= 1, got {self.num_targets}")
+            raise InputError(f"num_targets must be >= 1, got {self.num_targets}")
         _check_bounds(self.target_scale, "target_scale", 1.0)
         _check_bounds(self.context_scale, "context_scale", 1.0)
         _check_bounds(self.target_ratio, "target_ratio", math.inf)
         _check_bounds(self.context_ratio, "context_ratio", math.inf)
         if not 1 <= self.min_context <= self.grid * self.grid:
-            raise ValueError(f"min_context must be in [1, {self.grid * self.grid}], got {self.min_context}")
+            raise InputError(f"min_context must be in [1, {self.grid * self.grid}], got {self.min_context}")
         if self.max_tries < 1:
-            raise ValueError(f"max_tries must be >= 1, got {self.max_tries}")
+            raise InputError(f"max_tries must be >= 1, got {self.max_tries}")
 
     @property
     def num_patches(self) -> int:
@@ -138,7 +140,7 @@ class MultiBlockMasks:
                 patches after ``max_tries`` redraws of its targets (scales too large for the grid).
         """
         if batch < 1:
-            raise ValueError(f"batch must be >= 1, got {batch}")
+            raise InputError(f"batch must be >= 1, got {batch}")
         g, m = self.grid, self.num_targets
         th, tw = self._size(self.target_scale, self.target_ratio, generator)
         ch, cw = self._size(self.context_scale, self.context_ratio, generator)
@@ -152,7 +154,7 @@ class MultiBlockMasks:
                     break
                 targets[short] = _blocks(int(short.sum()), m, g, th, tw, generator)
             else:
-                raise ValueError(
+                raise InputError(
                     f"could not keep {self.min_context} context patches on a {g}x{g} grid with {m} targets "
                     f"of {th}x{tw} after {self.max_tries} tries; lower target_scale or num_targets"
                 )
@@ -179,7 +181,7 @@ class MaskedViews:
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         if not isinstance(images, Tensor) or images.dim() != 4:
-            raise ValueError(f"MaskedViews expects images (B, C, H, W), got {getattr(images, 'shape', images)}")
+            raise InputError(f"MaskedViews expects images (B, C, H, W), got {getattr(images, 'shape', images)}")
         if generator is None:
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         made = self.masks(images.shape[0], generator)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.objectives import vc_regularizer
 
 
@@ -59,7 +60,7 @@ def feature_dim(module: nn.Module, name: str = "backbone") -> int:
     """
     out_dim = getattr(module, "out_dim", None)
     if not isinstance(out_dim, int) or isinstance(out_dim, bool) or out_dim < 1:
-        raise ValueError(
+        raise InputError(
             f"{name} must have a positive integer attribute out_dim (its feature size), "
             f"got {out_dim!r} on {type(module).__name__}"
         )
@@ -114,10 +115,10 @@ class SSLMethod(nn.Module):
     def __init__(self, backbone: nn.Module, num_views: int) -> None:
         super().__init__()
         if not isinstance(backbone, nn.Module):
-            raise ValueError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
+            raise InputError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
         feature_dim(backbone)
         if num_views < 2:
-            raise ValueError(f"num_views must be >= 2 (a joint-embedding method compares views), got {num_views}")
+            raise InputError(f"num_views must be >= 2 (a joint-embedding method compares views), got {num_views}")
         self.backbone = backbone
         self.num_views = num_views
 
@@ -144,19 +145,19 @@ class SSLMethod(nn.Module):
         """
         name = type(self).__name__
         if not isinstance(views, (list, tuple)):
-            raise ValueError(f"{name} expects a list of {self.num_views} view tensors, got {type(views).__name__}")
+            raise InputError(f"{name} expects a list of {self.num_views} view tensors, got {type(views).__name__}")
         if len(views) != self.num_views:
-            raise ValueError(f"{name} expects {self.num_views} views, got {len(views)}")
+            raise InputError(f"{name} expects {self.num_views} views, got {len(views)}")
         for i, view in enumerate(views):
             if not isinstance(view, Tensor) or view.dim() < 2:
                 shape = tuple(view.shape) if isinstance(view, Tensor) else type(view).__name__
-                raise ValueError(f"{name}: view {i} must be a batched tensor (B, ...), got {shape}")
+                raise InputError(f"{name}: view {i} must be a batched tensor (B, ...), got {shape}")
         sizes = [view.shape[0] for view in views]
         if len(set(sizes)) != 1:
             shapes = [tuple(view.shape) for view in views]
-            raise ValueError(f"{name}: all views must hold the same batch of samples, got shapes {shapes}")
+            raise InputError(f"{name}: all views must hold the same batch of samples, got shapes {shapes}")
         if sizes[0] < 2:
-            raise ValueError(f"{name} needs a batch of at least 2 samples (batch statistics), got {sizes[0]}")
+            raise InputError(f"{name} needs a batch of at least 2 samples (batch statistics), got {sizes[0]}")
         return list(views)
 
     def extra_repr(self) -> str:

@@ -22,6 +22,7 @@ import torch
 
 from hjepa.data.images import ImageDataset
 from hjepa.data.transformed_objects import TransformedObjects, transformed_digits
+from hjepa.errors import InputError
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.ssl.data import SPLIT_SEED
 from hjepa.ssl.flow_eval import flow_measures
@@ -36,7 +37,7 @@ def rotated_digit_splits(config: SSLTrainConfig, train: ImageDataset, test: Imag
     objects = transformed_digits()
     train_idx, test_idx = objects.images.split_indices(config.test_fraction, torch.Generator().manual_seed(SPLIT_SEED))
     if len(train_idx) != len(train) or len(test_idx) != len(test):
-        raise ValueError(f"rotated-digits splits of {len(train)} / {len(test)} rows do not match the dataset's "
+        raise InputError(f"rotated-digits splits of {len(train)} / {len(test)} rows do not match the dataset's "
                          f"{len(train_idx)} / {len(test_idx)}")
     return (TransformedObjects(train, objects.angles[train_idx], objects.hues[train_idx]),
             TransformedObjects(test, objects.angles[test_idx], objects.hues[test_idx]))

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from hjepa.data.transformed_objects import TransformedObjects, circle_targets
+from hjepa.errors import InputError
 from hjepa.eval.classify import extract_features
 from hjepa.eval.equivariance import mlp_regression_r2, retrieval_metrics, retrieval_ranks
 from hjepa.nn.hypernet import HyperPredictor
@@ -155,9 +156,9 @@ def sie_measures(backbone: nn.Module, parts: dict[str, slice], train: Transforme
         fit_images: training renderings (and as many transformed copies) used to fit each predictor.
     """
     if transforms_per_image < 2:
-        raise ValueError(f"transforms_per_image must be >= 2 (a gallery to retrieve from), got {transforms_per_image}")
+        raise InputError(f"transforms_per_image must be >= 2 (a gallery to retrieve from), got {transforms_per_image}")
     if not parts:
-        raise ValueError("parts must name at least one range of features")
+        raise InputError("parts must name at least one range of features")
     generator = torch.Generator().manual_seed(seed)
     train_images, test_images = train.images.float_images(), test.images.float_images()
     fit_rows = torch.randperm(len(train), generator=generator)[:fit_images]

@@ -32,6 +32,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from hjepa.data.images import ImageDataset
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.eval.classify import knn_accuracy
 from hjepa.eval.rank import effective_rank
 from hjepa.nn.precision import resolve_bf16
@@ -88,7 +89,7 @@ def make_optimizer(config: SSLTrainConfig, params: list[nn.Parameter]) -> torch.
         case "lars":
             return LARS(params, lr=config.lr, weight_decay=config.weight_decay, eta=config.lars_eta)
         case _:
-            raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adamw or lars")
+            raise InputError(f"unknown optimizer {config.optimizer!r}; choose adamw or lars")
 
 
 class EpochSampler:
@@ -98,7 +99,7 @@ class EpochSampler:
 
     def __init__(self, size: int, batch_size: int, seed: int) -> None:
         if batch_size > size:
-            raise ValueError(f"batch_size {batch_size} exceeds the {size} training images")
+            raise InputError(f"batch_size {batch_size} exceeds the {size} training images")
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.per_epoch = size // batch_size
         self._epoch, self._perm = -1, torch.zeros(0, dtype=torch.int64)
@@ -190,10 +191,10 @@ def _train(config: SSLTrainConfig, run: RunDir | None, context: DistributedConte
     state = load_checkpoint(resume_from) if resume_from is not None else None
     if state is not None:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{resume_from} is not an SSL training checkpoint (format {state.get('format')!r})")
+            raise InputError(f"{resume_from} is not an SSL training checkpoint (format {state.get('format')!r})")
         changed = config_mismatch(SSLTrainConfig.from_dict(state["config"]), config)
         if changed:
-            raise ValueError(f"cannot resume {resume_from} with a different config: {'; '.join(changed)}")
+            raise InputError(f"cannot resume {resume_from} with a different config: {'; '.join(changed)}")
 
     torch.manual_seed(config.seed)
     method, views = build_ssl_model(config, channels, size)
@@ -260,7 +261,7 @@ def _train(config: SSLTrainConfig, run: RunDir | None, context: DistributedConte
         loss, terms = _mean_over_processes(out.loss, out.terms, context)
         if not math.isfinite(loss):
             detail = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
-            raise FloatingPointError(f"SSL loss is not finite at step {step} (loss={loss}; {detail}); lower --lr")
+            raise NonFiniteLoss(f"SSL loss is not finite at step {step} (loss={loss}; {detail}); lower --lr")
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -336,7 +337,7 @@ def run_ssl_training(config: SSLTrainConfig, name: str = "ssl", runs_root: Path 
         FileNotFoundError: ``resume`` without ``<runs_root>/<name>/checkpoints/last.pt``.
     """
     if resume and overwrite:
-        raise ValueError("--resume continues an existing run; it cannot be combined with --overwrite")
+        raise InputError("--resume continues an existing run; it cannot be combined with --overwrite")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     context = init_distributed(config.device)
@@ -351,7 +352,7 @@ def run_ssl_training(config: SSLTrainConfig, name: str = "ssl", runs_root: Path 
             try:
                 run = RunDir(Path(runs_root) / name) if resume else RunDir.create(runs_root, name, overwrite)
                 if not resume:
-                    run.write_config(config.to_dict())
+                    run.write_config(config.to_dict(), "ssl train")
             except (OSError, ValueError) as caught:
                 error = caught
         agree(context, error)

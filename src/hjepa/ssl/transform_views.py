@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from hjepa.data.transformed_objects import rotate_images
+from hjepa.errors import InputError
 from hjepa.ssl.augment import shift_hue
 
 IDENTITY_PARAMS = (1.0, 0.0, 1.0, 0.0, 1.0, 0.0)
@@ -77,9 +78,9 @@ class TransformViews:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_angle <= math.pi:
-            raise ValueError(f"max_angle must be in [0, pi], got {self.max_angle}")
+            raise InputError(f"max_angle must be in [0, pi], got {self.max_angle}")
         if not 0.0 <= self.max_hue_shift <= 0.5:
-            raise ValueError(f"max_hue_shift must be in [0, 0.5] turns, got {self.max_hue_shift}")
+            raise InputError(f"max_hue_shift must be in [0, 0.5] turns, got {self.max_hue_shift}")
 
     def draw(self, count: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Random ``(angles, hue_shifts)``, each ``(count,)``."""
@@ -88,7 +89,7 @@ class TransformViews:
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"SIE's views rotate and recolour RGB images (B, 3, S, S), got {tuple(images.shape)}; "
                 "use --dataset rotated-digits (or another RGB dataset)"
             )

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from hjepa.data.moving_digits import grey_textures
+from hjepa.errors import InputError
 from hjepa.ssl.boxed_views import BoxedViews
 from hjepa.ssl.flow_views import FlowViews
 from hjepa.ssl.masks import MaskedViews, MultiBlockMasks
@@ -96,21 +97,21 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
     if method not in METHODS:
         raise unknown_method(method)
     if channels not in (1, 3):
-        raise ValueError(f"views need 1 or 3 channels, got {channels}")
+        raise InputError(f"views need 1 or 3 channels, got {channels}")
     if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
+        raise InputError(f"image_size must be >= 1, got {image_size}")
     digits = is_digit_sized(image_size, channels)
     match method:
         case "mc-jepa":
             if channels != 1:
-                raise ValueError(f"mc-jepa renders grey moving digits from one-channel images; got {channels} "
+                raise InputError(f"mc-jepa renders grey moving digits from one-channel images; got {channels} "
                                  "channels (use --dataset mnist-5k, digits or mnist-idx)")
             textures = grey_textures(MCJEPA_TEXTURES, 2 * image_size, torch.Generator().manual_seed(MCJEPA_TEXTURE_SEED))
             content = digit_views(image_size) if digits else byol_views(image_size)
             return FlowViews(content, textures, max_background_speed=min(2.0, image_size / 4))
         case "sie" | "sie-vicreg":
             if channels != 3:
-                raise ValueError(f"{method} rotates and recolours RGB images; got {channels} channel(s) "
+                raise InputError(f"{method} rotates and recolours RGB images; got {channels} channel(s) "
                                  "(use --dataset rotated-digits)")
             return TransformViews(with_params=method == "sie")
         case "ijepa" | "ijepa-vc" | "ijepa-pixels":
@@ -119,7 +120,7 @@ def build_views(method: str, image_size: int, channels: int, num_views: int = 4)
             return BoxedViews(digit_views(image_size) if digits else byol_views(image_size))
         case "lejepa":
             if num_views < 2:
-                raise ValueError(f"LeJEPA needs num_views >= 2, got {num_views}")
+                raise InputError(f"LeJEPA needs num_views >= 2, got {num_views}")
             recipe = digit_views(image_size).first if digits else lejepa_views(image_size)
             return RepeatedViews(recipe, num_views)
         case "vicreg-multimodal":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError
 from hjepa.ssl.augment import (
     check_probability,
     check_range,
@@ -61,7 +62,7 @@ class ViewRecipe:
 
     def __post_init__(self) -> None:
         if self.size < 1:
-            raise ValueError(f"size must be >= 1, got {self.size}")
+            raise InputError(f"size must be >= 1, got {self.size}")
         check_range(self.crop_scale, "crop_scale", 0.0, 1.0)
         check_range(self.crop_ratio, "crop_ratio", 0.0, math.inf)
         check_range(self.blur_sigma, "blur_sigma", 0.0, math.inf)

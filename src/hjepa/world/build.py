@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from hjepa.errors import InputError
 from hjepa.nn.conv import ConvEncoder, SpatialConvEncoder
 from hjepa.objectives.temporal import InverseDynamics
 from hjepa.world.model import JEPAWorldModel
@@ -46,10 +47,10 @@ class WorldModelConfig:
 
     def __post_init__(self) -> None:
         if self.obs_size % self.obs_pool:
-            raise ValueError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
+            raise InputError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
         for name in ("obs_pool", "state_dim", "predictor_hidden", "predictor_layers", "frameskip", "idm_hidden"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def macro_action_dim(self) -> int:

@@ -25,6 +25,7 @@ from typing import Literal
 
 from torch import nn
 
+from hjepa.errors import InputError
 from hjepa.nn.linear_probe import LinearProbe
 from hjepa.runs.run_dir import load_checkpoint
 from hjepa.world.build import WorldModelConfig, build_world_model
@@ -63,7 +64,7 @@ def checkpoint_state(
 ) -> dict:
     """The checkpoint dict (``RunDir.save_checkpoint`` writes it atomically)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown world-model kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise InputError(f"unknown world-model kind {kind!r}: choose one of {', '.join(KINDS)}")
     state = {
         "format": FORMAT, "version": VERSION, "kind": kind, "model_config": config.to_dict(),
         "model": model.state_dict(),
@@ -82,13 +83,13 @@ def _kind_of(state: dict, path: Path) -> str:
     if name in VERSION_1:
         return VERSION_1[name]
     if name != FORMAT:
-        raise ValueError(f"{path} is not a world-model checkpoint (format {name!r}, expected {FORMAT!r})")
+        raise InputError(f"{path} is not a world-model checkpoint (format {name!r}, expected {FORMAT!r})")
     if state.get("version") != VERSION:
-        raise ValueError(f"{path} is world-model checkpoint version {state.get('version')!r}; this hjepa reads "
+        raise InputError(f"{path} is world-model checkpoint version {state.get('version')!r}; this hjepa reads "
                          f"version {VERSION} (and the version 1 formats)")
     kind = state.get("kind")
     if kind not in KINDS:
-        raise ValueError(f"{path}: unknown world-model kind {kind!r}")
+        raise InputError(f"{path}: unknown world-model kind {kind!r}")
     return kind
 
 
@@ -103,9 +104,9 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
     state = load_checkpoint(path)
     found = _kind_of(state, path)
     if found != kind:
-        raise ValueError(f"{path} holds a {found} world model, expected {kind}")
+        raise InputError(f"{path} holds a {found} world model, expected {kind}")
     if "model" not in state or "model_config" not in state:
-        raise ValueError(f"{path} lacks the model or its architecture (keys: {sorted(state)})")
+        raise InputError(f"{path} lacks the model or its architecture (keys: {sorted(state)})")
     config = WorldModelConfig.from_dict(state["model_config"])
     model, _ = build_world_model(config)
     level2 = None
@@ -115,9 +116,9 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
             level2 = HighLevelModel(**state["level2_config"])
             level2.load_state_dict(state["level2"])
     except (RuntimeError, TypeError, KeyError) as error:
-        raise ValueError(f"{path}: weights do not match the stored architecture: {error}") from error
+        raise InputError(f"{path}: weights do not match the stored architecture: {error}") from error
     if level2 is not None and level2.low_state_dim != model.state_dim:
-        raise ValueError(f"{path}: level 2 expects {level2.low_state_dim}-dim level-1 states, level 1 has {model.state_dim}")
+        raise InputError(f"{path}: level 2 expects {level2.low_state_dim}-dim level-1 states, level 1 has {model.state_dim}")
     probe = LinearProbe.from_state_dict(state["probe"]) if state.get("probe") else None
     extra = dict(state.get("extra", {}))
     if state.get("format") == "hjepa.gym.world_model/1":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.mlp import mlp
 from hjepa.world.latent import LatentPredictor
 
@@ -37,7 +38,7 @@ class MacroActionEncoder(nn.Module):
 
     def forward(self, actions: Tensor) -> tuple[Tensor, Tensor]:
         if actions.shape[-1] != self.in_dim:
-            raise ValueError(f"macro-action encoder takes {self.in_dim}-dim action sequences, got {actions.shape[-1]}")
+            raise InputError(f"macro-action encoder takes {self.in_dim}-dim action sequences, got {actions.shape[-1]}")
         mean, log_var = self.net(actions).chunk(2, dim=-1)
         return mean, log_var.clamp(-8.0, 4.0)
 
@@ -83,11 +84,11 @@ class HighLevelModel(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(macro_steps, bool) or not isinstance(macro_steps, int) or macro_steps < 1:
-            raise ValueError(f"macro_steps (k, level-1 steps per level-2 step) must be an int >= 1, got {macro_steps!r}")
+            raise InputError(f"macro_steps (k, level-1 steps per level-2 step) must be an int >= 1, got {macro_steps!r}")
         for name, value in (("low_state_dim", low_state_dim), ("state_dim", state_dim), ("low_action_dim", low_action_dim),
                             ("latent_action_dim", latent_action_dim), ("abstraction_layers", abstraction_layers)):
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise InputError(f"{name} must be >= 1, got {value}")
         self.low_state_dim, self.state_dim = low_state_dim, state_dim
         self.macro_steps, self.low_action_dim = macro_steps, low_action_dim
         self.latent_action_dim, self.latent_dim = latent_action_dim, latent_dim
@@ -107,7 +108,7 @@ class HighLevelModel(nn.Module):
     def abstract(self, low_state: Tensor) -> Tensor:
         """``s1 (..., D1) -> s2 (..., D2)``."""
         if low_state.shape[-1] != self.low_state_dim:
-            raise ValueError(
+            raise InputError(
                 f"level-1 state has {low_state.shape[-1]} dims but level 2 was built for {self.low_state_dim}"
             )
         return self.abstraction(low_state)
@@ -123,7 +124,7 @@ class HighLevelModel(nn.Module):
     def rollout(self, s0: Tensor, macro_actions: Tensor, z: Tensor | None = None) -> Tensor:
         """``s0 (B, D2), u (B, T, U), z (B, Z) or None`` (held over the window) -> ``(B, T+1, D2)``."""
         if macro_actions.dim() != 3 or macro_actions.shape[0] != s0.shape[0]:
-            raise ValueError(f"macro_actions must be (B, T, U) with B={s0.shape[0]}, got {tuple(macro_actions.shape)}")
+            raise InputError(f"macro_actions must be (B, T, U) with B={s0.shape[0]}, got {tuple(macro_actions.shape)}")
         states = [s0]
         for t in range(macro_actions.shape[1]):
             states.append(self.step(states[-1], macro_actions[:, t], z))
@@ -135,7 +136,7 @@ class HighLevelModel(nn.Module):
         holding each of ``directions`` headings at each speed for the whole macro step, the
         discrete action set a search planner uses at level 2."""
         if directions < 2 or not speeds or min(speeds) <= 0:
-            raise ValueError(f"need directions >= 2 and positive speeds, got {directions}, {speeds}")
+            raise InputError(f"need directions >= 2 and positive speeds, got {directions}, {speeds}")
         angle = torch.arange(directions, dtype=torch.float32) * (2 * torch.pi / directions)
         unit = torch.stack([angle.cos(), angle.sin()], -1)  # (K, 2)
         held = torch.cat([speed * unit for speed in speeds])  # (K * len(speeds), 2)

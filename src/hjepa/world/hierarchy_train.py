@@ -27,6 +27,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.objectives.vicreg import covariance_loss, variance_loss
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import RunDir
@@ -55,7 +56,7 @@ class HighLevelLossWeights:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not value >= 0.0:
-                raise ValueError(f"level-2 loss weight {name} must be >= 0, got {value}")
+                raise InputError(f"level-2 loss weight {name} must be >= 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ class HighLevelTrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "window", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
         if self.z_steps < 0 or not self.z_penalty >= 0 or not (self.lr > 0 and math.isfinite(self.lr)) or not self.z_lr > 0:
-            raise ValueError("level2.z_steps, z_penalty must be >= 0 and lr, z_lr > 0")
+            raise InputError("level2.z_steps, z_penalty must be >= 0 and lr, z_lr > 0")
 
 
 def prediction_energy(high: HighLevelModel, s2: Tensor, u: Tensor, z: Tensor | None) -> Tensor:
@@ -112,7 +113,7 @@ def high_level_loss(
         low_actions: level-1 actions of each macro step, (B, T, k * A1).
     """
     if low_states.dim() != 3 or low_actions.dim() != 3 or low_states.shape[:2] != (low_actions.shape[0], low_actions.shape[1] + 1):
-        raise ValueError(f"expected low_states (B, T+1, D1) and low_actions (B, T, k*A1); got "
+        raise InputError(f"expected low_states (B, T+1, D1) and low_actions (B, T, k*A1); got "
                          f"{tuple(low_states.shape)} and {tuple(low_actions.shape)}")
     s2 = high.abstract(low_states)  # (B, T+1, D2)
     mean, log_var = high.encode_actions(low_actions)  # (B, T, U)
@@ -164,7 +165,7 @@ def train_high_level(
     """
     k_frames = train_windows.frameskip
     if train_windows.action_dim != high.macro_steps * high.low_action_dim:
-        raise ValueError(
+        raise InputError(
             f"windows hold {train_windows.action_dim} action numbers per level-2 step (frameskip {k_frames}), but "
             f"level 2 takes k={high.macro_steps} level-1 actions of {high.low_action_dim}"
         )
@@ -185,7 +186,7 @@ def train_high_level(
         loss, terms, z = high_level_loss(high, low_states, batch.actions, weights, config, generator)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-            raise FloatingPointError(f"level-2 loss is not finite at step {step} ({detail}); lower level2.lr")
+            raise NonFiniteLoss(f"level-2 loss is not finite at step {step} ({detail}); lower level2.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(high.parameters(), 5.0)

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.mlp import mlp
 
 
@@ -41,27 +42,27 @@ class LatentPredictor(nn.Module):
         super().__init__()
         for name, value in (("state_dim", state_dim), ("action_dim", action_dim), ("hidden", hidden), ("layers", layers)):
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise InputError(f"{name} must be >= 1, got {value}")
         if latent_dim < 0:
-            raise ValueError(f"latent_dim must be >= 0, got {latent_dim}")
+            raise InputError(f"latent_dim must be >= 0, got {latent_dim}")
         self.state_dim, self.action_dim, self.latent_dim = state_dim, action_dim, latent_dim
         self.net = mlp(state_dim + action_dim + latent_dim, hidden, state_dim, layers)
         self.register_buffer("z_scale", torch.ones(latent_dim))
 
     def forward(self, state: Tensor, action: Tensor, z: Tensor | None = None) -> Tensor:
         if state.shape[-1] != self.state_dim:
-            raise ValueError(f"state has {state.shape[-1]} dims, the predictor takes {self.state_dim}")
+            raise InputError(f"state has {state.shape[-1]} dims, the predictor takes {self.state_dim}")
         if action.shape[-1] != self.action_dim:
-            raise ValueError(f"action has {action.shape[-1]} dims, the predictor takes {self.action_dim}")
+            raise InputError(f"action has {action.shape[-1]} dims, the predictor takes {self.action_dim}")
         parts = [state, action]
         if self.latent_dim:
             if z is None:
                 z = state.new_zeros(*state.shape[:-1], self.latent_dim)
             elif z.shape[-1] != self.latent_dim:
-                raise ValueError(f"z has {z.shape[-1]} dims, the predictor's latent has {self.latent_dim}")
+                raise InputError(f"z has {z.shape[-1]} dims, the predictor's latent has {self.latent_dim}")
             parts.append(z.expand(*state.shape[:-1], self.latent_dim))
         elif z is not None and z.shape[-1] != 0:
-            raise ValueError(f"this predictor has no latent variable (latent_dim 0), got z with {z.shape[-1]} dims")
+            raise InputError(f"this predictor has no latent variable (latent_dim 0), got z with {z.shape[-1]} dims")
         return state + self.net(torch.cat(parts, dim=-1))
 
 
@@ -92,7 +93,7 @@ def infer_latent(
     lands on the predictor's parameters.
     """
     if steps < 0 or latent_dim < 1 or not lr > 0 or not penalty >= 0:
-        raise ValueError(f"need steps >= 0, latent_dim >= 1, lr > 0, penalty >= 0; got {steps}, {latent_dim}, {lr}, {penalty}")
+        raise InputError(f"need steps >= 0, latent_dim >= 1, lr > 0, penalty >= 0; got {steps}, {latent_dim}, {lr}, {penalty}")
     kwargs = {} if like is None else {"device": like.device, "dtype": like.dtype}
     z = torch.zeros(batch, latent_dim, **kwargs)
     m, v = torch.zeros_like(z), torch.zeros_like(z)
@@ -104,7 +105,7 @@ def infer_latent(
             z_var = z.detach().requires_grad_(True)
             obj = energy(z_var) + penalty * z_var.pow(2).sum(-1)  # (B,)
             if obj.shape != (batch,):
-                raise ValueError(f"energy must return ({batch},), got {tuple(obj.shape)}")
+                raise InputError(f"energy must return ({batch},), got {tuple(obj.shape)}")
             obj_d = obj.detach()
             history.append(obj_d)
             if best_obj is None:
@@ -126,9 +127,9 @@ def infer_latent(
 def sample_prior(n: int, scale: Tensor, generator: torch.Generator | None = None, include_mean: bool = True) -> Tensor:
     """``n`` draws (n, Z) from ``N(0, diag(scale^2))``; with ``include_mean`` draw 0 is ``z = 0``."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise InputError(f"n must be >= 1, got {n}")
     if scale.dim() != 1 or not bool((scale >= 0).all()):
-        raise ValueError(f"scale must be a (Z,) tensor of non-negative stds, got {tuple(scale.shape)}")
+        raise InputError(f"scale must be a (Z,) tensor of non-negative stds, got {tuple(scale.shape)}")
     z = torch.randn(n, scale.shape[0], generator=generator) * scale.cpu()
     if include_mean:
         z[0] = 0.0

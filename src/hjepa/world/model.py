@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
+
 
 class JEPAWorldModel(nn.Module):
     """Encode observations into states and predict states forward under actions.
@@ -57,7 +59,7 @@ class JEPAWorldModel(nn.Module):
             or obs.shape[-1] != obs.shape[-2]
         ):
             expect = "C, H, W" if size is None else f"{channels}, {size * self.obs_pool}, {size * self.obs_pool}"
-            raise ValueError(f"encode expects obs (B, {expect}) or (B, T, {expect}), got {tuple(obs.shape)}")
+            raise InputError(f"encode expects obs (B, {expect}) or (B, T, {expect}), got {tuple(obs.shape)}")
         lead = obs.shape[:-3]
         flat = obs.reshape(-1, *obs.shape[-3:])
         if flat.shape[-1] != getattr(self.encoder, "input_size", flat.shape[-1]):
@@ -73,7 +75,7 @@ class JEPAWorldModel(nn.Module):
     def rollout(self, s0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Autoregressive prediction: s0 (B, D), actions (B, T, A) -> states (B, T+1, D)."""
         if actions.dim() != 3 or actions.shape[0] != s0.shape[0]:
-            raise ValueError(f"actions must be (B, T, A) with B={s0.shape[0]}, got {tuple(actions.shape)}")
+            raise InputError(f"actions must be (B, T, A) with B={s0.shape[0]}, got {tuple(actions.shape)}")
         states = [s0]
         for t in range(actions.shape[1]):
             states.append(self.step(states[-1], actions[:, t]))

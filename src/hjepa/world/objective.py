@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from hjepa.errors import InputError
 from hjepa.objectives.temporal import InverseDynamics, inverse_dynamics_loss, temporal_smoothness
 from hjepa.objectives.vicreg import covariance_loss, variance_loss
 from hjepa.world.model import JEPAWorldModel
@@ -44,7 +45,7 @@ class WorldModelLossWeights:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not value >= 0.0:
-                raise ValueError(f"loss weight {name} must be >= 0, got {value}")
+                raise InputError(f"loss weight {name} must be >= 0, got {value}")
 
 
 def world_model_loss(
@@ -66,7 +67,7 @@ def world_model_loss(
         total (scalar tensor with grad) and a dict of detached scalar terms.
     """
     if obs.dim() != 5 or actions.dim() != 3 or obs.shape[:2] != (actions.shape[0], actions.shape[1] + 1):
-        raise ValueError(
+        raise InputError(
             f"expected obs (B, T+1, C, H, W) and actions (B, T, A); got {tuple(obs.shape)} and {tuple(actions.shape)}"
         )
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

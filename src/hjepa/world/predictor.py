@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hjepa.errors import InputError
 from hjepa.nn.mlp import mlp
 
 
@@ -41,7 +42,7 @@ class ConvActionPredictor(nn.Module):
     def __init__(self, grid: tuple[int, int, int], action_dim: int, hidden: int, layers: int, groups: int = 8) -> None:
         super().__init__()
         if layers < 2:
-            raise ValueError(f"ConvActionPredictor needs at least 2 layers, got {layers}")
+            raise InputError(f"ConvActionPredictor needs at least 2 layers, got {layers}")
         channels, height, width = grid
         self.grid = grid
         self.state_dim = channels * height * width

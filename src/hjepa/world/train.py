@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from hjepa.data.windows import WindowSampler
+from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.objectives.temporal import InverseDynamics
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import RunDir
@@ -45,12 +46,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
-            raise ValueError(f"train.steps must be >= 1, got {self.steps}")
+            raise InputError(f"train.steps must be >= 1, got {self.steps}")
         for name in ("batch_size", "window", "log_every", "eval_every", "eval_windows"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+            raise InputError(f"train.lr must be a positive number, got {self.lr}")
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -101,7 +102,7 @@ def train_world_model(
     rather than silently training on garbage.
     """
     if config.steps is None:
-        raise ValueError("train.steps must be set before training")
+        raise InputError("train.steps must be set before training")
     device = next(model.parameters()).device
     params = list(model.parameters())
     if inverse_dynamics is not None:
@@ -122,11 +123,11 @@ def train_world_model(
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             for what, value in (("observations", batch.obs), ("actions", batch.actions)):
                 if not bool(torch.isfinite(value).all()):  # bad data, not a too-high learning rate
-                    raise FloatingPointError(
+                    raise NonFiniteLoss(
                         f"training batch at step {step} has NaN or inf in its {what}; the world-model loss "
                         f"is not finite ({detail}); check the dataset"
                     )
-            raise FloatingPointError(f"world-model loss is not finite at step {step} ({detail}); lower train.lr")
+            raise NonFiniteLoss(f"world-model loss is not finite at step {step} ({detail}); lower train.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:

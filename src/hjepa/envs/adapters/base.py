@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from hjepa.errors import InputError
+
 
 @dataclass(frozen=True)
 class PixelSpec:
@@ -60,14 +62,14 @@ class PixelSpec:
 
 def check_size(size: int) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 512:
-        raise ValueError(f"observation size must be an int in [8, 512], got {size!r}")
+        raise InputError(f"observation size must be an int in [8, 512], got {size!r}")
     return size
 
 
 def to_chw_uint8(image: np.ndarray, size: int) -> np.ndarray:
     """An ``(H', W', 3)`` uint8 render -> ``(3, size, size)`` uint8 (area-averaged resize)."""
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
     if image.shape[0] != size or image.shape[1] != size:
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BOX))
     return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.uint8)
@@ -106,20 +108,20 @@ class PixelEnv(ABC):
     def clip_action(self, action: np.ndarray) -> np.ndarray:
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != (self.spec.action_dim,):
-            raise ValueError(f"{self.spec.name}: action must have shape ({self.spec.action_dim},), got {action.shape}")
+            raise InputError(f"{self.spec.name}: action must have shape ({self.spec.action_dim},), got {action.shape}")
         if not np.isfinite(action).all():
-            raise ValueError(f"{self.spec.name}: action must be finite, got {action}")
+            raise InputError(f"{self.spec.name}: action must be finite, got {action}")
         return np.clip(action, self.spec.action_low, self.spec.action_high)
 
     def check_state(self, state: np.ndarray) -> np.ndarray:
         state = np.asarray(state, dtype=np.float64).reshape(-1)
         if state.shape != (self.spec.state_dim,):
-            raise ValueError(
+            raise InputError(
                 f"{self.spec.name}: state must have shape ({self.spec.state_dim},) = {self.spec.state_names}, "
                 f"got {state.shape}"
             )
         if not np.isfinite(state).all():
-            raise ValueError(f"{self.spec.name}: state must be finite, got {state}")
+            raise InputError(f"{self.spec.name}: state must be finite, got {state}")
         return state
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hjepa.envs.adapters.base import PixelEnv, PixelSpec
+from hjepa.errors import InputError
 
 
 class PixelEnvBatch:
@@ -27,9 +28,9 @@ class PixelEnvBatch:
 
     def __init__(self, make: Callable[[], PixelEnv], copies: int, frame_stack: int = 1) -> None:
         if copies < 1:
-            raise ValueError(f"copies must be >= 1, got {copies}")
+            raise InputError(f"copies must be >= 1, got {copies}")
         if frame_stack < 1:
-            raise ValueError(f"frame_stack must be >= 1, got {frame_stack}")
+            raise InputError(f"frame_stack must be >= 1, got {frame_stack}")
         self.envs: list[PixelEnv] = [make() for _ in range(copies)]
         self.frame_stack = frame_stack
         self._frames: np.ndarray | None = None  # (N, k, C, H, W) uint8
@@ -60,7 +61,7 @@ class PixelEnvBatch:
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         """Reset copy ``i`` with ``seeds[i]``; the stack holds the first frame ``k`` times."""
         if len(seeds) != len(self.envs):
-            raise ValueError(f"need {len(self.envs)} seeds, got {len(seeds)}")
+            raise InputError(f"need {len(self.envs)} seeds, got {len(seeds)}")
         return self._start([env.reset(int(s)) for env, s in zip(self.envs, seeds)])
 
     def step(self, actions: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ class PixelEnvBatch:
             raise RuntimeError("PixelEnvBatch: reset() or set_states() first")
         actions = np.asarray(actions, dtype=np.float64)
         if actions.shape != (len(self.envs), self.spec.action_dim):
-            raise ValueError(f"actions must be ({len(self.envs)}, {self.spec.action_dim}), got {actions.shape}")
+            raise InputError(f"actions must be ({len(self.envs)}, {self.spec.action_dim}), got {actions.shape}")
         new = np.stack([env.step(a) for env, a in zip(self.envs, actions)])  # (N, C, H, W)
         self._frames = np.concatenate([self._frames[:, 1:], new[:, None]], axis=1)
         return self._stacked()
@@ -86,13 +87,13 @@ class PixelEnvBatch:
         """
         states = np.asarray(states, dtype=np.float64)
         if states.shape != (len(self.envs), self.spec.state_dim):
-            raise ValueError(f"states must be ({len(self.envs)}, {self.spec.state_dim}), got {states.shape}")
+            raise InputError(f"states must be ({len(self.envs)}, {self.spec.state_dim}), got {states.shape}")
         rendered = [env.set_state(s) for env, s in zip(self.envs, states)]
         if frames is None:
             return self._start(rendered)
         expected = (len(self.envs), self.frame_stack, *self.spec.obs_shape)
         if frames.shape != expected:
-            raise ValueError(f"frames must have shape {expected}, got {frames.shape}")
+            raise InputError(f"frames must have shape {expected}, got {frames.shape}")
         self._frames = np.asarray(frames, dtype=np.uint8).copy()
         return self._stacked()
 

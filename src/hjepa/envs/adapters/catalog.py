@@ -12,6 +12,7 @@ import numpy as np
 
 from hjepa.envs.adapters import pendulum, pointmaze, pusht, reacher
 from hjepa.envs.adapters.base import PixelEnv
+from hjepa.errors import InputError
 
 EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher"]
 ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum", "reacher")
@@ -54,4 +55,4 @@ def env_functions(name: str) -> EnvFunctions:
         return EnvFunctions(
             reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
         )
-    raise ValueError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")
+    raise InputError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")

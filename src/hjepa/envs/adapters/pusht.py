@@ -20,6 +20,7 @@ import numpy as np
 
 from hjepa.envs.adapters.base import PixelEnv, PixelSpec, check_size, to_chw_uint8, wrap_angle
 from hjepa.envs.adapters.extras import require
+from hjepa.errors import InputError
 
 STATE_NAMES = (
     "agent_x", "agent_y", "block_x", "block_y", "block_angle", "agent_vx", "agent_vy",
@@ -66,7 +67,7 @@ class PushTPixels(PixelEnv):
     def __init__(self, size: int = 64, max_step: float = 40.0) -> None:
         module = require("gym_pusht.envs.pusht", "gym-pusht", "the PushT adapter")
         if not max_step > 0:
-            raise ValueError(f"max_step must be > 0, got {max_step}")
+            raise InputError(f"max_step must be > 0, got {max_step}")
         self.size = check_size(size)
         self.max_step = float(max_step)
         self.env = module.PushTEnv(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 from hjepa.objectives import BarlowTwinsLoss
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std, feature_dim
@@ -44,7 +45,7 @@ class BarlowTwins(SSLMethod):
     ) -> None:
         super().__init__(backbone, num_views=2)
         if lambd < 0:
-            raise ValueError(f"lambd must be >= 0, got {lambd}")
+            raise InputError(f"lambd must be >= 0, got {lambd}")
         self.projector = projector(feature_dim(backbone), tuple(projector_dims))
         self.loss_fn = BarlowTwinsLoss(lambd)
 

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.ema import EMATarget
 from hjepa.nn.heads import prediction_head, projector
 from hjepa.objectives import byol_loss, cosine_momentum
@@ -70,11 +71,11 @@ class BYOL(SSLMethod):
     ) -> None:
         super().__init__(backbone, num_views=2)
         if not 0.0 <= base_momentum <= final_momentum <= 1.0:
-            raise ValueError(
+            raise InputError(
                 f"need 0 <= base_momentum <= final_momentum <= 1, got {base_momentum}, {final_momentum}"
             )
         if vc_weight < 0:
-            raise ValueError(f"vc_weight must be >= 0 (0 switches the regulariser off), got {vc_weight}")
+            raise InputError(f"vc_weight must be >= 0 (0 switches the regulariser off), got {vc_weight}")
         dims = tuple(projector_dims)
         self.projector = projector(feature_dim(backbone), dims)
         self.predictor = prediction_head(dims[-1], predictor_hidden) if use_predictor else None

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.ema import EMATarget
 from hjepa.nn.vit import Block, sincos_position_embedding
 from hjepa.objectives import cosine_momentum
@@ -53,7 +54,7 @@ def token_grid(backbone: nn.Module, method: str) -> int:
     """
     needed = ("forward_tokens", "image_size", "patch_size", "num_patches")
     if not all(hasattr(backbone, name) for name in needed):
-        raise ValueError(
+        raise InputError(
             f"{method} needs a ViT backbone (--backbone vit): it encodes a subset of patch tokens; "
             f"got {type(backbone).__name__}"
         )
@@ -64,15 +65,15 @@ def check_masked_views(method: str, views: list[Tensor], num_patches: int) -> tu
     """Validate ``[images (B, C, H, W), context (B, N_ctx), targets (B, M, N_tgt)]`` index tensors."""
     images, context, targets = views
     if images.dim() != 4:
-        raise ValueError(f"{method}: view 0 must be images (B, C, H, W), got {tuple(images.shape)}")
+        raise InputError(f"{method}: view 0 must be images (B, C, H, W), got {tuple(images.shape)}")
     for name, index, dims in (("context", context, 2), ("targets", targets, 3)):
         if index.dim() != dims or index.dtype not in (torch.int64, torch.int32) or index.shape[-1] < 1:
-            raise ValueError(
+            raise InputError(
                 f"{method}: {name} must be non-empty integer patch indices with {dims} dims, got "
                 f"{index.dtype} {tuple(index.shape)} (make views with hjepa.ssl.masks.MaskedViews)"
             )
         if int(index.min()) < 0 or int(index.max()) >= num_patches:
-            raise ValueError(
+            raise InputError(
                 f"{method}: {name} indices must be in [0, {num_patches}) (the backbone's patch grid), "
                 f"got [{int(index.min())}, {int(index.max())}]"
             )
@@ -100,9 +101,9 @@ class MaskedTokenPredictor(nn.Module):
                  mlp_ratio: float = 4.0) -> None:
         super().__init__()
         if grid < 1 or in_dim < 1 or out_dim < 1 or depth < 1:
-            raise ValueError(f"need grid, in_dim, out_dim, depth >= 1, got {grid}, {in_dim}, {out_dim}, {depth}")
+            raise InputError(f"need grid, in_dim, out_dim, depth >= 1, got {grid}, {in_dim}, {out_dim}, {depth}")
         if dim < 4 or dim % 4 != 0 or dim % heads != 0:
-            raise ValueError(f"predictor dim must be a multiple of 4 and of heads={heads}, got {dim}")
+            raise InputError(f"predictor dim must be a multiple of 4 and of heads={heads}, got {dim}")
         self.grid = grid
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -120,7 +121,7 @@ class MaskedTokenPredictor(nn.Module):
         b, n_ctx, _ = context_tokens.shape
         _, m, n_tgt = targets.shape
         if context.shape != (b, n_ctx) or targets.shape[0] != b:
-            raise ValueError(
+            raise InputError(
                 f"context indices {tuple(context.shape)} and targets {tuple(targets.shape)} do not fit "
                 f"context tokens {tuple(context_tokens.shape)}"
             )
@@ -168,9 +169,9 @@ class IJEPA(SSLMethod):
         super().__init__(backbone, num_views=3)
         grid = token_grid(backbone, "I-JEPA")
         if not 0.0 <= base_momentum <= final_momentum <= 1.0:
-            raise ValueError(f"need 0 <= base_momentum <= final_momentum <= 1, got {base_momentum}, {final_momentum}")
+            raise InputError(f"need 0 <= base_momentum <= final_momentum <= 1, got {base_momentum}, {final_momentum}")
         if vc_weight < 0:
-            raise ValueError(f"vc_weight must be >= 0, got {vc_weight}")
+            raise InputError(f"vc_weight must be >= 0, got {vc_weight}")
         self.vc_weight = vc_weight
         self.predictor = MaskedTokenPredictor(grid, backbone.out_dim, predictor_dim, predictor_depth,
                                               predictor_heads, backbone.out_dim)

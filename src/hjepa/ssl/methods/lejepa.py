@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 from hjepa.objectives import LeJEPALoss
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std, feature_dim
@@ -71,9 +72,9 @@ class LeJEPA(SSLMethod):
     ) -> None:
         super().__init__(backbone, num_views=num_views)
         if not 1 <= num_global <= num_views:
-            raise ValueError(f"num_global must be in [1, num_views={num_views}], got {num_global}")
+            raise InputError(f"num_global must be in [1, num_views={num_views}], got {num_global}")
         if not 0 <= seed < 2**31:
-            raise ValueError(f"seed must be in [0, 2**31), got {seed}")
+            raise InputError(f"seed must be in [0, 2**31), got {seed}")
         self.projector = projector(feature_dim(backbone), tuple(projector_dims))
         self.loss_fn = LeJEPALoss(num_global, lambd, num_directions)
         self.num_global = num_global
@@ -91,7 +92,7 @@ class LeJEPA(SSLMethod):
         """Views of one shape, stacked: ``k`` x ``(B, C, H, W)`` -> features, embeddings ``(k * B, .)``."""
         shapes = {tuple(view.shape) for view in group}
         if len(shapes) != 1:
-            raise ValueError(f"LeJEPA: all {kind} views must have the same shape, got {sorted(shapes)}")
+            raise InputError(f"LeJEPA: all {kind} views must have the same shape, got {sorted(shapes)}")
         features = self.backbone(torch.cat(group, dim=0))
         return features, self.projector(features)
 

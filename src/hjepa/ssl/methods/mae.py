@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std
 from hjepa.ssl.methods.ijepa import MaskedTokenPredictor, check_masked_views, gather_tokens, token_grid
 
@@ -37,7 +38,7 @@ def patchify(images: Tensor, patch_size: int) -> Tensor:
     b, c, h, w = images.shape
     p = patch_size
     if h % p or w % p:
-        raise ValueError(f"image sides {h}x{w} must be multiples of the patch size {p}")
+        raise InputError(f"image sides {h}x{w} must be multiples of the patch size {p}")
     x = images.reshape(b, c, h // p, p, w // p, p)
     return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), p * p * c)
 

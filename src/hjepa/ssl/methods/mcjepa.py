@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.convnet import SmallConvNet
 from hjepa.nn.flow import FlowEstimator, resize_flow
 from hjepa.nn.heads import projector
@@ -72,18 +73,18 @@ class MCJEPA(SSLMethod):
                  pyramid_vc_weight: float = 0.04, vc_rows: int = 2048) -> None:
         super().__init__(backbone, num_views=5)
         if not isinstance(backbone, SmallConvNet):
-            raise ValueError(f"MC-JEPA needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
+            raise InputError(f"MC-JEPA needs a SmallConvNet backbone (--backbone convnet), got {type(backbone).__name__}")
         channels = pyramid_channels(backbone)
         flow_levels = len(channels) if flow_levels is None else flow_levels
         if not 1 <= flow_levels <= len(channels):
-            raise ValueError(f"flow_levels must be in [1, {len(channels)}] (the pyramid's levels), got {flow_levels}")
+            raise InputError(f"flow_levels must be in [1, {len(channels)}] (the pyramid's levels), got {flow_levels}")
         weights = {"content_weight": content_weight, "flow_weight": flow_weight, "photometric_weight": photometric_weight,
                    "feature_weight": feature_weight, "smoothness_weight": smoothness_weight,
                    "pyramid_vc_weight": pyramid_vc_weight}
         if any(value < 0 for value in weights.values()):
-            raise ValueError(f"MC-JEPA weights must be >= 0, got {weights}")
+            raise InputError(f"MC-JEPA weights must be >= 0, got {weights}")
         if vc_rows < 2:
-            raise ValueError(f"vc_rows must be >= 2, got {vc_rows}")
+            raise InputError(f"vc_rows must be >= 2, got {vc_rows}")
         self.projector = projector(feature_dim(backbone), tuple(projector_dims))
         self.loss_fn = VICRegLoss(25.0, 25.0, 1.0)
         self.flow_levels = flow_levels
@@ -97,7 +98,7 @@ class MCJEPA(SSLMethod):
     def flows(self, frame1: Tensor, frame2: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """``(flows coarsest first (B, 2, h_l, w_l) in image pixels, pyramid 1, pyramid 2)``."""
         if frame1.shape != frame2.shape or frame1.dim() != 4 or frame1.shape[-1] != frame1.shape[-2]:
-            raise ValueError(f"frames must be square (B, C, S, S) of the same shape, got {tuple(frame1.shape)}, "
+            raise InputError(f"frames must be square (B, C, S, S) of the same shape, got {tuple(frame1.shape)}, "
                              f"{tuple(frame2.shape)}")
         pyramid1, pyramid2 = self._coarse_first(frame1), self._coarse_first(frame2)
         return self.estimator(pyramid1, pyramid2, frame1.shape[-1]), pyramid1, pyramid2
@@ -115,7 +116,7 @@ class MCJEPA(SSLMethod):
     def forward(self, views: list[Tensor]) -> MethodOutput:
         content_a, content_b, frame1, frame2, true_flow = self.check_views(views)
         if frame1.dim() != 4 or true_flow.shape != (frame1.shape[0], 2, *frame1.shape[-2:]):
-            raise ValueError(f"MC-JEPA expects [content_a, content_b, frame1 (B, C, S, S), frame2, true_flow "
+            raise InputError(f"MC-JEPA expects [content_a, content_b, frame1 (B, C, S, S), frame2, true_flow "
                              f"(B, 2, S, S)] (make views with hjepa.ssl.flow_views.FlowViews), got frame "
                              f"{tuple(frame1.shape)} and flow {tuple(true_flow.shape)}")
         h_a, h_b = self.backbone(content_a), self.backbone(content_b)

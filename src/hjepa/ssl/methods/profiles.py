@@ -30,13 +30,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 
 
 def profile_dim(channels: int, image_size: int) -> int:
     """Length ``C * (H + W)`` of the profile of a square ``image_size`` image with ``channels``."""
     if channels < 1 or image_size < 1:
-        raise ValueError(f"channels and image_size must be >= 1, got {channels}, {image_size}")
+        raise InputError(f"channels and image_size must be >= 1, got {channels}, {image_size}")
     return channels * 2 * image_size
 
 
@@ -49,7 +50,7 @@ def intensity_profiles(x: Tensor) -> Tensor:
         ``(B, C * (H + W))``: per channel, the ``H`` row means then the ``W`` column means.
     """
     if x.dim() != 4:
-        raise ValueError(f"intensity_profiles expects images (B, C, H, W), got {tuple(x.shape)}")
+        raise InputError(f"intensity_profiles expects images (B, C, H, W), got {tuple(x.shape)}")
     rows = x.mean(dim=3)  # (B, C, H)
     cols = x.mean(dim=2)  # (B, C, W)
     return torch.cat([rows, cols], dim=2).flatten(1)  # (B, C * (H + W))
@@ -71,7 +72,7 @@ class MLPBackbone(nn.Module):
     def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
         super().__init__()
         if in_dim < 1 or hidden < 1 or out_dim < 1:
-            raise ValueError(f"MLPBackbone needs in_dim, hidden, out_dim >= 1, got {in_dim}, {hidden}, {out_dim}")
+            raise InputError(f"MLPBackbone needs in_dim, hidden, out_dim >= 1, got {in_dim}, {hidden}, {out_dim}")
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.net = projector(in_dim, (hidden, hidden, out_dim))
@@ -79,7 +80,7 @@ class MLPBackbone(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x (B, in_dim) -> (B, out_dim)."""
         if x.dim() != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(f"MLPBackbone expects (B, {self.in_dim}), got {tuple(x.shape)}")
+            raise InputError(f"MLPBackbone expects (B, {self.in_dim}), got {tuple(x.shape)}")
         return self.net(x)
 
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 from hjepa.nn.hypernet import HyperPredictor
 from hjepa.objectives import covariance_loss, variance_loss
@@ -54,7 +55,7 @@ class FeatureSlice(nn.Module):
     def __init__(self, backbone: nn.Module, start: int, stop: int) -> None:
         super().__init__()
         if not 0 <= start < stop <= feature_dim(backbone):
-            raise ValueError(f"feature slice [{start}, {stop}) outside the backbone's {feature_dim(backbone)} features")
+            raise InputError(f"feature slice [{start}, {stop}) outside the backbone's {feature_dim(backbone)} features")
         self.backbone, self.start, self.stop = backbone, start, stop
         self.out_dim = stop - start
 
@@ -90,11 +91,11 @@ class SIE(SSLMethod):
         super().__init__(backbone, num_views=3)
         dim = feature_dim(backbone)
         if not 0 < invariant_dim < dim:
-            raise ValueError(f"invariant_dim must be in (0, {dim}) so both parts are non-empty, got {invariant_dim}")
+            raise InputError(f"invariant_dim must be in (0, {dim}) so both parts are non-empty, got {invariant_dim}")
         weights = {"inv_weight": inv_weight, "pred_weight": pred_weight, "var_weight": var_weight,
                    "pred_var_weight": pred_var_weight, "cov_weight": cov_weight}
         if any(value < 0 for value in weights.values()):
-            raise ValueError(f"SIE loss weights must be >= 0, got {weights}")
+            raise InputError(f"SIE loss weights must be >= 0, got {weights}")
         self.invariant_dim = invariant_dim
         self.projector_inv = projector(invariant_dim, tuple(invariant_dims))
         self.projector_eq = projector(dim - invariant_dim, tuple(equivariant_dims))
@@ -113,7 +114,7 @@ class SIE(SSLMethod):
     def forward(self, views: list[Tensor]) -> MethodOutput:
         view_a, view_b, params = self.check_views(views)
         if params.dim() != 2 or params.shape[1] != self.predictor.param_dim:
-            raise ValueError(
+            raise InputError(
                 f"SIE: view 2 must be transformation parameters (B, {self.predictor.param_dim}) (make views with "
                 f"hjepa.ssl.transform_views.TransformViews), got {tuple(params.shape)}"
             )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import prediction_head, projector
 from hjepa.objectives import simsiam_loss
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std, feature_dim, vc_penalty
@@ -60,7 +61,7 @@ class SimSiam(SSLMethod):
     ) -> None:
         super().__init__(backbone, num_views=2)
         if vc_weight < 0:
-            raise ValueError(f"vc_weight must be >= 0 (0 switches the regulariser off), got {vc_weight}")
+            raise InputError(f"vc_weight must be >= 0 (0 switches the regulariser off), got {vc_weight}")
         dims = tuple(projector_dims)
         self.projector = projector(feature_dim(backbone), dims)
         self.predictor = prediction_head(dims[-1], predictor_hidden) if use_predictor else None

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 from hjepa.objectives import VICRegLoss
 from hjepa.ssl.method import MethodOutput, SSLMethod, collapse_std, feature_dim
@@ -40,9 +41,9 @@ def _vicreg_loss_module(inv_weight: float, var_weight: float, cov_weight: float)
     weights = {"inv_weight": inv_weight, "var_weight": var_weight, "cov_weight": cov_weight}
     negative = {name: value for name, value in weights.items() if value < 0}
     if negative:
-        raise ValueError(f"VICReg weights must be >= 0 (0 switches a term off), got {negative}")
+        raise InputError(f"VICReg weights must be >= 0 (0 switches a term off), got {negative}")
     if not any(value > 0 for value in weights.values()):
-        raise ValueError(f"at least one VICReg weight must be > 0, got {weights}")
+        raise InputError(f"at least one VICReg weight must be > 0, got {weights}")
     return VICRegLoss(inv_weight, var_weight, cov_weight)
 
 
@@ -114,7 +115,7 @@ class VICRegTwoEncoders(SSLMethod):
     ) -> None:
         super().__init__(backbone_a, num_views=2)
         if backbone_b is backbone_a:
-            raise ValueError("backbone_a and backbone_b must be distinct modules (no weight sharing)")
+            raise InputError("backbone_a and backbone_b must be distinct modules (no weight sharing)")
         dims = tuple(projector_dims)
         self.backbone_b = backbone_b
         self.projector = projector(feature_dim(backbone_a, "backbone_a"), dims)
@@ -148,7 +149,7 @@ class VICRegMultiModal(VICRegTwoEncoders):
     def forward(self, views: list[Tensor]) -> MethodOutput:
         image, profile = self.check_views(views)
         if image.dim() != 4 or profile.dim() != 2:
-            raise ValueError(
+            raise InputError(
                 "VICRegMultiModal expects [image (B, C, H, W), profile (B, C * (H + W))], "
                 f"got shapes {tuple(image.shape)} and {tuple(profile.shape)}"
             )

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from hjepa.errors import InputError
 from hjepa.nn.heads import projector
 from hjepa.objectives import VICRegLoss
 from hjepa.objectives.local import local_vicreg_loss
@@ -60,16 +61,16 @@ class VICRegL(SSLMethod):
                  cov_weight: float = 1.0) -> None:
         super().__init__(backbone, num_views=4)
         if not has_feature_map(backbone):
-            raise ValueError(
+            raise InputError(
                 f"VICRegL needs a backbone with a feature map (convnet, resnet18 or vit), got {type(backbone).__name__}"
             )
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise InputError(f"alpha must be in [0, 1], got {alpha}")
         if not 0.0 < match_fraction <= 1.0:
-            raise ValueError(f"match_fraction must be in (0, 1], got {match_fraction}")
+            raise InputError(f"match_fraction must be in (0, 1], got {match_fraction}")
         weights = {"inv_weight": inv_weight, "var_weight": var_weight, "cov_weight": cov_weight}
         if any(value < 0 for value in weights.values()) or not any(value > 0 for value in weights.values()):
-            raise ValueError(f"VICReg weights must be >= 0 with one > 0, got {weights}")
+            raise InputError(f"VICReg weights must be >= 0 with one > 0, got {weights}")
         dim = feature_dim(backbone)
         self.projector = projector(dim, tuple(projector_dims))
         self.local_projector = projector(dim, tuple(local_projector_dims))
@@ -89,7 +90,7 @@ class VICRegL(SSLMethod):
         view_a, view_b, boxes_a, boxes_b = self.check_views(views)
         for i, boxes in ((2, boxes_a), (3, boxes_b)):
             if boxes.dim() != 2 or boxes.shape[1] != 4:
-                raise ValueError(
+                raise InputError(
                     f"VICRegL: view {i} must be crop boxes (B, 4) (make views with "
                     f"hjepa.ssl.boxed_views.BoxedViews), got {tuple(boxes.shape)}"
                 )

@@ -1,0 +1,18 @@
+"""The errors a user can cause, kept apart from bugs.
+
+The ``hjepa`` command turns an :class:`InputError` (a bad value, an impossible combination of
+options, a file whose content is not what it should be) and a :class:`NonFiniteLoss` (a training
+run diverged: the message names the step and the loss terms) into one line on stderr and exit code
+2. Any other exception is a bug and keeps its traceback. Both subclass the built-in exception they
+refine (``ValueError``, ``FloatingPointError``), so ``except ValueError`` still catches them.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: a value out of range, options that contradict each other, a corrupt or foreign file."""
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A training loss (or a trained weight) became NaN or infinite; nothing was saved after it."""
