@@ -6,6 +6,7 @@ Layout::
         config.json         # write_config
         metrics.jsonl       # log, one JSON object per line
         checkpoints/*.pt    # save_checkpoint, loadable with torch.load(weights_only=True)
+        tensorboard/        # with tensorboard=True: log's numbers and publish's images as TensorBoard events
 
 Nothing already written is ever lost: an existing non-empty run is refused unless
 ``overwrite=True``, and even then it is renamed to ``name.old-<timestamp>`` rather than deleted.
@@ -28,6 +29,7 @@ import torch
 
 from hjepa.errors import InputError
 from hjepa.runs.provenance import provenance
+from hjepa.runs.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -179,19 +181,40 @@ def _check_root_writable(root: Path) -> None:
 
 
 class RunDir:
-    """Handle on ``root/name/``; create one with ``RunDir.create``, reopen one with ``RunDir(path)``."""
+    """Handle on ``root/name/``; create one with ``RunDir.create``, reopen one (to resume it) with
+    ``RunDir.reopen`` or ``RunDir(path)``.
 
-    def __init__(self, root: Path | str) -> None:
+    ``tensorboard=True`` mirrors what the run logs into ``tensorboard/`` (``hjepa.runs.tensorboard``):
+    ``log`` writes each number as a scalar, ``publish`` a PNG or GIF as images; ``close`` flushes.
+    Without the tensorboard package these do nothing (one warning), and ``metrics.jsonl`` is the same.
+    """
+
+    def __init__(self, root: Path | str, tensorboard: bool = False) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"run directory not found: {self.root}")
+        self.tensorboard = TensorBoardWriter(self.root / TENSORBOARD_DIR if tensorboard else None)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r})"
 
     @classmethod
-    def create(cls, root: Path | str, name: str, overwrite: bool = False) -> "RunDir":
-        """Make ``root/name/`` and ``root/name/checkpoints/``.
+    def reopen(cls, root: Path | str, name: str, tensorboard: bool = False) -> "RunDir":
+        """The existing run ``root/name/``, to resume it: new metrics are appended to its
+        ``metrics.jsonl``, new TensorBoard events go to a new event file beside the old ones.
+
+        Raises:
+            FileNotFoundError: ``root/name`` is not a directory (the message names the path).
+        """
+        run = Path(root) / name
+        if not run.is_dir():
+            raise FileNotFoundError(f"cannot resume run {run}: no such run directory")
+        return cls(run, tensorboard=tensorboard)
+
+    @classmethod
+    def create(cls, root: Path | str, name: str, overwrite: bool = False, tensorboard: bool = False) -> "RunDir":
+        """Make ``root/name/`` and ``root/name/checkpoints/``; ``tensorboard`` mirrors the run into
+        ``root/name/tensorboard/`` (see the class docstring).
 
         Raises:
             ValueError: ``name`` is empty or contains a path separator.
@@ -222,7 +245,7 @@ class RunDir:
             (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         except PermissionError as err:
             raise PermissionError(f"cannot create run directory {run}: permission denied") from err
-        return cls(run)
+        return cls(run, tensorboard=tensorboard)
 
     def path(self, relpath: str | Path) -> Path:
         """Absolute-ish path of ``relpath`` inside the run directory."""
@@ -246,7 +269,8 @@ class RunDir:
     def log(self, metrics: dict, step: int | None = None) -> dict:
         """Append ``{"step": step, **metrics}`` as one line of ``metrics.jsonl`` and flush.
 
-        Tensors and numpy scalars become floats; returns the record written.
+        Tensors and numpy scalars become floats; returns the record written. With TensorBoard on,
+        each number of the record (not ``step``; null, text and lists skipped) is also a scalar at ``step``.
         """
         record: dict = {} if step is None else {"step": int(step)}
         for key, value in metrics.items():
@@ -255,7 +279,38 @@ class RunDir:
         with open(self.path(METRICS_FILE), "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
+        self.tensorboard.scalars({str(key): record[str(key)] for key in metrics}, step)
         return record
+
+    def publish(self, path: str | Path, tag: str | None = None, step: int = 0) -> None:
+        """Show the PNG or GIF at ``path`` (absolute, relative to the run, or ``run.path(...)``) in
+        TensorBoard: a PNG as one image at ``step``, a GIF as one image per frame (steps = frame
+        indices, at most 64 frames), under ``tag`` (default: the path relative to the run, e.g.
+        ``episodes.gif``). Nothing happens when TensorBoard is off; the file itself is left as it is.
+
+        Raises (only when TensorBoard is on):
+            FileNotFoundError: no such file.
+            InputError: not a .png or .gif file.
+        """
+        if not self.tensorboard.enabled:
+            return
+        path = Path(path)
+        if not path.is_absolute() and not path.is_relative_to(self.root):
+            path = self.root / path
+        if tag is None:
+            inside = path.resolve().is_relative_to(self.root.resolve())
+            tag = path.resolve().relative_to(self.root.resolve()).as_posix() if inside else path.name
+        self.tensorboard.image_file(path, tag, step)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard event file (nothing else is held open); the run stays usable."""
+        self.tensorboard.close()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def save_checkpoint(self, name: str, state: dict) -> Path:
         """Atomically save ``state`` to ``checkpoints/<name>.pt``.

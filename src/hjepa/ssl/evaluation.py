@@ -18,12 +18,13 @@ from torch import Tensor
 
 from hjepa.data.images import ImageDataset
 from hjepa.errors import InputError
-from hjepa.eval.classify import extract_features, feature_report
+from hjepa.eval.classify import extract_features, knn_accuracy, linear_probe_accuracy, semi_supervised_accuracy
 from hjepa.eval.rank import collapse_verdict
 from hjepa.eval.spectrum import plot_spectrum, singular_value_spectrum
 from hjepa.nn.modes import eval_mode
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.plots import plot_training_curves
+from hjepa.runs.progress import Stages
 from hjepa.runs.report import markdown_table, write_report
 from hjepa.runs.run_dir import METRICS_FILE, RunDir, load_checkpoint
 from hjepa.ssl.config import CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model, derived_seeds
@@ -84,9 +85,37 @@ def view0_embeddings(method: SSLMethod, views: ViewMaker, dataset: ImageDataset,
     return torch.cat(parts)
 
 
+ENCODER_STAGES = 7
+"""Stages ``frozen_evaluation`` reports per encoder: features of each split, rank, linear probe,
+k-NN, semi-supervised probes on 1% and on 10% of the labels."""
+
+
+def frozen_stage_count(method: SSLMethod, embeddings_given: bool = False) -> int:
+    """How many stages ``frozen_evaluation`` reports (for ``Stages(total, ...)``)."""
+    return ENCODER_STAGES * len(method.encoders()) + (0 if embeddings_given else 1)
+
+
+def _staged_feature_report(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int,
+                           generator: torch.Generator, stages: Stages, prefix: str = "") -> dict:
+    """``hjepa.eval.classify.feature_report``, the same numbers computed in the same order, with each
+    measurement as a stage (the probes take most of the time)."""
+    stages.start(f"{prefix}rank")
+    verdict = collapse_verdict(train_x)
+    stages.start(f"{prefix}linear probe")
+    report = {"linear_acc": linear_probe_accuracy(train_x, train_y, test_x, test_y, num_classes)}
+    stages.start(f"{prefix}k-NN")
+    report["knn_acc"] = knn_accuracy(train_x, train_y, test_x, test_y, num_classes)
+    for fraction, key in ((0.01, "semi_1pct_acc"), (0.10, "semi_10pct_acc")):
+        stages.start(f"{prefix}semi-supervised {fraction:.0%}")
+        report[key] = semi_supervised_accuracy(train_x, train_y, test_x, test_y, num_classes, fraction, generator)
+    report.update({k: verdict[k] for k in ("effective_rank", "collapsed", "median_std")})
+    return report
+
+
 def frozen_evaluation(method: SSLMethod, views: ViewMaker, train: ImageDataset, test: ImageDataset,
                       device: torch.device, seed: int, rank_images: int = 4096,
-                      channels_last: bool = False, embeddings: Tensor | None = None) -> tuple[dict, dict[str, Tensor]]:
+                      channels_last: bool = False, embeddings: Tensor | None = None,
+                      stages: Stages | None = None) -> tuple[dict, dict[str, Tensor]]:
     """Evaluate every encoder of ``method`` frozen; returns ``(results, spectra)``.
 
     ``embeddings``: ``view0_embeddings(method, views, train, rank_images, device, seed)`` when
@@ -99,18 +128,27 @@ def frozen_evaluation(method: SSLMethod, views: ViewMaker, train: ImageDataset, 
     embeddings of ``rank_images`` training images, ``feature_dim``, ``embedding_dim``, and when the
     method has several encoders ``encoders: {name: report}``. ``spectra``: normalised singular
     values of the embeddings and of the backbone features of the same images.
+
+    ``stages``: progress to report to, ``frozen_stage_count(method, embeddings is not None)``
+    stages of it (the caller closes it); None reports nothing.
     """
+    stages = stages if stages is not None else Stages(0, enabled=False)
     reports: dict[str, dict] = {}
     first_features: Tensor | None = None
-    for name, encoder in method.encoders().items():
+    encoders = method.encoders()
+    for name, encoder in encoders.items():
+        prefix = f"{name} " if len(encoders) > 1 else ""
+        stages.start(f"{prefix}train features")
         train_x = dataset_features(encoder, train, channels_last=channels_last)
+        stages.start(f"{prefix}test features")
         test_x = dataset_features(encoder, test, channels_last=channels_last)
-        reports[name] = feature_report(train_x, train.labels, test_x, test.labels, train.num_classes,
-                                       torch.Generator().manual_seed(seed))
+        reports[name] = _staged_feature_report(train_x, train.labels, test_x, test.labels, train.num_classes,
+                                               torch.Generator().manual_seed(seed), stages, prefix)
         if first_features is None:
             first_features = train_x
     assert first_features is not None, "method.encoders() returned no encoder"
     if embeddings is None:
+        stages.start("projector embeddings")
         embeddings = view0_embeddings(method, views, train, rank_images, device, seed)
     verdict = collapse_verdict(embeddings)
     results = dict(next(iter(reports.values())))
@@ -166,11 +204,12 @@ def write_ssl_outputs(run: RunDir, summary: dict, spectra: dict[str, Tensor], ti
 
 
 def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Path("runs"),
-                 overwrite: bool = False, device: str = "auto", threads: int = 0) -> dict:
+                 overwrite: bool = False, device: str = "auto", threads: int = 0, progress: bool = True) -> dict:
     """Rebuild the encoder of an SSL checkpoint and re-run the frozen evaluation into a new run.
 
     The checkpoint's stored config gives the method, backbone and dataset. Inputs are read before
     ``<runs_root>/<name>`` is created, so a bad checkpoint leaves no run directory behind.
+    ``progress``: show the stages on stderr (``hjepa.runs.progress``; ``HJEPA_PROGRESS=0`` also hides them).
 
     Raises:
         FileNotFoundError / ValueError: missing, corrupt or foreign checkpoint; weights that do
@@ -198,9 +237,12 @@ def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Pat
     run = RunDir.create(runs_root, name, overwrite=overwrite)
     run.write_config({"checkpoint": str(checkpoint), "device": device, "threads": threads, "resolved": config.to_dict()}, "ssl eval")
     eval_seed = derived_seeds(config.seed)[2]  # the seed of the evaluation at the end of training
+    stages = Stages(frozen_stage_count(method) + 1, "ssl eval", enabled=progress)
     results, spectra = frozen_evaluation(method, views, train, test, resolved, eval_seed, config.rank_images,
-                                         config.channels_last)
+                                         config.channels_last, stages=stages)
+    stages.start("property measures")
     results.update(property_measures(method, config, train, test, eval_seed))
+    stages.close()
     summary = {
         **results, "method": config.method, "dataset": config.dataset, "backbone": config.backbone,
         "checkpoint": str(checkpoint), "steps": int(state.get("step", 0)),
