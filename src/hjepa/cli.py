@@ -56,11 +56,11 @@ class AgentCommand:
         return self.command.run()
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    InputError, NonFiniteLoss, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
-    IsADirectoryError, MissingExtraError,
-)
-"""What the user can fix: one line and exit code 2. Anything else is a bug and keeps its traceback."""
+USER_ERRORS: tuple[type[BaseException], ...] = (InputError, NonFiniteLoss, OSError, MissingExtraError)
+"""What the user can fix: one line and exit code 2 — bad values and files (InputError), a diverged
+training (NonFiniteLoss), the file system (OSError: a missing file, an existing run, no permission, a
+name too long, a full disk) and a missing optional package. Anything else is a bug and keeps its
+traceback."""
 
 Command = Union[
     Annotated[TwoRoomsCommand, tyro.conf.subcommand("two-rooms")],

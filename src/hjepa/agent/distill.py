@@ -44,6 +44,9 @@ def dagger(
     log: Callable[[dict, int], None] | None = None,
     progress: bool = False,
     fresh: bool = True,
+    checkpoint: Callable[[int, list[dict]], None] | None = None,
+    first_round: int = 0,
+    history: list[dict] | None = None,
 ) -> list[dict]:
     """Run ``rounds`` DAgger rounds, then a final fit; returns one record per round.
 
@@ -59,12 +62,16 @@ def dagger(
         log: ``log(record, round)`` after every round (e.g. ``RunDir.log``).
         fresh: re-initialise the policy's parameters (torch's default initialisation, from the
             global generator) before every fit, instead of continuing from the last fit.
+        checkpoint: ``checkpoint(round, history)`` when each round starts (to save a resume point).
+        first_round, history: continue from a round's start with the records of the rounds before it.
     """
     if rounds < 0 or fit_steps < 1:
         raise InputError(f"rounds must be >= 0 and fit_steps >= 1, got {rounds} and {fit_steps}")
-    history: list[dict] = []
-    bar = progress_bar(rounds + 1, desc="dagger", enabled=progress)
+    history = list(history or [])
+    bar = progress_bar(range(first_round, rounds + 1), desc="dagger", enabled=progress)
     for round_index in bar:
+        if checkpoint is not None:
+            checkpoint(round_index, history)
         states, goals, targets = memory.labelled()
         if states.shape[0] == 0:
             raise InputError("memory holds no labelled steps: store teacher-labelled episodes first")

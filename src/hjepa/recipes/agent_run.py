@@ -18,8 +18,8 @@ from hjepa.errors import InputError
 from hjepa.recipes.agent_config import AgentRunJob
 from hjepa.recipes.agent_report import write_run_report
 from hjepa.recipes.agent_setup import build_agent, new_memory, play, prepare
-from hjepa.recipes.run_options import resolve_device
-from hjepa.runs.run_dir import RunDir
+from hjepa.recipes.run_options import open_run, resolve_device
+from hjepa.runs.resume import ResumePoint
 
 
 def run_agent(job: AgentRunJob) -> dict:
@@ -40,8 +40,9 @@ def run_agent(job: AgentRunJob) -> dict:
             critic = load_critic(learned / "critic.pt", config.weights, spec.discount).to(job.device)
     if job.mode == "mode1" and job.use_critic:
         raise InputError("--use-critic plans with the critic: it needs --mode mode2 or mode2-warm")
-    run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config({**dataclasses.asdict(job), "resolved": config.describe()}, "agent run")
+    run = open_run(job, "agent run", resolved=config.describe())
+    if job.resume:  # nothing to continue inside one evaluation: it runs again, the metrics log from empty
+        ResumePoint(run, {}).load()
     torch.manual_seed(job.seed)
     memory = new_memory(setup, config, job.episodes)
     agent = build_agent(setup, config, job.mode, job.seed, policy=policy, critic=critic, policy_mean=job.policy_mean)

@@ -29,14 +29,14 @@ from hjepa.agent.critic import Critic
 from hjepa.agent.critic_ensemble import CriticEnsemble
 from hjepa.agent.critic_training import critic_error, mean_return, train_critic
 from hjepa.agent.distill import dagger
-from hjepa.agent.memory import bootstrap_weights
+from hjepa.agent.memory import ShortTermMemory, bootstrap_weights
 from hjepa.agent.policy import GoalPolicy
 from hjepa.errors import InputError
 from hjepa.recipes.agent_config import AgentTrainJob
 from hjepa.recipes.agent_report import write_train_report
 from hjepa.recipes.agent_setup import build_agent, new_memory, play, prepare, with_horizon
-from hjepa.recipes.run_options import resolve_device
-from hjepa.runs.run_dir import RunDir
+from hjepa.recipes.run_options import open_run, resolve_device
+from hjepa.runs.resume import ResumePoint
 
 
 def run_agent_train(job: AgentTrainJob) -> dict:
@@ -49,20 +49,25 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     if job.critic.members < 1:
         raise InputError(f"critic.members must be >= 1, got {job.critic.members}")
     setup, config = prepare(job)
-    run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config({**dataclasses.asdict(job), "resolved": config.describe()}, "agent train")
+    run = open_run(job, "agent train", resolved=config.describe())
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
     base = 1000 * (job.seed + 1)  # training episodes' seeds; evaluation uses job.eval_seed
     memory = new_memory(setup, config, job.memory_capacity)
     spec, dim, times = config.task, setup.perception.state_dim, {}
+    point = ResumePoint(run, {"train": generator})
+    stage, state, rng = (point.load() if job.resume else None) or (None, {}, {})
 
     # 1. Mode-2 experience ----------------------------------------------------------------------
     t0 = time.perf_counter()
     teacher = build_agent(setup, config, "mode2", job.seed)
-    collected = play(setup, config, teacher, setup.configurator.sample_tasks(config, job.collect_episodes, base),
-                     memory, label_own_actions=True, progress=job.progress, desc="collect (mode2)")
-    run.log({"phase": "collect", **collected.summary()}, step=0)
+    if stage is None:
+        collected = play(setup, config, teacher, setup.configurator.sample_tasks(config, job.collect_episodes, base),
+                         memory, label_own_actions=True, progress=job.progress, desc="collect (mode2)").summary()
+        run.log({"phase": "collect", **collected}, step=0)
+    else:  # resuming: memory and the records come back from the resume point
+        memory = ShortTermMemory.from_state_dict(state["memory"])
+        collected = state["collected"]
     times["collect_seconds"] = time.perf_counter() - t0
 
     # 2. critic --------------------------------------------------------------------------------
@@ -73,8 +78,20 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     critic = members[0] if c.members == 1 else CriticEnsemble(members)
     hindsight = c.hindsight if config.goal == "position" and c.method == "mc" else 0.0
     short = with_horizon(config, c.round_horizon)
-    critic_rounds, fitted = [], 0
-    for round_index in range(c.rounds + 1):
+    critic_rounds, fitted, first_round = [], 0, 0
+    if stage is not None:
+        critic.load_state_dict(state["critic"])
+        critic_rounds, fitted = list(state["critic_rounds"]), int(state["fitted"])
+        first_round = int(state["round"]) if stage == "critic" else c.rounds + 1
+        if stage == "critic":
+            point.restore_rng(rng)
+
+    def save(stage: str, round_index: int, **more) -> None:
+        point.save(stage, {"memory": memory.state_dict(), "collected": collected, "critic": critic.state_dict(),
+                           "critic_rounds": critic_rounds, "fitted": fitted, "round": round_index, **more})
+
+    for round_index in range(first_round, c.rounds + 1):
+        save("critic", round_index)
         offset = fitted
         for k, member in enumerate(members):
             resample = bootstrap_weights(memory, generator) if c.bootstrap and c.members > 1 else None
@@ -107,6 +124,12 @@ def run_agent_train(job: AgentTrainJob) -> dict:
                                        iterations=p.teacher_iterations or spec.iterations, unstick=False)
     teacher_config = setup.configurator.configure(teacher_spec)
 
+    first_dagger, dagger_history = 0, []
+    if stage == "dagger":
+        policy.load_state_dict(state["policy"])
+        first_dagger, dagger_history = int(state["round"]), list(state["history"])
+        point.restore_rng(rng)
+
     def collect(round_index: int) -> dict:
         tasks = setup.configurator.sample_tasks(config, p.round_episodes, base + 200 + round_index)
         labeller = build_agent(setup, teacher_config, "mode2", job.seed + 100 + round_index,
@@ -118,7 +141,8 @@ def run_agent_train(job: AgentTrainJob) -> dict:
 
     rounds = dagger(policy, memory, collect, p.rounds, p.fit_steps, p.batch_size, p.lr, generator=generator,
                     log=lambda record, step: run.log({"phase": "dagger", **record}, step), progress=job.progress,
-                    fresh=p.fresh)
+                    fresh=p.fresh, first_round=first_dagger, history=dagger_history,
+                    checkpoint=lambda r, history: save("dagger", r, policy=policy.state_dict(), history=history))
     times["policy_seconds"] = time.perf_counter() - t0
 
     task_dict = dataclasses.asdict(spec)
@@ -133,7 +157,7 @@ def run_agent_train(job: AgentTrainJob) -> dict:
     times["eval_seconds"] = time.perf_counter() - t0
     times["total_seconds"] = time.perf_counter() - t_start
     summary = {
-        "task": job.task, "mode1": evaluation.summary(), "collect": collected.summary(),
+        "task": job.task, "mode1": evaluation.summary(), "collect": collected,
         "critic_rounds": critic_rounds, "dagger_rounds": rounds, "memory_episodes": len(memory),
         "memory_transitions": memory.transitions(), "labels": int(memory.labelled()[0].shape[0]), **times,
     }

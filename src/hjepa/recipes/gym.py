@@ -40,10 +40,11 @@ from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
+from hjepa.nn.linear_probe import LinearProbe
 from hjepa.recipes.gym_config import GymJob, resolve, world_model_config
 from hjepa.recipes.gym_report import write_gym_outputs
-from hjepa.recipes.run_options import apply_threads, resolve_device
-from hjepa.runs.run_dir import RunDir
+from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
+from hjepa.runs.resume import ResumePoint
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import WorldCheckpoint, checkpoint_state, load_world_checkpoint
 from hjepa.world.train import train_world_model
@@ -112,10 +113,11 @@ def run_gym(job: GymJob) -> dict:
     if stored_model is not None:
         job = dataclasses.replace(job, model=dataclasses.replace(
             job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip))
-    run = RunDir.create(job.runs_root, job.run_name, overwrite=job.overwrite)
-    run.write_config(job, "gym")
+    run = open_run(job, "gym", name=job.run_name)
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
+    point = ResumePoint(run, {"train": generator})
+    stage, state, rng = (point.load() if job.resume else None) or (None, {}, {})
     timings: dict[str, dict[str, float]] = {}
 
     # 1. data ---------------------------------------------------------------------------------
@@ -123,6 +125,9 @@ def run_gym(job: GymJob) -> dict:
     if stored is not None:
         train_data, heldout = stored
         data_source = str(dataset_path)
+    elif run.path("data/heldout").exists():  # resuming: the data is already collected
+        train_data, heldout = Trajectories.load(run.path("data/train")), Trajectories.load(run.path("data/heldout"))
+        data_source = str(run.path("data"))
     else:
         train_data = collect(job, functions, job.data.episodes, job.seed)
         heldout = collect(job, functions, job.data.heldout_episodes, job.seed + 1)
@@ -149,13 +154,23 @@ def run_gym(job: GymJob) -> dict:
         model, inverse_dynamics = build_world_model(model_config)
         model.to(job.device)
         inverse_dynamics.to(job.device)
-        result = train_world_model(model, inverse_dynamics, sampler(train_data), job.loss, job.train, generator,
-                                   diagnose=diagnose, run=run, show_progress=job.progress)
-        diagnostics, train_steps = result.diagnostics, result.steps
+        if stage == "trained":  # resuming after training: only the evaluation is left
+            model.load_state_dict(state["model"])
+            inverse_dynamics.load_state_dict(state["inverse_dynamics"])
+            probe, diagnostics, train_steps = LinearProbe.from_state_dict(state["probe"]), state["diagnostics"], job.train.steps
+            point.restore_rng(rng)
+        else:
+            if stage == "train":
+                point.restore_rng(rng)
+            result = train_world_model(model, inverse_dynamics, sampler(train_data), job.loss, job.train, generator,
+                                       diagnose=diagnose, run=run, show_progress=job.progress,
+                                       checkpoint=lambda train: point.save("train", {"train": train}), resume=state.get("train"))
+            probe, diagnostics, train_steps = diagnose.probe, result.diagnostics, result.steps
+            point.save("trained", {"model": model.state_dict(), "inverse_dynamics": inverse_dynamics.state_dict(),
+                                   "probe": probe.state_dict(), "diagnostics": diagnostics})
         extra = {"env": job.env, "size": job.size, "frame_stack": frame_stack,
                  "action_scale": [float(v) for v in action_scale]}
-        run.save_checkpoint("world_model", checkpoint_state("gym", model, model_config, inverse_dynamics, diagnose.probe,
-                                                           extra=extra))
+        run.save_checkpoint("world_model", checkpoint_state("gym", model, model_config, inverse_dynamics, probe, extra=extra))
     timings["train"] = clock.stop()
 
     # 3. goal-conditioned planning --------------------------------------------------------------

@@ -42,12 +42,14 @@ from hjepa.envs.tasks import Tasks
 from hjepa.errors import InputError
 from hjepa.eval.by_distance import success_by_distance
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics, high_level_diagnostics
+from hjepa.nn.linear_probe import LinearProbe
 from hjepa.planning.hierarchical import HierarchicalPlanner
 from hjepa.planning.landmarks import LandmarkGraph, LandmarkPlanner
 from hjepa.planning.search import SpreadSearch
 from hjepa.recipes.maze_config import MazeJob
 from hjepa.recipes.maze_report import write_maze_outputs
-from hjepa.recipes.run_options import apply_threads, resolve_device
+from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
+from hjepa.runs.resume import ResumePoint
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
@@ -134,22 +136,81 @@ def evaluate(job: MazeJob, env: Maze, controllers: dict, tasks: Tasks) -> dict:
     return results
 
 
+def learn_maze(job: MazeJob, env: Maze, dataset: Trajectories, heldout: Trajectories, generator: torch.Generator,
+               run: RunDir, point: ResumePoint, saved: tuple[str, dict, dict] | None) -> tuple:
+    """Train level 1, then level 2 on it; returns ``(level 1, level 2, probe, diagnostics)``.
+
+    Resume points (``saved`` is ``point.load()``): stage ``level1`` inside level 1's training,
+    ``level2`` when it starts and inside its training, ``trained`` when both are done."""
+    stage, state, rng = saved if saved is not None else (None, {}, {})
+    pool, k1 = job.model.obs_pool, job.model.frameskip
+    k2, window2 = job.level2.macro_steps * k1, job.level2_train.window
+
+    def windows(data: Trajectories, window: int, frameskip: int) -> WindowSampler:
+        return WindowSampler(data, RenderedFrames(env, data, pool), window, frameskip)
+
+    low, inverse_dynamics = build_world_model(job.model)
+    if stage == "trained":
+        high = build_level2(job, low.state_dim, low.action_dim)
+        low.load_state_dict(state["low"])
+        high.load_state_dict(state["high"])
+        point.restore_rng(rng)
+        return low, high, LinearProbe.from_state_dict(state["probe"]), state["diagnostics"]
+    if stage in (None, "level1"):
+        if stage == "level1":
+            point.restore_rng(rng)
+        diagnose = HeldOutDiagnostics(windows(heldout, job.train.window, k1), job.train.eval_windows)
+        level1 = train_world_model(
+            low, inverse_dynamics, windows(dataset, job.train.window, k1), job.loss, job.train, generator,
+            diagnose=diagnose, run=run, show_progress=job.progress,
+            checkpoint=lambda train: point.save("level1", {"train": train}), resume=state.get("train"),
+        )
+        probe, first = diagnose.probe, level1.diagnostics
+        high = build_level2(job, low.state_dim, low.action_dim)
+        inner = None
+        point.save("level2", {"low": low.state_dict(), "high": high.state_dict(), "probe": probe.state_dict(),
+                              "diagnostics": first, "train": None})
+    else:  # "level2"
+        high = build_level2(job, low.state_dim, low.action_dim)
+        low.load_state_dict(state["low"])
+        high.load_state_dict(state["high"])
+        probe, first, inner = LinearProbe.from_state_dict(state["probe"]), state["diagnostics"], state["train"]
+        point.restore_rng(rng)
+    heldout2 = windows(heldout, window2, k2)
+    low.eval()
+
+    def save_level2(train: dict) -> None:
+        point.save("level2", {"low": low.state_dict(), "high": high.state_dict(), "probe": probe.state_dict(),
+                              "diagnostics": first, "train": train})
+
+    level2 = train_high_level(
+        high, low, windows(dataset, window2, k2), job.level2_loss, job.level2_train, generator,
+        diagnose=lambda model, g: high_level_diagnostics(model, low, heldout2, 256, g), run=run,
+        show_progress=job.progress, checkpoint=save_level2, resume=inner,
+    )
+    diagnostics = {**first, **level2.diagnostics}
+    point.save("trained", {"low": low.state_dict(), "high": high.state_dict(), "probe": probe.state_dict(),
+                           "diagnostics": diagnostics})
+    return low, high, probe, diagnostics
+
+
 def run_maze(job: MazeJob) -> dict:
     """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
 
     ``job.checkpoint`` reuses a trained two-level model (no data collection or training)."""
     checkpoint = job.checkpoint
     t_start = time.perf_counter()
-    job = dataclasses.replace(job, device=str(resolve_device(job.device)))
-    if job.device != "cpu":
-        raise InputError(f"hjepa maze runs on the CPU only for now (got --device {job.device}); pass --device cpu")
+    if job.device != "auto" and resolve_device(job.device).type != "cpu":
+        raise InputError(f"hjepa maze runs on the CPU only for now (got --device {job.device}); leave --device auto")
+    job = dataclasses.replace(job, device="cpu")
     apply_threads(job.threads)
     stored = load_world_checkpoint(checkpoint, "maze-hierarchy") if checkpoint is not None else None  # refuse bad files first
-    run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config(job, "maze")
+    run = open_run(job, "maze")
     env = Maze(job.env)
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
+    point = ResumePoint(run, {"train": generator})
+    saved = point.load() if job.resume else None
 
     t0 = time.perf_counter()
     heldout = collect(job, env, job.seed + 1, job.data.heldout_episodes)
@@ -158,33 +219,13 @@ def run_maze(job: MazeJob) -> dict:
         low, high, probe = stored.model, stored.level2, stored.probe
         data_source = f"checkpoint {checkpoint}"
     else:
-        dataset = collect(job, env, job.seed, job.data.episodes)
-        dataset.save(run.path("data"), meta=maze_collection_meta(env, walker(job, env), job.seed, job.data.door_start_fraction))
+        dataset = collect(job, env, job.seed, job.data.episodes)  # the same walks again when resuming
+        if not run.path("data").exists():
+            dataset.save(run.path("data"), meta=maze_collection_meta(env, walker(job, env), job.seed, job.data.door_start_fraction))
         data_source = str(run.path("data"))
         data_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        low, inverse_dynamics = build_world_model(job.model)
-        pool, k1 = job.model.obs_pool, job.model.frameskip
-
-        def windows(data: Trajectories, window: int, frameskip: int) -> WindowSampler:
-            return WindowSampler(data, RenderedFrames(env, data, pool), window, frameskip)
-
-        diagnose = HeldOutDiagnostics(windows(heldout, job.train.window, k1), job.train.eval_windows)
-        level1 = train_world_model(
-            low, inverse_dynamics, windows(dataset, job.train.window, k1), job.loss, job.train, generator,
-            diagnose=diagnose, run=run, show_progress=job.progress,
-        )
-        probe = diagnose.probe
-        high = build_level2(job, low.state_dim, low.action_dim)
-        k2 = job.level2.macro_steps * k1
-        window2 = job.level2_train.window
-        heldout2 = windows(heldout, window2, k2)
-        level2 = train_high_level(
-            high, low, windows(dataset, window2, k2), job.level2_loss, job.level2_train, generator,
-            diagnose=lambda model, g: high_level_diagnostics(model, low, heldout2, 256, g), run=run,
-            show_progress=job.progress,
-        )
-        diagnostics = {**level1.diagnostics, **level2.diagnostics}
+        low, high, probe, diagnostics = learn_maze(job, env, dataset, heldout, generator, run, point, saved)
         run.save_checkpoint("hierarchy", checkpoint_state("maze-hierarchy", low, job.model, probe=probe, level2=high))
         train_seconds = time.perf_counter() - t0
 

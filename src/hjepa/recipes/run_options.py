@@ -8,6 +8,7 @@ have the same defaults.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 import torch
 
 from hjepa.errors import InputError
+from hjepa.runs.run_dir import CONFIG_FILE, RunDir, to_jsonable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,3 +69,39 @@ def apply_threads(threads: int) -> None:
     """Set torch's CPU threads (0: leave its default)."""
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+VOLATILE = ("resume", "overwrite", "progress", "log", "run", "resolved")
+"""Options a resumed run may change (they do not touch the numbers), and config.json's reserved keys."""
+
+
+def open_run(job: RunOptions, command: str, resolved: dict | None = None, name: str | None = None) -> RunDir:
+    """The run directory of ``job`` (named ``name``, default ``job.name``).
+
+    New: created (an existing non-empty one is refused unless ``--overwrite``, which moves it aside)
+    and ``config.json`` written. With ``--resume``: the existing one, after checking that it has not
+    finished and that it ran with the same options (those in :data:`VOLATILE` may differ).
+    ``resolved`` is written into config.json beside the options (settings derived from them).
+    """
+    name = job.name if name is None else name
+    tensorboard = job.log == "tensorboard"
+    config = {**to_jsonable(job), **({"resolved": resolved} if resolved is not None else {})}
+    if not job.resume:
+        run = RunDir.create(job.runs_root, name, overwrite=job.overwrite, tensorboard=tensorboard)
+        run.write_config(config, command)
+        return run
+    root = Path(job.runs_root) / name
+    stored_path = root / CONFIG_FILE
+    if not stored_path.is_file():
+        raise FileNotFoundError(f"--resume: {stored_path} does not exist: there is no run {name!r} to continue "
+                                "(start it without --resume)")
+    if (root / "summary.json").exists():
+        raise InputError(f"--resume: the run {root} has finished (its summary.json exists); there is nothing to continue")
+    try:
+        stored = json.loads(stored_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"--resume: {stored_path} cannot be read: {error}") from error
+    differ = sorted(k for k in set(stored) | set(config) if k not in VOLATILE and stored.get(k) != config.get(k))
+    if differ:
+        raise InputError(f"--resume continues a run with the options it started with; these differ: {', '.join(differ)}")
+    return RunDir.reopen(job.runs_root, name, tensorboard=tensorboard)

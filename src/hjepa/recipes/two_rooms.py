@@ -6,7 +6,7 @@ Stages:
                   (:mod:`hjepa.recipes.collect`);
     2. train    — the JEPA world model (encoder + action-conditioned predictor) with VICReg-style
                   regularisation, inverse dynamics and held-out diagnostics, then practice rounds
-                  (:mod:`hjepa.recipes.two_rooms_practice`);
+                  (:mod:`hjepa.recipes.two_rooms_training`);
     3. evaluate — Mode-2 model-predictive control on cross-room tasks from seeds never used for
                   data, beside two baselines: random actions and the same planner driving the
                   true simulator (:mod:`hjepa.recipes.two_rooms_eval`);
@@ -31,21 +31,18 @@ from hjepa.eval.wall_push import wall_push_check
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.precision import resolve_bf16
 from hjepa.recipes.collect import collect_walks, dataset_meta
-from hjepa.recipes.run_options import apply_threads, resolve_device
+from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
 from hjepa.recipes.two_rooms_config import (
     TwoRoomsJob,
     evaluation_layout_bands,
     fixed_layout_defaults,
     make_env,
-    train_config,
 )
 from hjepa.recipes.two_rooms_eval import evaluate_two_rooms
-from hjepa.recipes.two_rooms_practice import build_sampler, practice_meta, practise
 from hjepa.recipes.two_rooms_report import write_two_rooms_outputs
-from hjepa.runs.run_dir import RunDir
-from hjepa.world.build import build_world_model
+from hjepa.recipes.two_rooms_training import build_sampler, learn_two_rooms
+from hjepa.runs.resume import ResumePoint
 from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
-from hjepa.world.train import train_world_model
 
 
 def run_two_rooms(job: TwoRoomsJob) -> dict:
@@ -70,12 +67,13 @@ def run_two_rooms(job: TwoRoomsJob) -> dict:
             f"practice episodes last plan.horizon={job.plan.horizon} macro steps, shorter than a training window "
             f"(train.window={job.train.window}): raise --plan.horizon, lower --train.window, or set --practice.rounds 0"
         )
-    run = RunDir.create(job.runs_root, job.name, overwrite=job.overwrite)
-    run.write_config(job, "two-rooms")
+    run = open_run(job, "two-rooms")
     env = make_env(job)
     bf16 = resolve_bf16(job.precision)
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
+    point = ResumePoint(run, {"train": generator})
+    saved = point.load() if job.resume else None
 
     # 1. data ---------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -83,41 +81,25 @@ def run_two_rooms(job: TwoRoomsJob) -> dict:
         dataset = stored_dataset
         data_source = str(dataset_path)
     else:
-        dataset = collect_walks(job, env, job.seed, job.data.episodes)
-        dataset.save(run.path("data"), meta=dataset_meta(job, env, job.seed))
+        dataset = collect_walks(job, env, job.seed, job.data.episodes)  # the same walks again when resuming
+        if not run.path("data").exists():
+            dataset.save(run.path("data"), meta=dataset_meta(job, env, job.seed))
         data_source = str(run.path("data"))
     heldout = collect_walks(job, env, job.seed + 1, job.data.heldout_episodes)
     data_seconds = time.perf_counter() - t0 + load_seconds
 
     # 2. world model (and practice) ----------------------------------------------------------
     t0 = time.perf_counter()
-    practice: dict = {"rounds": 0}
-    diagnose = HeldOutDiagnostics(build_sampler(heldout, env, job), job.train.eval_windows, bf16)
     if stored_model is not None:
         model, model_config = stored_model.model.to(job.device), stored_model.config
+        diagnose = HeldOutDiagnostics(build_sampler(heldout, env, job), job.train.eval_windows, bf16)
         diagnostics = diagnose(model, torch.Generator().manual_seed(job.seed))
-        probe, train_steps = diagnose.probe, 0
+        probe, train_steps, practice = diagnose.probe, 0, {"rounds": 0}
     else:
-        model_config = job.model
-        model, inverse_dynamics = build_world_model(model_config)
-        model.to(job.device)
-        inverse_dynamics.to(job.device)
-        result = train_world_model(
-            model, inverse_dynamics, build_sampler(dataset, env, job), job.loss, train_config(job), generator,
-            diagnose=diagnose, run=run, bf16=bf16, show_progress=job.progress,
-        )
-        diagnostics, probe, train_steps = result.diagnostics, diagnose.probe, result.steps
-        if job.practice.rounds > 0:
-            t_practice = time.perf_counter()
-            result, probe, practice_data, practice_reached = practise(
-                job, env, model, inverse_dynamics, dataset, heldout, generator, run, bf16, first_step=train_steps
-            )
-            diagnostics = result.diagnostics
-            practice = {"rounds": job.practice.rounds, "steps": job.practice.rounds * job.practice.steps,
-                        "episodes": len(practice_data), "plans_reaching_goal": practice_reached,
-                        "seconds": time.perf_counter() - t_practice}
-            practice_data.save(run.path("practice"), meta=practice_meta(job, env))
-        run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, model_config, inverse_dynamics, probe))
+        learned = learn_two_rooms(job, env, dataset, heldout, generator, run, bf16, point, saved)
+        model, model_config, probe = learned.model, job.model, learned.probe
+        diagnostics, train_steps, practice = learned.diagnostics, learned.train_steps, learned.practice
+        run.save_checkpoint("world_model", checkpoint_state("two-rooms", model, model_config, learned.inverse_dynamics, probe))
     # Pushed open loop into solid wall, does the model stop the agent? (decoded without a probe)
     push = wall_push_check(model, env, generator=torch.Generator().manual_seed(job.seed + 7))
     diagnostics = {**diagnostics, **{f"push_{k}": v for k, v in push.items()}}

@@ -83,9 +83,11 @@ class HighLevelTrainConfig:
     """lambda of the information penalty lambda ||z||^2."""
     log_every: int = 50
     """Log the loss terms every this many steps."""
+    checkpoint_every: int = 500
+    """Save the training state every this many steps (``--resume`` continues from it)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "window", "log_every"):
+        for name in ("steps", "batch_size", "window", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
         if self.z_steps < 0 or not self.z_penalty >= 0 or not (self.lr > 0 and math.isfinite(self.lr)) or not self.z_lr > 0:
@@ -155,13 +157,18 @@ def train_high_level(
     diagnose: Callable[[HighLevelModel, torch.Generator], dict[str, float]] | None = None,
     run: RunDir | None = None,
     show_progress: bool = True,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> HighLevelTrainResult:
     """Train ``high`` in place on windows whose frameskip is ``k * frameskip`` of level 1, with the
     level-1 encoder frozen. Sets ``high.z_scale`` to the std of the inferred z (moving average).
     ``diagnose(high, generator)`` runs once at the end (e.g.
     :func:`hjepa.eval.world_diagnostics.high_level_diagnostics` on held-out windows).
 
-    Raises ``FloatingPointError`` naming the step and terms if the loss is not finite.
+    ``checkpoint(state)`` and ``resume``: as :func:`hjepa.world.train.train_world_model` (the state
+    also holds the running std of z).
+
+    Raises ``NonFiniteLoss`` naming the step and terms if the loss is not finite.
     """
     k_frames = train_windows.frameskip
     if train_windows.action_dim != high.macro_steps * high.low_action_dim:
@@ -171,11 +178,19 @@ def train_high_level(
         )
     low_model.eval()
     optimizer = torch.optim.AdamW(high.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    eval_generator = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    eval_generator = torch.Generator()
+    first, z_std = 0, None
+    if resume is None:
+        eval_generator.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    else:
+        high.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        eval_generator.set_state(resume["eval_generator"])
+        first, z_std = int(resume["step"]), resume["z_std"]
     high.train()
     start = time.perf_counter()
-    z_std = None
-    for step in progress(range(config.steps), desc="train level 2", enabled=show_progress):
+    for step in progress(range(first, config.steps), desc="train level 2", enabled=show_progress, initial=first,
+                         total=config.steps):
         warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
         cosine = 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * step / max(1, config.steps - 1)))
         for group in optimizer.param_groups:
@@ -200,6 +215,9 @@ def train_high_level(
             record = {f"level2/{k}": float(v) for k, v in terms.items()}
             record["level2/total"] = float(loss.detach())
             run.log(record, step=step)
+        if checkpoint is not None and (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+            checkpoint({"step": step + 1, "model": high.state_dict(), "optimizer": optimizer.state_dict(),
+                        "eval_generator": eval_generator.get_state(), "z_std": z_std})
     high.eval()
     diagnostics = diagnose(high, eval_generator) if diagnose is not None else {}
     if run is not None and diagnostics:

@@ -43,11 +43,14 @@ class TrainConfig:
     """Run the held-out diagnostics (probe, rank, rollout error) every this many steps."""
     eval_windows: int = 256
     """Held-out windows per diagnostic."""
+    checkpoint_every: int = 100
+    """Save the training state (model, optimiser, random generators) every this many steps, so that
+    ``--resume`` continues an interrupted run exactly where it was."""
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
             raise InputError(f"train.steps must be >= 1, got {self.steps}")
-        for name in ("batch_size", "window", "log_every", "eval_every", "eval_windows"):
+        for name in ("batch_size", "window", "log_every", "eval_every", "eval_windows", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -89,6 +92,8 @@ def train_world_model(
     show_progress: bool = True,
     step_offset: int = 0,
     desc: str = "train world model",
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> TrainResult:
     """Train ``model`` (and the inverse-dynamics head) in place; log to ``run`` if given.
 
@@ -98,8 +103,14 @@ def train_world_model(
     progress bar. ``diagnose`` runs every ``config.eval_every`` steps and after the last one, with
     its own generator drawn once from ``generator``.
 
-    Raises ``FloatingPointError`` if the loss becomes NaN/inf, naming the step and the terms,
-    rather than silently training on garbage.
+    ``checkpoint(state)`` is called every ``config.checkpoint_every`` steps (not after the last)
+    with the loop's state (``step`` done, model, inverse dynamics, optimiser, the diagnostics
+    generator, the last diagnostics); the caller adds the training ``generator``'s state and writes
+    it. ``resume`` is such a state: training continues after its step, bit for bit as if it had
+    never stopped (the caller restores ``generator`` and torch's global generator first).
+
+    Raises ``NonFiniteLoss`` if the loss becomes NaN/inf, naming the step and the terms, rather
+    than silently training on garbage.
     """
     if config.steps is None:
         raise InputError("train.steps must be set before training")
@@ -108,11 +119,20 @@ def train_world_model(
     if inverse_dynamics is not None:
         params += list(inverse_dynamics.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    eval_generator = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    eval_generator = torch.Generator()
+    first, diagnostics = 0, {}
+    if resume is None:
+        eval_generator.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    else:
+        model.load_state_dict(resume["model"])
+        if inverse_dynamics is not None:
+            inverse_dynamics.load_state_dict(resume["inverse_dynamics"])
+        optimizer.load_state_dict(resume["optimizer"])
+        eval_generator.set_state(resume["eval_generator"])
+        first, diagnostics = int(resume["step"]), dict(resume["diagnostics"])
     model.train()
     start = time.perf_counter()
-    bar = progress(range(config.steps), desc=desc, enabled=show_progress)
-    diagnostics: dict[str, float] = {}
+    bar = progress(range(first, config.steps), desc=desc, enabled=show_progress, initial=first, total=config.steps)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
@@ -147,5 +167,9 @@ def train_world_model(
                 run.log({f"eval/{k}": v for k, v in diagnostics.items()}, step=step_offset + step)
             if hasattr(bar, "set_postfix") and "probe_rmse_px" in diagnostics:
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", probe_px=f"{diagnostics['probe_rmse_px']:.2f}")
+        if checkpoint is not None and (step + 1) % config.checkpoint_every == 0 and not last:
+            checkpoint({"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "inverse_dynamics": inverse_dynamics.state_dict() if inverse_dynamics is not None else {},
+                        "eval_generator": eval_generator.get_state(), "diagnostics": diagnostics})
     model.eval()
     return TrainResult(diagnostics, time.perf_counter() - start, config.steps)
