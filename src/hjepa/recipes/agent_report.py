@@ -55,6 +55,7 @@ def write_run_report(run: RunDir, job, config, setup, tasks: Tasks, result: Epis
          "episodes)" + (", " + ", ".join(files) if files else "") + "."),
     ]
     write_report(run.path("report.md"), f"Agent: {job.name}", sections)
+    run.publish_figures()
 
 
 def write_train_report(run: RunDir, job, config, setup, tasks: Tasks, evaluation: EpisodeResult, summary: dict) -> None:
@@ -81,3 +82,4 @@ def write_train_report(run: RunDir, job, config, setup, tasks: Tasks, evaluation
          "checkpoints/memory.pt" + (", " + ", ".join(files) if files else "") + "."),
     ]
     write_report(run.path("report.md"), f"Agent training: {job.name}", sections)
+    run.publish_figures()

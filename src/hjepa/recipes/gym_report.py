@@ -89,3 +89,4 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
                   f"(each episode beside its goal), summary.json. Data: {data_source}."),
     ]
     write_report(run.path("report.md"), f"{summary['env_id']} from pixels: {job.run_name}", sections)
+    run.publish_figures()

@@ -71,4 +71,5 @@ def write_maze_outputs(run: RunDir, job, env, tasks, results: dict, diagnostics:
          f"episodes.gif, summary.json. Data: {data_source}."),
     ]
     write_report(run.path("report.md"), f"Maze: {job.name}", sections)
+    run.publish_figures()
     return summary

@@ -94,3 +94,4 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
          f"episodes.gif, summary.json. Data: {data_source}."),
     ]
     write_report(run.path("report.md"), f"Two Rooms: {job.name}", sections)
+    run.publish_figures()

@@ -306,6 +306,13 @@ class RunDir:
         """Flush and close the TensorBoard event file (nothing else is held open); the run stays usable."""
         self.tensorboard.close()
 
+    def publish_figures(self) -> None:
+        """:meth:`publish` every PNG and GIF at the top of the run directory (its figures), then
+        :meth:`close`; what a recipe calls when its report is written."""
+        for path in sorted([*self.root.glob("*.png"), *self.root.glob("*.gif")]):
+            self.publish(path)
+        self.close()
+
     def __enter__(self) -> "RunDir":
         return self
 

@@ -99,6 +99,8 @@ class SSLTrainConfig:
     """Write checkpoints/last.pt every this many steps (and always at the end); 0: only at the end."""
     progress: bool = True
     """Show progress bars."""
+    log: Literal["tensorboard", "none"] = "tensorboard"
+    """Also write metrics and figures as TensorBoard events in <run>/tensorboard/ (when installed)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -201,6 +201,7 @@ def write_ssl_outputs(run: RunDir, summary: dict, spectra: dict[str, Tensor], ti
         ("Files", ", ".join(files) + "."),
     ]
     write_report(run.path("report.md"), title, sections)
+    run.publish_figures()
 
 
 def evaluate_ssl(checkpoint: Path, name: str = "ssl-eval", runs_root: Path = Path("runs"),

@@ -350,7 +350,9 @@ def run_ssl_training(config: SSLTrainConfig, name: str = "ssl", runs_root: Path 
         run, error = None, None
         if context.is_main:
             try:
-                run = RunDir(Path(runs_root) / name) if resume else RunDir.create(runs_root, name, overwrite)
+                tensorboard = config.log == "tensorboard"
+                run = (RunDir.reopen(runs_root, name, tensorboard=tensorboard) if resume
+                       else RunDir.create(runs_root, name, overwrite, tensorboard=tensorboard))
                 if not resume:
                     run.write_config(config.to_dict(), "ssl train")
             except (OSError, ValueError) as caught:
