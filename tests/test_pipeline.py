@@ -87,7 +87,7 @@ def test_fixed_layout_uses_its_own_defaults_unless_told_otherwise():
 
 def test_practice_tasks_stay_outside_held_out_bands_and_off_the_evaluation_seed():
     from hjepa.recipes.two_rooms_config import EvalConfig
-    from hjepa.recipes.two_rooms_practice import practice_tasks
+    from hjepa.recipes.two_rooms_training import practice_tasks
 
     job = TwoRoomsJob(data=DataConfig(wall_band=(28, 33), door_band=(25.0, 35.0)))
     env = make_env(job)

@@ -45,7 +45,7 @@ def test_two_processes_match_one(tmp_path):
     assert list(cwd.iterdir()) == [] and [p.name for p in runs.iterdir()] == ["ddp"]
     assert sorted(p.name for p in (runs / "ddp").iterdir()) == sorted(
         ["checkpoints", "config.json", "metrics.jsonl", "report.md", "spectrum.png", "summary.json",
-         "training_curves.png"])
+         "tensorboard", "training_curves.png"])
     assert [p.name for p in (runs / "ddp/checkpoints").iterdir()] == ["last.pt"]
 
     config = SSLTrainConfig(**OPTIONS)
