@@ -7,6 +7,7 @@ where the CPU has it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,13 @@ CPUINFO = Path("/proc/cpuinfo")
 
 
 def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
-    """Whether the CPU's flags (``/proc/cpuinfo``) include native bf16 (``avx512_bf16`` or ``amx_bf16``)."""
+    """Whether the CPU's flags (``/proc/cpuinfo``) include native bf16 (``avx512_bf16`` or ``amx_bf16``)
+    and torch may use them: ``ATEN_CPU_CAPABILITY=avx2`` (or ``default``) or a oneDNN ISA cap below
+    AVX-512 (``ONEDNN_MAX_CPU_ISA=AVX2``) make the CPU behave as an AVX2-only one, which has none."""
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower() in ("avx2", "default"):
+        return False
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper().startswith(("AVX2", "SSE")):
+        return False
     try:
         flags = cpuinfo.read_text()
     except OSError:

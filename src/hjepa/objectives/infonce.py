@@ -69,9 +69,7 @@ def info_nce_loss(z_a: Tensor, z_b: Tensor, temperature: float = 0.1) -> Tensor:
     local = torch.arange(n, device=z_a.device) + rank() * n  # own rows in the gathered views
     self_index = torch.cat([local, local + n_global])
     positive = torch.cat([local + n_global, local])
-    is_self = torch.zeros_like(logits, dtype=torch.bool)
-    is_self[torch.arange(2 * n, device=z_a.device), self_index] = True
-    logits = logits.masked_fill(is_self, float("-inf"))
+    logits[torch.arange(2 * n, device=z_a.device), self_index] = float("-inf")  # no anchor is its own candidate
     return F.cross_entropy(logits, positive)
 
 
