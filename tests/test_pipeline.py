@@ -98,3 +98,12 @@ def test_practice_tasks_stay_outside_held_out_bands_and_off_the_evaluation_seed(
     assert (env.room_of(tasks.start, tasks.layout) != env.room_of(tasks.goal, tasks.layout)).all()
     with pytest.raises(ValueError, match="evaluation seed"):
         practice_tasks(TwoRoomsJob(eval=EvalConfig(seed=7)), env, 4, seed=7)
+
+
+def test_auto_precision_follows_an_avx2_cap(monkeypatch):
+    """On an AVX-512-BF16 CPU told to behave as an AVX2 one, 'auto' does not pick bf16 (it would be emulated)."""
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert resolve_bf16("auto") is False and resolve_bf16("bf16") is True
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert resolve_bf16("auto") is False
