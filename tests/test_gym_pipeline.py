@@ -223,3 +223,32 @@ def test_minari_export_import_round_trip(tmp_path):
         import_minari("hjepa/toy-v0", tmp_path, image_key="rgb")
     with pytest.raises(FileNotFoundError):
         import_minari("hjepa/none-v0", tmp_path)
+
+
+def test_proprioception_rides_along_as_constant_channels():
+    from hjepa.data.windows import ProprioFrames
+
+    data = toy_dataset(steps=12)
+    proprio = lambda s: s[..., :3]  # noqa: E731  (three state entries the agent senses)
+    sampler = WindowSampler(data, ProprioFrames(StoredFrames(data, 2, 1), data, proprio), 2, 3,
+                            action_scale=np.array([2.0, 4.0]), probe_targets=lambda s: s[..., :2])
+    batch = sampler.gather(torch.tensor([1]), torch.tensor([2]))
+    assert batch.obs.shape == (1, 3, 2 * 3 + 3, 8, 8)
+    for i, t in enumerate((2, 5, 8)):
+        planes = batch.obs[0, i, 6:]
+        assert torch.allclose(planes, data.states[1, t, :3].float()[:, None, None].expand(3, 8, 8))
+
+
+def test_lewm_objective_is_prediction_and_sigreg_only():
+    from hjepa.recipes.gym_config import LEWM_LOSS, GymJob, resolve
+    from hjepa.world.build import WorldModelConfig, build_world_model
+    from hjepa.world.objective import world_model_loss
+
+    job = resolve(GymJob(env="pendulum", objective="lewm"))
+    assert job.loss == LEWM_LOSS and job.loss.variance == job.loss.covariance == job.loss.inverse_dynamics == 0.0
+    model, idm = build_world_model(WorldModelConfig(architecture="vector", obs_channels=3, obs_pool=2, channels=(8,),
+                                                    state_dim=16, predictor_hidden=32, frameskip=1))
+    obs, actions = torch.rand(4, 3, 3, 64, 64), torch.randn(4, 2, 2)
+    total, terms = world_model_loss(model, idm, obs, actions, job.loss, generator=torch.Generator().manual_seed(0))
+    assert terms["sigreg"] > 0
+    torch.testing.assert_close(total.detach(), terms["prediction"] + 0.1 * terms["sigreg"])

@@ -13,7 +13,9 @@ from torch import Tensor
 
 from hjepa.control.mpc import ModelPredictiveController
 from hjepa.control.protocol import ControllerOutput
+from hjepa.control.worlds import PixelObservation
 from hjepa.cost.intrinsic import IntrinsicCost
+from hjepa.data.windows import proprio_planes
 from hjepa.envs.tasks import Tasks
 from hjepa.planning.base import Dynamics
 from hjepa.world.model import JEPAWorldModel
@@ -50,31 +52,39 @@ class LatentMPC:
         action_scale: ``(A,)`` the world model's actions are raw actions divided by this.
         frameskip: environment steps per planner step.
         hold: plan one held action per planner step instead of the full macro action.
+        proprio: ``states (N, S) -> (N, P)`` when the model sees proprioception (for the goal's; the
+            world shows the current one): it is appended to the frames as constant channels.
     """
 
     def __init__(
         self, model: JEPAWorldModel, mpc: ModelPredictiveController, cost: IntrinsicCost,
-        action_scale: np.ndarray, frameskip: int, hold: bool,
+        action_scale: np.ndarray, frameskip: int, hold: bool, proprio=None,
     ) -> None:
         self.model, self.mpc, self.base_cost = model, mpc, cost
         self.scale = np.asarray(action_scale, dtype=np.float64)
         self.frameskip, self.hold = frameskip, hold
         self.action_repeat = frameskip
+        self.proprio = proprio
         self._dynamics = latent_dynamics(model, frameskip, len(self.scale), hold)
         self.last_plan: Tensor | None = None
 
-    def _encode(self, obs: np.ndarray) -> Tensor:
+    def _encode(self, obs: PixelObservation) -> Tensor:
         device = next(self.model.parameters()).device
-        return self.model.encode(torch.from_numpy(obs).to(device).float().div_(255.0))
+        x = torch.from_numpy(obs.frames).to(device).float().div_(255.0)  # (N, m*C, H, W)
+        if obs.proprio is not None:
+            x = torch.cat([x, proprio_planes(torch.from_numpy(obs.proprio).to(x), *x.shape[-2:])], dim=1)
+        return self.model.encode(x)
 
     def reset(self, tasks: Tasks) -> None:
+        goal_proprio = None if self.proprio is None else self.proprio(tasks.goal.numpy()).astype(np.float32)
         with torch.no_grad():
-            self._cost = self.base_cost.with_goal(self._encode(stacked(tasks.goal_frames).numpy()))
+            self._cost = self.base_cost.with_goal(self._encode(PixelObservation(stacked(tasks.goal_frames).numpy(), goal_proprio)))
         self.mpc.reset(len(tasks))
 
-    def act(self, obs: np.ndarray, rows: Tensor) -> ControllerOutput:
-        """``obs (N, m*C, H, W)`` uint8 -> raw actions ``(N, frameskip, A)`` for the next planner step
-        (every episode runs: the pixel worlds do not stop on success)."""
+    def act(self, obs: PixelObservation, rows: Tensor) -> ControllerOutput:
+        """``obs`` (stacked frames ``(N, m*C, H, W)`` uint8, proprioception) -> raw actions
+        ``(N, frameskip, A)`` for the next planner step (every episode runs: the pixel worlds do not
+        stop on success)."""
         with torch.no_grad():
             action, plan = self.mpc.act(self._encode(obs), self._dynamics, self._cost)
         self.last_plan = plan.actions

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -70,6 +70,14 @@ class PositionWorld:
         return []  # Two Rooms and the maze re-render frames from the paths afterwards
 
 
+class PixelObservation(NamedTuple):
+    """What a pixel environment shows a controller: stacked ``frames (N, m*C, H, W)`` uint8 and, when
+    the model is given it, ``proprio (N, P)`` float32 (joint angles and velocities, its own position)."""
+
+    frames: np.ndarray
+    proprio: np.ndarray | None = None
+
+
 class PixelWorld:
     """A batch of pixel environments (module docstring).
 
@@ -77,14 +85,17 @@ class PixelWorld:
         batch: ``N`` copies with the tasks' frame stack.
         success: ``(states (N, S), goal_states (N, S)) -> (N,)`` bool, the environment's test.
         distances: ``(states, goal_states) -> {name: (N,)}``, reported at the end.
+        proprio: ``states (N, S) -> (N, P)``: show the controller the environment's proprioception
+            beside the frames (None: frames only).
     """
 
     stop_on_success = False
     check_every_step = False
 
     def __init__(self, batch: PixelEnvBatch, success: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 distances: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]) -> None:
-        self.batch, self._success, self._distances = batch, success, distances
+                 distances: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]],
+                 proprio: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.batch, self._success, self._distances, self._proprio = batch, success, distances, proprio
         self.obs: np.ndarray | None = None
         self.goal_states = np.zeros((0, 0))
 
@@ -94,9 +105,10 @@ class PixelWorld:
         self.goal_states = tasks.goal.numpy()
         self.obs = self.batch.set_states(tasks.start.numpy(), tasks.start_frames.numpy())
 
-    def observe(self) -> np.ndarray:
-        """Stacked frames ``(N, m*C, H, W)`` uint8."""
-        return self.obs
+    def observe(self) -> PixelObservation:
+        """Stacked frames ``(N, m*C, H, W)`` uint8, and the proprioception if the world shows it."""
+        proprio = None if self._proprio is None else self._proprio(self.batch.states()).astype(np.float32)
+        return PixelObservation(self.obs, proprio)
 
     def step(self, action: np.ndarray, rows: Tensor, frozen: Tensor, substep: int) -> None:
         self.obs = self.batch.step(action[:, substep])

@@ -9,7 +9,7 @@ macro action is the ``k`` raw actions it spans, concatenated in time order into 
   layout (``env.window_frames``), which keeps datasets small;
 - :class:`StoredFrames`: the pixel environments' stored frames, average-pooled once, ``m`` frames
   stacked along channels (frame 0 repeated before the episode starts, as the environment batch
-  does after a reset).
+  does after a reset); :class:`ProprioFrames` appends the step's proprioception as constant channels.
 
 Options for the pixel environments: ``action_scale`` divides the actions (the box's half-range, so
 every environment's macro actions lie in [-1, 1]) and ``probe_targets`` maps simulator states to the
@@ -106,6 +106,28 @@ class StoredFrames:
     def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor:
         ep = episode.unsqueeze(1).expand_as(steps)
         return stack_frames(self.frames, ep, steps, self.frame_stack).float().div_(255.0)
+
+
+def proprio_planes(proprio: Tensor, height: int, width: int) -> Tensor:
+    """``(..., P)`` proprioception -> ``(..., P, height, width)`` constant channels appended to an image,
+    so that any convolutional encoder reads it beside the pixels."""
+    return proprio.unsqueeze(-1).unsqueeze(-1).expand(*proprio.shape, height, width)
+
+
+class ProprioFrames:
+    """Stored frames with the proprioception of each step appended as ``P`` constant channels
+    (``proprio(states (N, S)) -> (N, P)``, the environment's, e.g. joint angles and velocities)."""
+
+    def __init__(self, frames: StoredFrames, dataset: Trajectories, proprio: Callable[[np.ndarray], np.ndarray]) -> None:
+        if dataset.states is None:
+            raise InputError("proprioception needs the dataset's states")
+        self.frames = frames
+        self.proprio = torch.from_numpy(proprio(dataset.states.numpy()).astype(np.float32))  # (E, T+1, P)
+
+    def __call__(self, episode: Tensor, steps: Tensor, positions: Tensor | None) -> Tensor:
+        obs = self.frames(episode, steps, positions)  # (B, T+1, m*C, h, w)
+        planes = proprio_planes(self.proprio[episode.unsqueeze(1), steps], *obs.shape[-2:])
+        return torch.cat([obs, planes], dim=2)
 
 
 class WindowSampler:

@@ -34,7 +34,7 @@ from hjepa.control.worlds import PixelWorld
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.data.goal_tasks import random_state_tasks, sample_goal_tasks
 from hjepa.data.trajectories import Trajectories
-from hjepa.data.windows import StoredFrames, WindowSampler
+from hjepa.data.windows import ProprioFrames, StoredFrames, WindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
@@ -112,7 +112,10 @@ def run_gym(job: GymJob) -> dict:
     stored_model = load_gym_world_model(checkpoint, job.env) if checkpoint is not None else None
     if stored_model is not None:
         job = dataclasses.replace(job, model=dataclasses.replace(
-            job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip))
+            job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip,
+            proprio=bool(stored_model.extra.get("proprio", False))))
+    proprio = functions.proprio if job.model.proprio else None
+    proprio_dim = 0 if proprio is None else int(proprio(np.zeros((1, len(spec.state_names)))).shape[-1])
     run = open_run(job, "gym", name=job.run_name)
     torch.manual_seed(job.seed)
     generator = torch.Generator().manual_seed(job.seed)
@@ -142,15 +145,16 @@ def run_gym(job: GymJob) -> dict:
     action_scale = np.asarray(spec.action_high, dtype=np.float64)
 
     def sampler(data: Trajectories) -> WindowSampler:
-        return WindowSampler(data, StoredFrames(data, frame_stack, job.model.obs_pool), job.train.window, frameskip,
-                             action_scale, functions.probe_targets)
+        frames = StoredFrames(data, frame_stack, job.model.obs_pool)
+        source = frames if proprio is None else ProprioFrames(frames, data, proprio)
+        return WindowSampler(data, source, job.train.window, frameskip, action_scale, functions.probe_targets)
 
     diagnose = HeldOutDiagnostics(sampler(heldout), job.train.eval_windows)
     if stored_model is not None:
         model = stored_model.model.to(job.device)
         diagnostics, train_steps = diagnose(model, torch.Generator().manual_seed(job.seed)), 0
     else:
-        model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack, job.size, spec.action_dim)
+        model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack + proprio_dim, job.size, spec.action_dim)
         model, inverse_dynamics = build_world_model(model_config)
         model.to(job.device)
         inverse_dynamics.to(job.device)
@@ -168,7 +172,7 @@ def run_gym(job: GymJob) -> dict:
             probe, diagnostics, train_steps = diagnose.probe, result.diagnostics, result.steps
             point.save("trained", {"model": model.state_dict(), "inverse_dynamics": inverse_dynamics.state_dict(),
                                    "probe": probe.state_dict(), "diagnostics": diagnostics})
-        extra = {"env": job.env, "size": job.size, "frame_stack": frame_stack,
+        extra = {"env": job.env, "size": job.size, "frame_stack": frame_stack, "proprio": job.model.proprio,
                  "action_scale": [float(v) for v in action_scale]}
         run.save_checkpoint("world_model", checkpoint_state("gym", model, model_config, inverse_dynamics, probe, extra=extra))
     timings["train"] = clock.stop()
@@ -186,14 +190,14 @@ def run_gym(job: GymJob) -> dict:
                                     torch.Generator().manual_seed(job.eval.seed))
     cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon)
     label = f"JEPA world model + {job.plan.planner.upper()}"
-    controllers = {label: LatentMPC(model, mpc, cost, action_scale, frameskip, job.plan.hold)}
+    controllers = {label: LatentMPC(model, mpc, cost, action_scale, frameskip, job.plan.hold, proprio)}
     if job.eval.baselines:
         draw = uniform_box(np.asarray(spec.action_low), action_scale, frameskip, job.eval.seed + 1)
         controllers["random actions"] = RandomController(draw, frameskip)
         if job.eval.goal_source == "dataset":
             controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
     budget = -(-job.eval.budget_steps // frameskip) * frameskip  # whole planner steps
-    world = PixelWorld(batch, functions.success, functions.distances)
+    world = PixelWorld(batch, functions.success, functions.distances, proprio)
     results = {}
     try:
         for name, controller in controllers.items():

@@ -70,6 +70,10 @@ class GymModelConfig:
     frame_stack: int | None = None
     """Frames per observation (None: the environment's default; 2 for Pendulum, PointMaze and
     reacher, whose single frame does not show the (angular) velocity)."""
+    proprio: bool = False
+    """Give the model the environment's proprioception beside the frames (PushT: the agent's position
+    and velocity; reacher: the joints' angles and velocities; as DINO-WM does), as constant channels
+    of the encoder's input."""
 
     def __post_init__(self) -> None:
         for name in ("obs_pool", "frameskip", "state_dim", "predictor_hidden", "predictor_layers"):
@@ -135,6 +139,10 @@ class GymJob(RunOptions):
     """Reuse a world model (runs/<name>/checkpoints/world_model.pt) instead of training."""
     size: int = 64
     """Side of the rendered observations in pixels."""
+    objective: Literal["pldm", "lewm"] = "pldm"
+    """The world model's training objective, when the loss weights are left at their defaults: 'pldm'
+    (prediction + VICReg variance/covariance + temporal smoothness + inverse dynamics, PLDM's recipe)
+    or 'lewm' (prediction + SIGReg only, end to end, no stop-gradient or EMA: LeWM's recipe)."""
     data: GymDataConfig = field(default_factory=GymDataConfig)
     model: GymModelConfig = field(default_factory=GymModelConfig)
     loss: WorldModelLossWeights = field(default_factory=WorldModelLossWeights)
@@ -173,7 +181,13 @@ def resolve(job: GymJob) -> GymJob:
     data = job.data if job.data.episodes is not None else dataclasses.replace(job.data, episodes=d.episodes)
     model = job.model if job.model.frame_stack is not None else dataclasses.replace(job.model, frame_stack=d.frame_stack)
     train = job.train if job.train.steps is not None else dataclasses.replace(job.train, steps=d.train_steps)
-    return dataclasses.replace(job, data=data, model=model, train=train)
+    loss = LEWM_LOSS if job.objective == "lewm" and job.loss == WorldModelLossWeights() else job.loss
+    return dataclasses.replace(job, data=data, model=model, train=train, loss=loss)
+
+
+LEWM_LOSS = WorldModelLossWeights(prediction=1.0, variance=0.0, covariance=0.0, smoothness=0.0, inverse_dynamics=0.0,
+                                  sigreg=0.1)
+"""``--objective lewm``: the prediction error and SIGReg on the states, nothing else."""
 
 
 def world_model_config(model: GymModelConfig, obs_channels: int, size: int, action_dim: int) -> WorldModelConfig:

@@ -8,6 +8,7 @@ For a window of observations x[0..T] and macro-actions a[0..T-1]:
       + w_var * variance(s) + w_cov * covariance(s)         VICReg regulariser (no collapse)
       + w_smooth * ||s[t+1] - s[t]||²                        temporal smoothness (optional)
       + w_idm * ||IDM(s[t], s[t+1]) - a[t]||²                inverse dynamics (optional)
+      + w_sig * SIGReg(s)                                    LeWM's regulariser (optional, off by default)
 
 The regulariser is what keeps the joint embedding from collapsing: without it, a constant encoder
 predicts itself perfectly. Inverse dynamics forces the state to carry what the action changes
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from hjepa.errors import InputError
+from hjepa.objectives.sigreg import sigreg_loss
 from hjepa.objectives.temporal import InverseDynamics, inverse_dynamics_loss, temporal_smoothness
 from hjepa.objectives.vicreg import covariance_loss, variance_loss
 from hjepa.world.model import JEPAWorldModel
@@ -41,6 +43,9 @@ class WorldModelLossWeights:
     """Squared distance between consecutive states (summed over D)."""
     inverse_dynamics: float = 10.0
     """Error of predicting the action from consecutive states."""
+    sigreg: float = 0.0
+    """SIGReg (LeJEPA's Gaussianity test of random 1-D projections) on the states: LeWM's only
+    anti-collapse term. Computed only when > 0 (directions drawn from the training generator)."""
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -55,6 +60,7 @@ def world_model_loss(
     actions: torch.Tensor,
     weights: WorldModelLossWeights,
     bf16: bool = False,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its named terms for a batch of windows.
 
@@ -62,6 +68,7 @@ def world_model_loss(
         obs: (B, T+1, C, H, W) observations (already at the encoder's resolution or raw).
         actions: (B, T, A) macro-actions.
         bf16: run the encoder under bfloat16 autocast (fast on CPUs with AVX512-BF16/AMX).
+        generator: draws SIGReg's random directions (only used when ``weights.sigreg > 0``).
 
     Returns:
         total (scalar tensor with grad) and a dict of detached scalar terms.
@@ -82,5 +89,7 @@ def world_model_loss(
     terms["smoothness"] = temporal_smoothness(states)
     if inverse_dynamics is not None:
         terms["inverse_dynamics"] = inverse_dynamics_loss(inverse_dynamics, states, actions)
+    if weights.sigreg > 0:
+        terms["sigreg"] = sigreg_loss(flat, generator=generator)
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {name: value.detach() for name, value in terms.items()}

@@ -138,7 +138,7 @@ def train_world_model(
             group["lr"] = learning_rate(step, config)
         batch = train_windows.sample(config.batch_size, generator)
         obs, actions = batch.obs.to(device, non_blocking=True), batch.actions.to(device, non_blocking=True)
-        loss, terms = world_model_loss(model, inverse_dynamics, obs, actions, weights, bf16=bf16)
+        loss, terms = world_model_loss(model, inverse_dynamics, obs, actions, weights, bf16=bf16, generator=generator)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             for what, value in (("observations", batch.obs), ("actions", batch.actions)):

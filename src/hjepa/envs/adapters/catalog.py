@@ -29,30 +29,35 @@ class EnvFunctions:
         distances: ``(states, goals) -> {name: (N,)}`` named distances for reports.
         probe_targets: ``states (N, S) -> (N, 2)``, the two state quantities the world-model
             diagnostics' linear probe looks for in the representation.
+        proprio: ``states (N, S) -> (N, P)``, what the agent senses of itself (joint angles and
+            velocities, its own position), the proprioception DINO-WM gives its model beside the image.
     """
 
     make: Callable[[int], PixelEnv]
     success: Callable[[np.ndarray, np.ndarray], np.ndarray]
     distances: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
     probe_targets: Callable[[np.ndarray], np.ndarray]
+    proprio: Callable[[np.ndarray], np.ndarray]
 
 
 def env_functions(name: str) -> EnvFunctions:
     """The :class:`EnvFunctions` of ``name`` (one of :data:`ENV_NAMES`)."""
     if name == "pusht":
-        return EnvFunctions(pusht.PushTPixels, pusht.pusht_success, pusht.pusht_distances, pusht.pusht_probe_targets)
+        return EnvFunctions(pusht.PushTPixels, pusht.pusht_success, pusht.pusht_distances, pusht.pusht_probe_targets,
+                            pusht.pusht_proprio)
     if name == "pointmaze":
         return EnvFunctions(
             pointmaze.PointMazePixels, pointmaze.pointmaze_success, pointmaze.pointmaze_distances,
-            pointmaze.pointmaze_probe_targets,
+            pointmaze.pointmaze_probe_targets, pointmaze.pointmaze_proprio,
         )
     if name == "pendulum":
         return EnvFunctions(
             pendulum.PendulumPixels, pendulum.pendulum_success, pendulum.pendulum_distances,
-            pendulum.pendulum_probe_targets,
+            pendulum.pendulum_probe_targets, pendulum.pendulum_proprio,
         )
     if name == "reacher":
         return EnvFunctions(
             reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
+            reacher.reacher_proprio,
         )
     raise InputError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")

@@ -44,6 +44,11 @@ def pendulum_probe_targets(states: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(states[..., 0]), np.sin(states[..., 0])], axis=-1)
 
 
+def pendulum_proprio(states: np.ndarray) -> np.ndarray:
+    """``(cos theta, sin theta, theta_dot / 8)``, ``(N, 2) -> (N, 3)``: a joint sensor (the whole state)."""
+    return np.stack([np.cos(states[..., 0]), np.sin(states[..., 0]), states[..., 1] / 8.0], axis=-1)
+
+
 class PendulumPixels(PixelEnv):
     """Pendulum-v1 with ``(3, size, size)`` RGB observations.
 

@@ -37,6 +37,11 @@ def pointmaze_probe_targets(states: np.ndarray) -> np.ndarray:
     return states[..., :2]
 
 
+def pointmaze_proprio(states: np.ndarray) -> np.ndarray:
+    """The ball's position and velocity, ``(N, 4) -> (N, 4)`` (DINO-WM's PointMaze proprioception)."""
+    return states[..., :4]
+
+
 class PointMazePixels(PixelEnv):
     """PointMaze U-maze with ``(3, size, size)`` top-down RGB observations.
 

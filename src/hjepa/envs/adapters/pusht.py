@@ -56,6 +56,12 @@ def pusht_probe_targets(states: np.ndarray) -> np.ndarray:
     return states[..., 2:4]
 
 
+def pusht_proprio(states: np.ndarray) -> np.ndarray:
+    """What the agent knows of itself, DINO-WM's PushT proprioception: its position (board / 512) and
+    velocity (/ 100), ``(N, S) -> (N, 4)``."""
+    return np.concatenate([states[..., 0:2] / 512.0, states[..., 5:7] / 100.0], axis=-1)
+
+
 class PushTPixels(PixelEnv):
     """PushT with ``(3, size, size)`` RGB observations and relative actions.
 

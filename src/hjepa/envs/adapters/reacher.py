@@ -64,6 +64,12 @@ def reacher_probe_targets(states: np.ndarray) -> np.ndarray:
     return fingertip(states)
 
 
+def reacher_proprio(states: np.ndarray) -> np.ndarray:
+    """The arm's joint sensors: cos and sin of both angles and their velocities (/ 10),
+    ``(N, 6) -> (N, 6)`` (the target is not the arm's to sense)."""
+    return np.concatenate([np.cos(states[..., :2]), np.sin(states[..., :2]), states[..., 2:4] / 10.0], axis=-1)
+
+
 class ReacherPixels(PixelEnv):
     """dm-control reacher-easy with ``(3, size, size)`` top-down RGB observations.
 
