@@ -37,6 +37,7 @@ from hjepa.data.trajectories import Trajectories
 from hjepa.data.windows import ProprioFrames, StoredFrames, WindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
+from hjepa.envs.experts import PushTExpert, ReacherExpert
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
@@ -57,11 +58,41 @@ def exploration_policy(job: GymJob, spec):
     return CorrelatedNoisePolicy(spec.action_low, spec.action_high, rho=job.data.rho, sigma=job.data.sigma)
 
 
-def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int) -> Trajectories:
-    """Reward-free episodes of ``job.env`` (single frames; stacking happens when sampling)."""
+def expert_policy(job: GymJob, spec):
+    """The privileged expert of ``job.env`` (hjepa.envs.experts); PushT and reacher have one."""
+    if job.env == "pusht":
+        return PushTExpert(max_step=spec.action_high[0])
+    if job.env == "reacher":
+        return ReacherExpert()
+    raise InputError(f"{job.env} has no expert controller: expert data and eval.goal-source expert need pusht or reacher")
+
+
+EXPERT_SEED = {"train": 7001, "validation": 7002, "test": 7003}
+"""Seed offsets of the expert trajectories, added to the job's seed (training) or eval seed."""
+TEST_SEED_OFFSET = 10000
+"""Test tasks draw with ``eval.seed + TEST_SEED_OFFSET``; validation tasks with ``eval.seed``."""
+
+
+def stored_or_collect(run, job: GymJob, functions: EnvFunctions, part: str, episodes: int, seed: int,
+                      min_steps: int = 1) -> Trajectories:
+    """``run/data/<part>``: loaded if an earlier (resumed) attempt saved it, else collected and saved;
+    ``part`` starting with 'expert' holds the privileged expert's episodes."""
+    path = run.path(f"data/{part}")
+    if path.exists():
+        return Trajectories.load(path)
+    if job.data.steps < min_steps:
+        raise InputError(f"data.steps={job.data.steps} is shorter than eval.goal-steps={min_steps}: no goal lies that far ahead")
+    data = collect(job, functions, episodes, seed, expert=part.startswith("expert"))
+    data.save(path)
+    return data
+
+
+def collect(job: GymJob, functions: EnvFunctions, episodes: int, seed: int, expert: bool = False) -> Trajectories:
+    """Episodes of ``job.env`` (single frames; stacking happens when sampling): reward-free
+    exploration, or with ``expert`` the privileged expert's (labelled so in the metadata)."""
     batch = PixelEnvBatch(lambda: functions.make(job.size), min(job.data.copies, episodes))
     try:
-        policy = exploration_policy(job, batch.spec)
+        policy = expert_policy(job, batch.spec) if expert else exploration_policy(job, batch.spec)
         arrays = collect_pixel_episodes(batch, policy, episodes, job.data.steps, seed, show_progress=job.progress)
         meta = {"env": batch.spec.to_dict(), "policy": policy.describe(), "seed": seed}
     finally:
@@ -109,6 +140,8 @@ def run_gym(job: GymJob) -> dict:
         for part in stored:
             if part.meta.get("env", {}).get("name") != job.env:
                 raise InputError(f"{dataset_path} holds {part.meta.get('env', {}).get('name')!r} episodes, not {job.env!r}")
+    if job.eval.goal_source == "expert" or job.data.expert_episodes > 0:
+        expert_policy(job, spec)  # refuses environments without an expert
     stored_model = load_gym_world_model(checkpoint, job.env) if checkpoint is not None else None
     if stored_model is not None:
         job = dataclasses.replace(job, model=dataclasses.replace(
@@ -137,6 +170,17 @@ def run_gym(job: GymJob) -> dict:
         train_data.save(run.path("data/train"))
         heldout.save(run.path("data/heldout"))
         data_source = str(run.path("data"))
+    if job.data.expert_episodes > 0:
+        expert = stored_or_collect(run, job, functions, "expert-train", job.data.expert_episodes, job.seed + EXPERT_SEED["train"])
+        train_data = Trajectories.concat([train_data, expert])
+        train_data = dataclasses.replace(train_data, meta={**train_data.meta, "policy": [train_data.meta.get("policy"), expert.meta["policy"]]})
+    eval_seed = job.eval.seed + (TEST_SEED_OFFSET if job.eval.split == "test" else 0)
+    task_source = heldout
+    if job.eval.goal_source == "expert":
+        task_source = stored_or_collect(run, job, functions, f"expert-{job.eval.split}", job.eval.episodes,
+                                        job.eval.seed + EXPERT_SEED[job.eval.split], min_steps=job.eval.goal_steps)
+    elif job.eval.split == "test" and job.eval.goal_source == "dataset":
+        task_source = stored_or_collect(run, job, functions, "heldout-test", job.data.heldout_episodes, job.seed + 2)
     timings["data"] = clock.stop()
 
     # 2. world model --------------------------------------------------------------------------
@@ -182,19 +226,19 @@ def run_gym(job: GymJob) -> dict:
     model.eval()
     batch = PixelEnvBatch(lambda: functions.make(job.size), job.eval.episodes, frame_stack)
     if job.eval.goal_source == "random_state":
-        tasks = random_state_tasks(batch, job.eval.episodes, job.eval.seed)
+        tasks = random_state_tasks(batch, job.eval.episodes, eval_seed)
     else:
-        tasks = sample_goal_tasks(heldout, job.eval.episodes, job.eval.goal_steps, frame_stack, job.eval.seed)
+        tasks = sample_goal_tasks(task_source, job.eval.episodes, job.eval.goal_steps, frame_stack, eval_seed)
     plan_dim = spec.action_dim * (1 if job.plan.hold else frameskip)
     mpc = ModelPredictiveController(make_planner(job.plan, plan_dim, job.plan.max_action), job.plan.horizon, frameskip,
-                                    torch.Generator().manual_seed(job.eval.seed))
+                                    torch.Generator().manual_seed(eval_seed))
     cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon)
     label = f"JEPA world model + {job.plan.planner.upper()}"
     controllers = {label: LatentMPC(model, mpc, cost, action_scale, frameskip, job.plan.hold, proprio)}
     if job.eval.baselines:
-        draw = uniform_box(np.asarray(spec.action_low), action_scale, frameskip, job.eval.seed + 1)
+        draw = uniform_box(np.asarray(spec.action_low), action_scale, frameskip, eval_seed + 1)
         controllers["random actions"] = RandomController(draw, frameskip)
-        if job.eval.goal_source == "dataset":
+        if job.eval.goal_source in ("dataset", "expert"):
             controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
     budget = -(-job.eval.budget_steps // frameskip) * frameskip  # whole planner steps
     world = PixelWorld(batch, functions.success, functions.distances, proprio)

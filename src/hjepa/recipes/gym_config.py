@@ -35,6 +35,9 @@ class GymDataConfig:
     """PointMaze/Pendulum/reacher: std of the random actions, as a fraction of the half-range."""
     push_prob: float = 0.5
     """PushT: probability that a waypoint lies behind the T-block (the walk pushes it)."""
+    expert_episodes: int = 0
+    """Add this many expert episodes (a privileged controller on the true state, hjepa.envs.experts;
+    PushT and reacher) to the training data beside the exploration episodes."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "heldout_episodes", "copies"):
@@ -104,10 +107,15 @@ class GymEvalConfig:
     (DINO-WM: goal_H 5 x frameskip 5)."""
     budget_steps: int = 50
     """Environment steps the controller may take (success is checked every planner step)."""
-    goal_source: Literal["dataset", "random_state"] = "dataset"
+    goal_source: Literal["dataset", "expert", "random_state"] = "dataset"
     """'dataset': goals that held-out episodes reached goal_steps later (DINO-WM's PushT setting);
-    'random_state': start and goal anywhere in free space at rest (DINO-WM's PointMaze setting;
-    PointMaze only; give it a longer budget_steps)."""
+    'expert': start at a state of an expert trajectory, goal its state goal_steps later
+    (stable-worldmodel's protocol; the trajectories come from a privileged controller, PushT and
+    reacher); 'random_state': start and goal anywhere in free space at rest (DINO-WM's PointMaze
+    setting; PointMaze only; give it a longer budget_steps)."""
+    split: Literal["validation", "test"] = "validation"
+    """Which tasks: every choice (recipe, horizon, samples) is made on validation tasks; test tasks
+    (their own seed, eval.seed + 10000, and their own expert trajectories) are reported once."""
     baselines: bool = True
     """Also run random actions and the held-out episode's own actions (open loop)."""
     record: int = 8

@@ -44,6 +44,8 @@ def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dic
         "env": job.env, "env_id": spec.env_id,
         "success_rate": s["success_rate"], "final_success_rate": s["final_success_rate"],
         "start_success_rate": s["start_success_rate"], "episodes": len(tasks),
+        "split": job.eval.split, "goal_source": job.eval.goal_source, "objective": job.objective,
+        "expert_training_episodes": job.data.expert_episodes,
         "planning_ms_per_step": s["planning_ms_per_step"],
         "data_seconds": timings["data"]["wall_seconds"], "train_seconds": timings["train"]["wall_seconds"],
         "eval_seconds": timings["plan"]["wall_seconds"], "total_seconds": time.perf_counter() - t_start,
@@ -65,11 +67,19 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
         f"data {summary['data_seconds']:.0f} s, training {summary['train_seconds']:.0f} s, evaluation "
         f"{summary['eval_seconds']:.0f} s, total {summary['total_seconds']:.0f} s."
     )
-    goals = (f"goals from held-out episodes (evaluation seed {job.eval.seed}): the goal is the observation the "
-             f"episode reached {job.eval.goal_steps} steps after the start" if job.eval.goal_source == "dataset" else
-             f"start and goal states drawn anywhere in free space at rest (DINO-WM's random_state, seed {job.eval.seed})")
+    seed = f"{job.eval.split} tasks, evaluation seed {job.eval.seed}" + (" + 10000" if job.eval.split == "test" else "")
+    goals = {
+        "dataset": f"goals from held-out exploration episodes ({seed}): the goal is the observation the episode reached "
+                   f"{job.eval.goal_steps} steps after the start",
+        "expert": f"starts on expert trajectories of a privileged controller on the true state ({seed}; stable-worldmodel's "
+                  f"protocol): the goal is the observation the trajectory reached {job.eval.goal_steps} steps later",
+        "random_state": f"start and goal states drawn anywhere in free space at rest (DINO-WM's random_state, {seed})",
+    }[job.eval.goal_source]
+    trained = f"{summary['dataset_episodes']} training episodes" + (
+        f" ({job.data.expert_episodes} of them expert episodes)" if job.data.expert_episodes else " (exploration only)")
     protocol = (
-        f"{summary['episodes']} {goals}; {job.eval.budget_steps} "
+        f"{summary['episodes']} {goals}; world model trained on {trained} with the {job.objective} objective; "
+        f"{job.eval.budget_steps} "
         f"environment steps allowed, success checked every {job.model.frameskip} steps (success_rate) and at the "
         f"end (final_success_rate); start_success_rate: tasks already solved at the start. Planner: "
         f"{job.plan.planner.upper()} {job.plan.samples} samples x {job.plan.iterations} iterations, top "
