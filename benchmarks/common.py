@@ -20,12 +20,15 @@ import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
+from hjepa.runs.allocator import keep_freed_memory
 from hjepa.runs.machine import cpu_model, machine_info  # noqa: F401  (cpu_model: re-exported for the scripts)
 from hjepa.runs.report import markdown_table
 from hjepa.runs.run_dir import atomic_write_text, to_jsonable
 
 FORMAT = "hjepa.benchmark/1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MALLOC_TUNED = keep_freed_memory()
+"""Every benchmark script imports this module first: the allocator is tuned as in the ``hjepa`` CLI."""
 REPO_ROOT = RESULTS_DIR.parent.parent
 CPU_KIND_NOT_RECORDED = ("CPU kind not recorded (measured before 2026-12-07 on the project's AMD EPYC "
                          "machine)")
@@ -104,7 +107,7 @@ def write_result(
         "description": relative_paths(description),
         "command": relative_paths(command or command_line()),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": {**machine_info(), "malloc_tuning": MALLOC_TUNED},
         "config": relative_paths(to_jsonable(asdict(config) if is_dataclass(config) else config)),
         "columns": columns,
         "rows": relative_paths(to_jsonable(rows)),

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hjepa.runs.allocator import keep_freed_memory
+
+
+def pytest_configure(config):
+    keep_freed_memory()  # as the hjepa CLI does (hjepa.runs.allocator)
+
 
 @pytest.fixture(autouse=True)
 def _one_thread_no_progress(monkeypatch):

@@ -22,6 +22,7 @@ from hjepa.recipes.maze import MazeCommand
 from hjepa.recipes.ssl_eval import SSLEvalCommand
 from hjepa.recipes.ssl_train import SSLTrainCommand, ssl_summary_line
 from hjepa.recipes.two_rooms import TwoRoomsCommand
+from hjepa.runs.allocator import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--version"]:
         print(f"hjepa {__version__}")
         return 0
+    keep_freed_memory()
     try:
         argv = expand_config(argv, RERUNNABLE)
         command = tyro.cli(

@@ -170,7 +170,7 @@ def run_gym(job: GymJob) -> dict:
         train_data.save(run.path("data/train"))
         heldout.save(run.path("data/heldout"))
         data_source = str(run.path("data"))
-    if job.data.expert_episodes > 0:
+    if job.data.expert_episodes > 0 and stored_model is None:  # training data: not needed to evaluate a checkpoint
         expert = stored_or_collect(run, job, functions, "expert-train", job.data.expert_episodes, job.seed + EXPERT_SEED["train"])
         train_data = Trajectories.concat([train_data, expert])
         train_data = dataclasses.replace(train_data, meta={**train_data.meta, "policy": [train_data.meta.get("policy"), expert.meta["policy"]]})

@@ -1,0 +1,121 @@
+"""PushT and reacher on stable-worldmodel's protocol: one row per (env, recipe, controller, split).
+
+Protocol (docs/environments.md, "stable-worldmodel's protocol"): each task starts on a trajectory
+of a privileged expert (hjepa.envs.experts) and its goal is the trajectory's observation 25
+steps later; 50 tasks, 50 environment steps, CEM 300 samples x 30 iterations, top 30, horizon 5
+planner steps of 5 environment steps, re-planned every planner step. Success is the
+environment's own test, the first time it holds (``success_rate``) and at the last step
+(``final_success_rate``).
+
+For each environment and recipe: one ``hjepa gym`` run trains the world model and evaluates on
+the **validation** tasks (every choice is made there); a second run reuses its checkpoint and
+data and evaluates once on the **test** tasks (their own seed and expert trajectories).
+``cpu_minutes`` is the process time of the validation run (data + training + planning, one torch
+thread). Random actions are the baseline row of each split.
+
+    python benchmarks/peer_protocol.py                               # every env x recipe
+    python benchmarks/peer_protocol.py --envs reacher --recipes pldm-proprio
+    python benchmarks/peer_protocol.py --reuse                       # tabulate runs already made
+
+Results: ``<out_dir>/peer_protocol.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from common import RESULTS_DIR, write_result
+from hjepa.recipes.gym import GymCommand
+
+RECIPES = {
+    "pldm": ["--objective", "pldm"],
+    "pldm-proprio": ["--objective", "pldm", "--model.proprio"],
+    "lewm-proprio": ["--objective", "lewm", "--model.proprio"],
+    "pldm-proprio-expert": ["--objective", "pldm", "--model.proprio", "--data.expert-episodes", "100"],
+}
+"""The recipes compared: ``hjepa gym`` options added to the protocol's own."""
+DATA = {
+    "pldm": "exploration", "pldm-proprio": "exploration", "lewm-proprio": "exploration",
+    "pldm-proprio-expert": "exploration + 100 expert episodes",
+}
+PROTOCOL = ["--eval.goal-source", "expert", "--eval.goal-steps", "25", "--eval.budget-steps", "50", "--eval.episodes", "50"]
+CONTROLLERS = {"learned": "JEPA world model + CEM", "random": "random actions"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """stable-worldmodel's protocol on PushT and reacher."""
+
+    envs: tuple[str, ...] = ("reacher", "pusht")
+    recipes: tuple[str, ...] = ("pldm-proprio", "lewm-proprio")
+    """Keys of RECIPES."""
+    extra_args: str = ""
+    """`hjepa gym` arguments appended to every run, one quoted string."""
+    runs_root: Path = Path("runs/bench")
+    threads: int = 1
+    reuse: bool = False
+    """Read runs that already have a summary.json instead of running them again."""
+    out_dir: Path = RESULTS_DIR
+
+
+def run_one(config: Config, name: str, args: list[str]) -> dict:
+    summary_path = config.runs_root / name / "summary.json"
+    if config.reuse and summary_path.is_file():
+        return json.loads(summary_path.read_text())
+    argv = ["--name", name, "--runs-root", str(config.runs_root), "--overwrite", "--threads", str(config.threads),
+            "--no-progress", *args, *shlex.split(config.extra_args)]
+    return tyro.cli(GymCommand, args=argv).run()
+
+
+def rows_of(env: str, recipe: str, split: str, summary: dict, cpu_minutes: float) -> list[dict]:
+    rows = []
+    for controller, label in CONTROLLERS.items():
+        result = summary["controllers"].get(label)
+        if result is None:
+            continue
+        rows.append({
+            "env": env, "protocol": "stable-wm", "recipe": recipe, "data": DATA.get(recipe, ""), "controller": controller,
+            "split": split, "episodes": summary["episodes"], "success_rate": result["success_rate"],
+            "final_success_rate": result["final_success_rate"], "stderr": binomial_stderr(result["success_rate"], summary["episodes"]),
+            "solved_at_start": summary["start_success_rate"], "cpu_minutes": cpu_minutes,
+            "planning_ms_per_step": result.get("planning_ms_per_step"),
+            "probe_r2": summary["world_model"].get("probe_r2"),
+        })
+    return rows
+
+
+def binomial_stderr(rate: float, n: int) -> float:
+    return (rate * (1.0 - rate) / max(n, 1)) ** 0.5
+
+
+COLUMNS = ["env", "protocol", "recipe", "data", "controller", "split", "episodes", "success_rate", "stderr",
+           "final_success_rate", "solved_at_start", "cpu_minutes", "planning_ms_per_step", "probe_r2"]
+
+
+def main(config: Config) -> Path:
+    rows = []
+    for env in config.envs:
+        for recipe in config.recipes:
+            name = f"peer-{env}-{recipe}"
+            validation = run_one(config, name, ["--env", env, *RECIPES[recipe], *PROTOCOL])
+            cpu_minutes = sum(validation["cpu_seconds"].values()) / 60.0
+            rows += rows_of(env, recipe, "validation", validation, cpu_minutes)
+            reuse = ["--checkpoint", str(config.runs_root / name / "checkpoints" / "world_model.pt"),
+                     "--dataset", str(config.runs_root / name / "data")]
+            test = run_one(config, f"{name}-test", ["--env", env, *RECIPES[recipe], *PROTOCOL, "--eval.split", "test", *reuse])
+            rows += rows_of(env, recipe, "test", test, cpu_minutes)
+    notes = ("Published (stable-worldmodel's table, CEM): PushT DINO-WM 74, PLDM 78, LeWM 96; Reacher DINO-WM 79, "
+             "PLDM 78, LeWM 86. Ours: expert trajectories from our privileged controllers (the peers' datasets "
+             "cannot be downloaded), 64x64 frames, trained on one CPU thread. The same planner on the true "
+             "simulator is not measured yet (see the issue notes).")
+    return write_result(config.out_dir, "peer_protocol", "PushT and reacher, stable-worldmodel's protocol",
+                        __doc__.split("\n\n")[0], config, COLUMNS, rows, notes)
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Config))
