@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms
+from hjepa.errors import InputError
 
 
 def save_trajectories(path, arrays, meta=None, chunk_episodes=None, overwrite=False):
@@ -118,6 +120,50 @@ def test_refuses_overwrite_and_keeps_old_data(tmp_path, walks):
     # an existing empty directory is fine
     (tmp_path / "empty").mkdir()
     save_trajectories(tmp_path / "empty", arrays, meta)
+
+
+def test_overwrite_moves_the_old_directory_aside(tmp_path, walks, monkeypatch):
+    """--overwrite never deletes: a directory that is not a dataset (a run, anything) and an old
+    dataset are both renamed to name.old-<timestamp> beside the new dataset, whole."""
+    arrays, meta = walks
+    target = tmp_path / "target"
+    (target / "checkpoints").mkdir(parents=True)
+    (target / "sentinel.txt").write_text("keep me")
+    (target / "checkpoints" / "world_model.pt").write_bytes(b"weights")
+    save_trajectories(target, arrays, meta, chunk_episodes=10, overwrite=True)
+    assert len(Trajectories.load(target)) == arrays["actions"].shape[0]
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("target.old-")]
+    assert len(aside) == 1 and (aside[0] / "sentinel.txt").read_text() == "keep me"
+    assert (aside[0] / "checkpoints" / "world_model.pt").read_bytes() == b"weights"
+    other = collect_random_walks(TwoRooms(), RandomWalkPolicy(), 7, 12, seed=1)
+    save_trajectories(target, other, meta, overwrite=True)  # the old dataset goes aside too, loadable
+    assert len(Trajectories.load(target)) == 7
+    datasets = [p for p in tmp_path.iterdir() if p.name.startswith("target.old-") and (p / "meta.json").exists()]
+    assert [len(Trajectories.load(p)) for p in datasets] == [arrays["actions"].shape[0]]
+    # a failed rename of the new dataset into place puts the old one back
+    real_rename = os.rename
+    def failing_rename(src, dst):
+        if ".tmp-" in str(src):
+            raise OSError("disk full")
+        real_rename(src, dst)
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises(OSError, match="disk full"):
+        save_trajectories(target, arrays, meta, overwrite=True)
+    monkeypatch.undo()
+    assert len(Trajectories.load(target)) == 7
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_refuses_to_replace_the_working_directory(tmp_path, walks, monkeypatch):
+    arrays, meta = walks
+    work = tmp_path / "a" / "work"
+    work.mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    for out in (".", "..", "", str(tmp_path)):
+        with pytest.raises(InputError, match="working directory"):
+            save_trajectories(out, arrays, meta, overwrite=True)
+    assert (work / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["a"]
 
 
 def test_missing_paths(tmp_path, walks):

@@ -10,8 +10,9 @@ A dataset is a directory::
 A format (:mod:`hjepa.data.trajectories`) brings its name, version and array validator; these
 functions write and read the directory with the same guarantees: everything goes into a temporary
 sibling directory which is renamed into place only when complete, an existing dataset is replaced
-only with ``overwrite=True`` and only after the new one is fully written, and every error names
-the file.
+only with ``overwrite=True`` and only after the new one is fully written (the old directory, whatever
+it holds, is then renamed to ``name.old-<timestamp>`` beside it, never deleted, as ``hjepa`` moves a
+run aside), and every error names the file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from hjepa.errors import InputError
+from hjepa.runs.run_dir import move_aside
 
 META_FILE = "meta.json"
 RESERVED_META = ("format", "version", "episodes", "steps", "chunks", "arrays")
@@ -53,9 +55,11 @@ def write_chunked(
     ``compressed``); ``meta.json`` holds ``format_name``, ``version``, ``episodes``, ``steps``,
     ``chunks``, ``arrays`` (per-episode dtype and shape), then the caller's ``meta``. The write is
     atomic (module docstring); a non-empty directory is replaced only with ``overwrite``
-    (``FileExistsError`` otherwise).
+    (``FileExistsError`` otherwise), and then moved aside to ``name.old-<timestamp>``, not deleted.
+    A directory that is (or holds) the working directory is refused (``InputError``).
     """
-    path = Path(path)
+    given = Path(path)
+    path = Path(os.path.abspath(given))  # '.', '..' and 'a/..' name a real directory and its parent
     if chunk_episodes < 1:
         raise InputError(f"chunk_episodes must be >= 1, got {chunk_episodes}")
     meta = dict(meta or {})
@@ -67,9 +71,12 @@ def write_chunked(
         raise InputError(f"arrays must share their first (episode) dimension, got {sorted(counts)}")
     episodes = counts.pop()
     if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a directory")
+        raise FileExistsError(f"{given} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is a non-empty directory; pass overwrite=True to replace it")
+        raise FileExistsError(f"{given} is a non-empty directory; pass overwrite=True (--overwrite) to move it aside"
+                              " (it is renamed, never deleted)")
+    if Path.cwd().is_relative_to(path.resolve()):
+        raise InputError(f"{given} is the working directory or holds it: write the {format_name} dataset to another directory")
     savez = np.savez_compressed if compressed else np.savez
     chunks: list[dict] = []
     full_meta = {
@@ -97,7 +104,7 @@ def write_chunked(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
+    return given
 
 
 def read_chunked(
@@ -158,19 +165,21 @@ def read_chunked(
     return arrays, meta
 
 
-def _replace_dir(new: Path, path: Path) -> None:
-    """Move the complete directory ``new`` to ``path``; the old one is removed only afterwards."""
+def _replace_dir(new: Path, path: Path) -> Path | None:
+    """Move the complete directory ``new`` to ``path``. A non-empty ``path`` is first renamed to
+    ``name.old-<timestamp>`` (kept, never deleted; put back if the move fails); returns where it went."""
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()  # empty: nothing to keep
     if not path.exists():
         os.rename(new, path)
-        return
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-    os.rename(path, old)
+        return None
+    old = move_aside(path)
     try:
         os.rename(new, path)
     except BaseException:
-        os.rename(old, path)  # put the previous dataset back
+        os.rename(old, path)  # put the previous directory back
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 def _read_chunk(file: Path) -> dict[str, np.ndarray]:

@@ -125,7 +125,8 @@ class Trajectories:
              overwrite: bool = False) -> Path:
         """Write the dataset at ``path`` atomically, with ``meta`` (default: its own) in ``meta.json``.
 
-        Refuses (``FileExistsError``) to replace a non-empty directory unless ``overwrite``.
+        Refuses (``FileExistsError``) to replace a non-empty directory unless ``overwrite``, which
+        moves it aside (``name.old-<timestamp>``, never deleted) once the new dataset is complete.
         """
         meta = dict(self.meta if meta is None else meta)
         clash = [k for k in RESERVED_META if k in meta]

@@ -63,7 +63,8 @@ class CollectCommand:
     out: Path = Path("data/two-rooms")
     """Directory to write (must not exist or be empty, unless --overwrite)."""
     overwrite: bool = False
-    """Replace an existing dataset (the old one is kept until the new one is complete)."""
+    """Replace what is at --out: once the new dataset is complete the old directory (dataset or not) is
+    renamed to <out>.old-<timestamp>, never deleted."""
     seed: int = 0
     """Seed of the layouts, starts and walks."""
     layout: Literal["random", "fixed"] = "random"

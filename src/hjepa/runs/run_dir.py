@@ -180,6 +180,24 @@ def _check_root_writable(root: Path) -> None:
         raise PermissionError(f"run root {existing} is not writable; choose another root directory")
 
 
+def aside_path(path: Path) -> Path:
+    """A free name beside ``path`` for its old content: ``name.old-<timestamp>`` (``-1``, ``-2``... if taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.parent / f"{path.name}.old-{stamp}"
+    k = 1
+    while aside.exists():
+        aside = path.parent / f"{path.name}.old-{stamp}-{k}"
+        k += 1
+    return aside
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to :func:`aside_path` (never delete it); returns where it went."""
+    aside = aside_path(path)
+    os.replace(path, aside)
+    return aside
+
+
 class RunDir:
     """Handle on ``root/name/``; create one with ``RunDir.create``, reopen one (to resume it) with
     ``RunDir.reopen`` or ``RunDir(path)``.
@@ -234,13 +252,7 @@ class RunDir:
                     f"run directory {run} already exists and is not empty; pass a new --name, or "
                     "--overwrite to move the old run aside (it is renamed, never deleted)"
                 )
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            aside = root / f"{name}.old-{stamp}"
-            k = 1
-            while aside.exists():
-                aside = root / f"{name}.old-{stamp}-{k}"
-                k += 1
-            os.replace(run, aside)
+            move_aside(run)
         try:
             (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         except PermissionError as err:
