@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from hjepa.agent.agent import AgentMode
 from hjepa.agent.configurator import TaskName, TaskSpec, task_preset
+from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 
 
@@ -51,12 +53,31 @@ class AgentOptions(RunOptions):
     name: str = "agent"
     """Run name: results go to <runs_root>/<name>/."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_seed("eval_seed", self.eval_seed)
+
     def spec(self) -> TaskSpec:
         """The preset named by ``task`` with the given overrides applied (checked)."""
         overrides = {key: getattr(self, key) for key in ("planner", "horizon", "samples", "iterations", "zone",
                                                          "zone_weight", "room_term", "discount", "critic_weight", "unstick")
                      if getattr(self, key) is not None}
         return dataclasses.replace(task_preset(self.task), **overrides)
+
+
+def check_options(prefix: str, options: object, at_least_1: tuple[str, ...] = (), at_least_0: tuple[str, ...] = (),
+                  fractions: tuple[str, ...] = (), rates: tuple[str, ...] = ()) -> None:
+    """Raise :class:`InputError` naming ``prefix.field`` for the first field of ``options`` out of its range."""
+    for name in at_least_1 + at_least_0:
+        value, low = getattr(options, name), 1 if name in at_least_1 else 0
+        if value is not None and value < low:
+            raise InputError(f"{prefix}.{name} must be >= {low}, got {value}")
+    for name in fractions:
+        if not 0.0 <= getattr(options, name) <= 1.0:
+            raise InputError(f"{prefix}.{name} must be in [0, 1], got {getattr(options, name)}")
+    for name in rates:
+        if not (getattr(options, name) > 0 and math.isfinite(getattr(options, name))):
+            raise InputError(f"{prefix}.{name} must be a positive finite number, got {getattr(options, name)}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,13 @@ class CriticOptions:
     round_horizon: int = 4
     """Planning horizon of the critic's own rounds."""
 
+    def __post_init__(self) -> None:
+        check_options("critic", self, at_least_1=("steps", "batch_size", "hidden", "layers", "members", "round_episodes",
+                                                  "round_horizon"),
+                      at_least_0=("rounds", "imagined_steps"), fractions=("hindsight", "imagined", "anchor"), rates=("lr",))
+        if self.imagined > 0 and self.imagined_steps < 1:
+            raise InputError(f"critic.imagined {self.imagined} needs critic.imagined_steps >= 1, got {self.imagined_steps}")
+
 
 @dataclass(frozen=True)
 class PolicyOptions:
@@ -128,6 +156,11 @@ class PolicyOptions:
     stochastic: bool = True
     """Fit a Gaussian over the teacher's labels (mean and spread) and act by sampling it, instead of
     regressing their mean (a deterministic policy can push into a wall forever)."""
+
+    def __post_init__(self) -> None:
+        check_options("policy", self, at_least_1=("round_episodes", "fit_steps", "batch_size", "hidden", "layers",
+                                                  "teacher_horizon", "teacher_iterations"),
+                      at_least_0=("rounds",), rates=("lr",))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ from typing import Literal
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob, fixed_layout_defaults, make_env, training_wall_choices
 
 
@@ -73,6 +73,11 @@ class CollectCommand:
     """Episodes per chunk file."""
     env: TwoRoomsConfig = field(default_factory=TwoRoomsConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        if self.chunk_episodes < 1:
+            raise InputError(f"chunk_episodes must be >= 1, got {self.chunk_episodes}")
 
     def run(self) -> dict:
         env_config = dataclasses.replace(self.env, fixed_layout=self.layout == "fixed")

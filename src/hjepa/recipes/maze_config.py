@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from hjepa.envs.maze import MazeConfig
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelLossWeights, HighLevelTrainConfig
@@ -163,6 +163,7 @@ class MazeEvalConfig:
         if self.episodes < 1 or not 0 <= self.min_rooms <= self.max_rooms:
             raise InputError(f"need eval.episodes >= 1 and 0 <= eval.min_rooms <= eval.max_rooms, got "
                              f"{self.episodes}, {self.min_rooms}, {self.max_rooms}")
+        check_seed("eval.seed", self.seed)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.runs.run_dir import CONFIG_FILE, RunDir, to_jsonable
 
 
@@ -30,7 +30,7 @@ class RunOptions:
     overwrite: bool = False
     """Replace an existing run of the same name (the old one is moved aside, never deleted)."""
     seed: int = 0
-    """Seed of data, initialisation and training: the same seed repeats the run."""
+    """Seed of data, initialisation and training (0 <= seed < 2**53): the same seed repeats the run."""
     threads: int = 0
     """Torch CPU threads (0: leave torch's default, one per core)."""
     device: str = "auto"
@@ -48,6 +48,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.threads < 0:
             raise InputError(f"threads must be >= 0, got {self.threads}")
+        check_seed("seed", self.seed)
         if self.resume and self.overwrite:
             raise InputError("--resume continues an existing run and --overwrite moves it aside: choose one")
 

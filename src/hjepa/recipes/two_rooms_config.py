@@ -12,7 +12,7 @@ import torch
 
 from hjepa.control.plan_config import PlanConfig
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 from hjepa.world.objective import WorldModelLossWeights
@@ -99,6 +99,9 @@ class EvalConfig:
     """Draw evaluation layouts with the wall's x in this inclusive band only (e.g. data.wall_band)."""
     door_band: tuple[float, float] | None = None
     """Draw evaluation layouts with the door's y in this band only (e.g. data.door_band)."""
+
+    def __post_init__(self) -> None:
+        check_seed("eval.seed", self.seed)
 
 
 @dataclass(frozen=True, kw_only=True)

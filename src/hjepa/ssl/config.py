@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.ssl.build import build_backbone, build_method
 from hjepa.ssl.data import BUILTIN_DATASETS, FILE_DATASETS, DatasetName
 from hjepa.ssl.method import SSLMethod
@@ -115,6 +115,7 @@ class SSLTrainConfig:
         for name in ("warmup_steps", "eval_every", "checkpoint_every", "threads"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_seed("seed", self.seed)
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise InputError(f"epochs must be a positive number, got {self.epochs}")
         for name in ("lr", "probe_lr", "lars_eta"):

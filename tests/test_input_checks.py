@@ -1,0 +1,102 @@
+"""Bad option values found by the CLI fuzz test (tests/test_cli_fuzz.py): each is refused with one
+line naming it and exit code 2, before any run directory or dataset is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hjepa.cli import main
+from hjepa.errors import MAX_SEED, InputError, check_seed
+from hjepa.recipes.agent_config import AgentRunJob, CriticOptions, PolicyOptions
+from hjepa.recipes.maze_config import MazeEvalConfig
+from hjepa.recipes.run_options import RunOptions
+from hjepa.recipes.two_rooms_config import EvalConfig
+from hjepa.ssl.config import SSLTrainConfig
+
+
+def cli(argv: list, capsys) -> tuple[int, str]:
+    """Exit code and stderr of ``hjepa <argv>``."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def assert_refused(code: int, err: str, *needles: str) -> None:
+    """Exit 2 without a traceback, the message naming the problem (a check in a config's __post_init__
+    is reported by tyro while parsing, one in the run by ``hjepa: error:``)."""
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # tyro's error box: keep each message on one line
+
+
+# ------------------------------------------------------------------------------------ seeds
+BAD_SEEDS = [2**64, 2**64 + 5, -1, -(2**63) - 1, MAX_SEED]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS)
+def test_seed_range_in_every_config(seed):
+    for make in (lambda: RunOptions(seed=seed), lambda: EvalConfig(seed=seed), lambda: MazeEvalConfig(seed=seed),
+                 lambda: SSLTrainConfig(seed=seed), lambda: AgentRunJob(checkpoint=Path("x"), eval_seed=seed)):
+        with pytest.raises(InputError, match=r"seed must be an integer in \[0, 2\*\*53\)"):
+            make()
+    check_seed("seed", MAX_SEED - 1)  # the largest one is fine
+    RunOptions(seed=0)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["collect", "--out", "<tmp>/data", "--data.episodes", "2", "--data.steps", "8", "--data.heldout-episodes", "1",
+      "--seed", str(2**64)], "seed"),
+    (["two-rooms", "--runs-root", "<tmp>", "--name", "x", "--seed", str(2**64)], "seed"),
+    (["maze", "--runs-root", "<tmp>", "--name", "x", "--seed", str(2**64)], "seed"),
+    (["agent", "train", "--checkpoint", "<tmp>/w.pt", "--runs-root", "<tmp>", "--name", "x", "--seed", "-1"], "seed"),
+    (["agent", "run", "--checkpoint", "<tmp>/w.pt", "--runs-root", "<tmp>", "--name", "x", "--eval-seed",
+      str(2**64)], "eval_seed"),
+    (["ssl", "train", "--runs-root", "<tmp>", "--name", "x", "--seed", str(2**64)], "seed"),
+    (["evaluate", "--checkpoint", "<tmp>/w.pt", "--runs-root", "<tmp>", "--name", "x", "--eval.seed", "-5"], "eval.seed"),
+])
+def test_seed_out_of_range_is_refused_before_writing(argv, needle, tmp_path, capsys):
+    """(Each of these fails fast without the check: a crash or another error at the start of the run.)"""
+    code, err = cli([a.replace("<tmp>", str(tmp_path)) for a in argv], capsys)
+    assert_refused(code, err, f"{needle} must be an integer in [0, 2**53)")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ agent options
+@pytest.mark.parametrize("options, field, value", [
+    (CriticOptions, "hidden", 0), (CriticOptions, "hidden", -3), (CriticOptions, "lr", 0.0),
+    (CriticOptions, "lr", float("nan")), (CriticOptions, "lr", float("inf")), (CriticOptions, "lr", -1e-3),
+    (CriticOptions, "layers", 0), (CriticOptions, "steps", 0), (CriticOptions, "batch_size", 0),
+    (CriticOptions, "members", 0), (CriticOptions, "rounds", -1), (CriticOptions, "round_episodes", 0),
+    (CriticOptions, "round_horizon", 0), (CriticOptions, "hindsight", 1.5), (CriticOptions, "imagined", float("nan")),
+    (CriticOptions, "anchor", -0.1), (CriticOptions, "imagined_steps", 0),
+    (PolicyOptions, "hidden", 0), (PolicyOptions, "lr", 0.0), (PolicyOptions, "lr", float("nan")),
+    (PolicyOptions, "layers", 0), (PolicyOptions, "fit_steps", 0), (PolicyOptions, "batch_size", -1),
+    (PolicyOptions, "rounds", -1), (PolicyOptions, "round_episodes", 0), (PolicyOptions, "teacher_horizon", 0),
+    (PolicyOptions, "teacher_iterations", -2),
+])
+def test_agent_options_are_checked(options, field, value):
+    prefix = "critic" if options is CriticOptions else "policy"
+    with pytest.raises(InputError, match=rf"{prefix}\.{field}"):
+        options(**{field: value})
+
+
+def test_agent_options_defaults_and_edges_are_fine():
+    CriticOptions(), PolicyOptions()
+    CriticOptions(rounds=0, imagined=0.0, imagined_steps=0, hindsight=1.0), PolicyOptions(rounds=0, teacher_horizon=None)
+
+
+def test_agent_train_bad_hidden_is_refused_before_writing(tmp_path, capsys):
+    code, err = cli(["agent", "train", "--checkpoint", tmp_path / "w.pt", "--runs-root", tmp_path, "--name", "x",
+                     "--critic.hidden", "0"], capsys)
+    assert_refused(code, err, "critic.hidden must be >= 1")
+    assert list(tmp_path.iterdir()) == []
