@@ -3,6 +3,7 @@ line naming it and exit code 2, before any run directory or dataset is written."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ from hjepa.errors import MAX_SEED, InputError, check_seed
 from hjepa.recipes.agent_config import AgentRunJob, CriticOptions, PolicyOptions
 from hjepa.recipes.maze_config import MazeEvalConfig
 from hjepa.recipes.run_options import RunOptions
-from hjepa.recipes.two_rooms_config import EvalConfig
+from hjepa.recipes.two_rooms_config import EvalConfig, PracticeConfig
 from hjepa.ssl.config import SSLTrainConfig
+from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
+from hjepa.world.hierarchy_train import HighLevelTrainConfig
+from hjepa.world.train import TrainConfig
 
 
 def cli(argv: list, capsys) -> tuple[int, str]:
@@ -100,3 +104,59 @@ def test_agent_train_bad_hidden_is_refused_before_writing(tmp_path, capsys):
                      "--critic.hidden", "0"], capsys)
     assert_refused(code, err, "critic.hidden must be >= 1")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ world model sizes
+@pytest.mark.parametrize("field, value, needle", [
+    ("obs_pool", 0, "obs_pool must be >= 1"), ("obs_pool", -2, "obs_pool must be >= 1"),
+    ("channels", (0,), "channels must be one or more conv widths"), ("channels", (8, -1), "channels"),
+    ("channels", (), "channels"), ("spatial_channels", 0, "spatial_channels must be >= 1"),
+    ("obs_channels", 0, "obs_channels must be >= 1"), ("action_dim", 0, "action_dim must be >= 1"),
+    ("action_dim", -1, "action_dim"), ("obs_size", 0, "obs_size must be >= 1"), ("obs_pool", 3, "must divide obs_size"),
+])
+def test_world_model_sizes_are_checked(field, value, needle):
+    with pytest.raises(InputError, match=re.escape(needle)):
+        WorldModelConfig(**{field: value})
+    WorldModelConfig(), VECTOR_WORLD_MODEL  # the defaults are fine
+
+
+def test_obs_pool_zero_is_refused_by_the_cli(tmp_path, capsys):
+    code, err = cli(["two-rooms", "--runs-root", tmp_path, "--name", "x", "--model.obs-pool", "0"], capsys)
+    assert_refused(code, err, "obs_pool must be >= 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ optimisation
+@pytest.mark.parametrize("config, prefix", [(TrainConfig, "train"), (HighLevelTrainConfig, "level2_train")])
+@pytest.mark.parametrize("field, value", [
+    ("weight_decay", -1e-4), ("weight_decay", float("nan")), ("weight_decay", float("inf")),
+    ("lr", 0.0), ("lr", -1.0), ("lr", float("nan")), ("lr", float("inf")), ("warmup_steps", -1),
+])
+def test_optimiser_settings_are_checked(config, prefix, field, value):
+    with pytest.raises(InputError, match=rf"{prefix}\.{field}"):
+        config(**{field: value})
+    config(weight_decay=0.0, warmup_steps=0)
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda: TrainConfig(grad_clip=float("nan")), "train.grad_clip"), (lambda: TrainConfig(grad_clip=-1.0), "train.grad_clip"),
+    (lambda: HighLevelTrainConfig(z_lr=float("inf")), "level2_train.z_lr"),
+    (lambda: HighLevelTrainConfig(z_penalty=float("nan")), "level2_train.z_penalty"),
+    (lambda: PracticeConfig(lr=float("inf")), "practice.lr"),
+    (lambda: SSLTrainConfig(weight_decay=float("inf")), "weight_decay"),
+])
+def test_other_optimiser_settings_are_checked(make, needle):
+    with pytest.raises(InputError, match=re.escape(needle)):
+        make()
+
+
+@pytest.mark.parametrize("argv", [
+    ["two-rooms", "--train.weight-decay", "-1"],
+    ["maze", "--level2-train.weight-decay", "-1"],
+    ["gym", "--env", "pendulum", "--train.weight-decay", "-1"],
+])
+def test_negative_weight_decay_is_refused_by_the_cli(argv, tmp_path, capsys):
+    # The runs root is a file: a run that got past the options would stop there at once, with another message.
+    (tmp_path / "root.txt").write_text("not a directory")
+    code, err = cli([*argv, "--runs-root", tmp_path / "root.txt", "--name", "x"], capsys)
+    assert_refused(code, err, "weight_decay must be a finite number >= 0")

@@ -4,6 +4,7 @@ plain dataclasses turned into the CLI by tyro, and the defaults of the fixed-lay
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -79,8 +80,8 @@ class PracticeConfig:
                 raise InputError(f"practice.{name} must be >= {0 if name == 'rounds' else 1}, got {getattr(self, name)}")
         if not 0.0 < self.fraction <= 1.0:
             raise InputError(f"practice.fraction must be in (0, 1], got {self.fraction}")
-        if not self.lr > 0:
-            raise InputError(f"practice.lr must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"practice.lr must be a positive finite number, got {self.lr}")
 
 
 @dataclass(frozen=True)

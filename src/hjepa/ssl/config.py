@@ -122,8 +122,8 @@ class SSLTrainConfig:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise InputError(f"{name} must be a positive number, got {value}")
-        if not self.weight_decay >= 0:
-            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:

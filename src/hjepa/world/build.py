@@ -46,11 +46,14 @@ class WorldModelConfig:
     """Dimension of one environment action."""
 
     def __post_init__(self) -> None:
-        if self.obs_size % self.obs_pool:
-            raise InputError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
-        for name in ("obs_pool", "state_dim", "predictor_hidden", "predictor_layers", "frameskip", "idm_hidden"):
+        for name in ("obs_channels", "obs_size", "obs_pool", "state_dim", "spatial_channels", "predictor_hidden",
+                     "predictor_layers", "frameskip", "idm_hidden", "action_dim"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.channels or min(self.channels) < 1:
+            raise InputError(f"channels must be one or more conv widths, each >= 1, got {tuple(self.channels)}")
+        if self.obs_size % self.obs_pool:  # after the check above: obs_pool 0 is refused, not divided by
+            raise InputError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
 
     @property
     def macro_action_dim(self) -> int:

@@ -87,11 +87,19 @@ class HighLevelTrainConfig:
     """Save the training state every this many steps (``--resume`` continues from it)."""
 
     def __post_init__(self) -> None:
+        # Named as the maze command's options (--level2-train.NAME).
         for name in ("steps", "batch_size", "window", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise InputError(f"level2.{name} must be >= 1, got {getattr(self, name)}")
-        if self.z_steps < 0 or not self.z_penalty >= 0 or not (self.lr > 0 and math.isfinite(self.lr)) or not self.z_lr > 0:
-            raise InputError("level2.z_steps, z_penalty must be >= 0 and lr, z_lr > 0")
+                raise InputError(f"level2_train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("z_steps", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise InputError(f"level2_train.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("lr", "z_lr"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise InputError(f"level2_train.{name} must be a positive finite number, got {getattr(self, name)}")
+        for name in ("weight_decay", "z_penalty"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise InputError(f"level2_train.{name} must be a finite number >= 0, got {getattr(self, name)}")
 
 
 def prediction_energy(high: HighLevelModel, s2: Tensor, u: Tensor, z: Tensor | None) -> Tensor:
@@ -201,7 +209,7 @@ def train_high_level(
         loss, terms, z = high_level_loss(high, low_states, batch.actions, weights, config, generator)
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-            raise NonFiniteLoss(f"level-2 loss is not finite at step {step} ({detail}); lower level2.lr")
+            raise NonFiniteLoss(f"level-2 loss is not finite at step {step} ({detail}); lower level2_train.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(high.parameters(), 5.0)

@@ -55,6 +55,11 @@ class TrainConfig:
                 raise InputError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"train.lr must be a positive number, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise InputError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+        for name in ("weight_decay", "grad_clip"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise InputError(f"train.{name} must be a finite number >= 0, got {getattr(self, name)}")
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
