@@ -11,9 +11,9 @@ import pytest
 from hjepa.cli import main
 from hjepa.errors import MAX_SEED, InputError, check_seed
 from hjepa.recipes.agent_config import AgentRunJob, CriticOptions, PolicyOptions
-from hjepa.recipes.maze_config import MazeEvalConfig
+from hjepa.recipes.maze_config import MazeDataConfig, MazeEvalConfig
 from hjepa.recipes.run_options import RunOptions
-from hjepa.recipes.two_rooms_config import EvalConfig, PracticeConfig
+from hjepa.recipes.two_rooms_config import DataConfig, EvalConfig, PracticeConfig
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelTrainConfig
@@ -160,3 +160,15 @@ def test_negative_weight_decay_is_refused_by_the_cli(argv, tmp_path, capsys):
     (tmp_path / "root.txt").write_text("not a directory")
     code, err = cli([*argv, "--runs-root", tmp_path / "root.txt", "--name", "x"], capsys)
     assert_refused(code, err, "weight_decay must be a finite number >= 0")
+
+
+# ------------------------------------------------------------------------------------ random-walk data
+@pytest.mark.parametrize("config", [DataConfig, MazeDataConfig])
+@pytest.mark.parametrize("field, value", [
+    ("kappa", float("nan")), ("kappa", float("inf")), ("kappa", -1.0), ("step_std", -0.1), ("step_std", float("nan")),
+    ("step_mean", float("inf")), ("step_mean", -1.0), ("resample_on_block", 1.5), ("resample_on_block", float("nan")),
+])
+def test_walk_settings_are_checked(config, field, value):
+    with pytest.raises(InputError, match=rf"data\.{field}"):
+        config(**{field: value})
+    config(kappa=0.0), config(kappa=1e300)  # huge is fine: the sampler draws the normal limit

@@ -1,9 +1,10 @@
 import math
+import signal
 
 import pytest
 import torch
 
-from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, sample_von_mises
+from hjepa.envs.random_walk import NORMAL_ABOVE_KAPPA, RandomWalkPolicy, collect_random_walks, sample_von_mises
 from hjepa.envs.two_rooms import Layout, TwoRooms, TwoRoomsConfig
 
 
@@ -28,6 +29,40 @@ def test_von_mises_deterministic():
     b = sample_von_mises(3.0, 1000, torch.Generator().manual_seed(7))
     c = sample_von_mises(3.0, 1000, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_von_mises_draws_are_unchanged_up_to_the_threshold():
+    """Fixed-seed draws recorded before the normal limit was added (kappa > NORMAL_ABOVE_KAPPA only)."""
+    assert NORMAL_ABOVE_KAPPA == 1e6
+    expected = {5.0: [-0.7342185378, 0.7633385658, 0.1285288334, -0.2164334804, -0.2770350873, -0.3663023114],
+                1e6: [-0.000624238746, -0.000829392055, 0.000288154144, -0.000486463483]}
+    for kappa, values in expected.items():
+        drawn = sample_von_mises(kappa, len(values), torch.Generator().manual_seed(0))
+        assert torch.allclose(drawn.double(), torch.tensor(values, dtype=torch.float64), rtol=0, atol=1e-7), kappa
+
+
+@pytest.mark.parametrize("kappa", [1e6 * (1 + 1e-9), 1e8, 1e16, 1e30, 1e300])
+def test_von_mises_huge_kappa_terminates_with_the_normal_limit(kappa):
+    def too_slow(signum, frame):
+        raise TimeoutError(f"sample_von_mises({kappa}) did not return")
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(10)
+    try:
+        x = sample_von_mises(kappa, 20_000, torch.Generator().manual_seed(0)).double()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert x.shape == (20_000,) and torch.isfinite(x).all()
+    if kappa > 1e60:  # the spread 1/sqrt(kappa) is below float32's smallest number: straight walks
+        assert x.abs().max() < 1e-30
+        return
+    assert abs(x.std().item() * math.sqrt(kappa) - 1.0) < 0.02 and abs(x.mean().item()) * math.sqrt(kappa) < 0.05
+
+
+def test_von_mises_spread_is_continuous_at_the_threshold():
+    below = sample_von_mises(NORMAL_ABOVE_KAPPA, 50_000, torch.Generator().manual_seed(1)).double()
+    above = sample_von_mises(NORMAL_ABOVE_KAPPA * (1 + 1e-9), 50_000, torch.Generator().manual_seed(1)).double()
+    assert abs(below.std().item() / above.std().item() - 1.0) < 0.02
 
 
 def test_collect_deterministic_and_seed_dependent():

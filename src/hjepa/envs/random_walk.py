@@ -8,7 +8,8 @@ optionally re-drawn uniformly, so walks do not slide along walls for the rest of
 
 All randomness comes from an explicit ``torch.Generator``: torch's ``VonMises`` distribution
 samples from the global generator, so :func:`sample_von_mises` implements the Best & Fisher (1979)
-rejection sampler on top of ``torch.rand(..., generator=...)``.
+rejection sampler on top of ``torch.rand(..., generator=...)`` (and, for ``kappa`` above
+:data:`NORMAL_ABOVE_KAPPA`, draws the von Mises' normal limit).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ import torch
 from hjepa.envs.two_rooms import TwoRooms
 from hjepa.errors import InputError
 
+NORMAL_ABOVE_KAPPA = 1e6
+"""Above this concentration :func:`sample_von_mises` draws ``N(0, 1/kappa)`` (clamped to [-pi, pi]):
+the von Mises' limit, whose variance differs from the exact ``1/kappa + 1/(2 kappa^2) + ...`` by a
+relative 1/(2 kappa) (< 1e-6 here). Best & Fisher's envelope degrades in float64 there (its ``r - 1``
+is about 1/(2 kappa); from about kappa = 1e16 ``c = kappa (r - f)`` is 0 and every draw is rejected, forever)."""
+
 
 def sample_von_mises(
     kappa: float, n: int, generator: torch.Generator | None = None
@@ -28,10 +35,14 @@ def sample_von_mises(
     """``n`` angles (n,) float32 in (-pi, pi] from VonMises(loc=0, concentration=kappa).
 
     Best & Fisher (1979) wrapped-Cauchy envelope; every round redraws only the rejected samples
-    (acceptance is above 65% for every ``kappa``), so the loop runs a handful of times.
+    (acceptance is above 65% for every ``kappa``), so the loop runs a handful of times. Above
+    :data:`NORMAL_ABOVE_KAPPA`: the normal limit ``N(0, 1/kappa)``, one draw per angle.
     """
     if not kappa >= 0 or math.isinf(kappa):
         raise InputError(f"kappa must be finite and >= 0, got {kappa}")
+    if kappa > NORMAL_ABOVE_KAPPA:
+        spread = torch.randn(n, generator=generator, dtype=torch.float64) / math.sqrt(kappa)
+        return spread.clamp(-math.pi, math.pi).float()
     if kappa < 1e-6:  # the density is uniform to float precision
         return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1).mul(math.pi).float()
     a = 1.0 + math.sqrt(1.0 + 4.0 * kappa * kappa)
@@ -50,6 +61,16 @@ def sample_von_mises(
         out[pending[accept]] = theta[accept]
         pending = pending[~accept]
     return out.float()
+
+
+def check_walk_settings(kappa: float, step_mean: float, step_std: float, resample_on_block: float, prefix: str = "") -> None:
+    """Raise :class:`InputError` (naming ``prefix + name``) unless ``kappa``, ``step_mean`` and ``step_std``
+    are finite and >= 0 and ``resample_on_block`` is a probability (for configs, before any run starts)."""
+    for name, value in (("kappa", kappa), ("step_mean", step_mean), ("step_std", step_std)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise InputError(f"{prefix}{name} must be a finite number >= 0, got {value}")
+    if not 0.0 <= resample_on_block <= 1.0:
+        raise InputError(f"{prefix}resample_on_block must be in [0, 1], got {resample_on_block}")
 
 
 class RandomWalkPolicy:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from hjepa.envs.maze import MazeConfig
+from hjepa.envs.random_walk import check_walk_settings
 from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
@@ -47,6 +48,9 @@ class MazeDataConfig:
         for name in ("episodes", "steps", "heldout_episodes"):
             if getattr(self, name) < 1:
                 raise InputError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        check_walk_settings(self.kappa, self.step_mean, self.step_std, self.resample_on_block, "data.")
+        if not 0.0 <= self.door_start_fraction <= 1.0:
+            raise InputError(f"data.door_start_fraction must be in [0, 1], got {self.door_start_fraction}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 
 from hjepa.control.plan_config import PlanConfig
+from hjepa.envs.random_walk import check_walk_settings
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
@@ -54,6 +55,7 @@ class DataConfig:
                 raise InputError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.doorway_start_fraction <= 1.0:
             raise InputError(f"data.doorway_start_fraction must be in [0, 1], got {self.doorway_start_fraction}")
+        check_walk_settings(self.kappa, self.step_mean, self.step_std, self.resample_on_block, "data.")
 
 
 @dataclass(frozen=True)
