@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from hjepa.cli import main
+from hjepa.envs.two_rooms import TwoRoomsConfig
 from hjepa.errors import MAX_SEED, InputError, check_seed
+from hjepa.recipes import collect
 from hjepa.recipes.agent_config import AgentRunJob, CriticOptions, PolicyOptions
+from hjepa.recipes.collect import collect_walks
 from hjepa.recipes.maze_config import MazeDataConfig, MazeEvalConfig
 from hjepa.recipes.run_options import RunOptions
-from hjepa.recipes.two_rooms_config import DataConfig, EvalConfig, PracticeConfig
+from hjepa.recipes.two_rooms_config import DataConfig, EvalConfig, PracticeConfig, TwoRoomsJob, make_env
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelTrainConfig
@@ -172,3 +175,57 @@ def test_walk_settings_are_checked(config, field, value):
     with pytest.raises(InputError, match=rf"data\.{field}"):
         config(**{field: value})
     config(kappa=0.0), config(kappa=1e300)  # huge is fine: the sampler draws the normal limit
+
+
+# ------------------------------------------------------------------------------------ held-out bands
+@pytest.mark.parametrize("make, needle", [
+    (lambda: DataConfig(door_band=(float("nan"), 20.0)), "data.door_band (nan, 20.0) must be two finite numbers"),
+    (lambda: DataConfig(door_band=(20.0, float("inf"))), "data.door_band"),
+    (lambda: DataConfig(door_band=(30.0, 20.0)), "low < high"),
+    (lambda: DataConfig(door_band=(20.0, 20.0)), "low < high"),
+    (lambda: DataConfig(wall_band=(30, 20)), "data.wall_band (30, 20) is empty"),
+    (lambda: EvalConfig(door_band=(float("nan"), float("nan"))), "eval.door_band"),
+    (lambda: EvalConfig(wall_band=(5, 4)), "eval.wall_band (5, 4) is empty"),
+    # against the environment's ranges: door_y_range (14, 49), wall_x_range (20, 41)
+    (lambda: TwoRoomsJob(data=DataConfig(door_band=(14.0, 48.999))), "leaves 0.0% of env.door_y_range (14.0, 49.0)"),
+    (lambda: TwoRoomsJob(data=DataConfig(door_band=(0.0, 200.0))), "leaves 0.0%"),
+    (lambda: TwoRoomsJob(data=DataConfig(door_band=(0.0, 5.0))), "lies outside env.door_y_range"),
+    (lambda: TwoRoomsJob(data=DataConfig(wall_band=(0, 10))), "lies outside env.wall_x_range"),
+    (lambda: TwoRoomsJob(data=DataConfig(wall_band=(10, 50))), "leaves no wall position"),
+    (lambda: TwoRoomsJob(layout="fixed", data=DataConfig(door_band=(30.0, 33.0))), "holds out the fixed layout's door"),
+    (lambda: TwoRoomsJob(layout="fixed", data=DataConfig(wall_band=(30, 30))), "holds out the fixed layout's wall"),
+    (lambda: TwoRoomsJob(eval=EvalConfig(door_band=(10.0, 20.0))), "eval.door_band (10.0, 20.0) must lie inside"),
+    (lambda: TwoRoomsJob(eval=EvalConfig(wall_band=(40, 2**40))), "eval.wall_band"),
+    (lambda: TwoRoomsConfig(door_y_range=(float("nan"), 40.0)), "door_y_range"),
+])
+def test_bands_are_checked(make, needle):
+    with pytest.raises(InputError, match=re.escape(needle)):
+        make()
+
+
+def test_usable_bands_are_fine():
+    TwoRoomsJob(data=DataConfig(door_band=(14.0, 45.5), wall_band=(20, 40)), eval=EvalConfig(door_band=(14.0, 20.0)))
+    TwoRoomsJob(data=DataConfig(door_band=(40.0, 100.0)))  # reaching past the range is fine
+    TwoRoomsJob(layout="fixed", data=DataConfig(door_band=(14.0, 20.0), wall_band=(35, 41)))
+    TwoRoomsJob(eval=EvalConfig(door_band=(30.0, 30.0)))  # one door height
+
+
+@pytest.mark.parametrize("band", [["nan", "20"], ["14", "48.999"], ["30", "20"]])
+def test_collect_refuses_a_bad_door_band_before_writing(band, tmp_path, capsys):
+    code, err = cli(["collect", "--out", tmp_path / "data", "--data.episodes", "4", "--data.steps", "8",
+                     "--data.door-band", *band], capsys)
+    assert_refused(code, err, "data.door_band")
+    assert not (tmp_path / "data").exists()
+
+
+def test_collect_never_returns_fewer_walks_than_asked(monkeypatch):
+    """Seed 2 keeps none of its first draw (28 walks, 10% outside the band): it draws again."""
+    data = DataConfig(episodes=1, steps=2, heldout_episodes=1, door_band=(14.0, 45.5))
+    job = TwoRoomsJob(data=data)
+    env = make_env(job)
+    for seed in range(12):
+        walks = collect_walks(job, env, seed, 1)
+        assert len(walks) == 1 and not 14.0 <= float(walks.to_arrays()["door_y"][0]) <= 45.5
+    monkeypatch.setattr(collect, "BAND_DRAWS", 1)  # no second draw: refused, naming the band
+    with pytest.raises(InputError, match=re.escape("data.door_band (14.0, 45.5): only 0 of 28 walks")):
+        collect_walks(job, env, 2, 1)

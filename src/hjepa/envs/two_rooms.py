@@ -16,6 +16,7 @@ layout from pixels; ``fixed_layout=True`` uses the centre wall and door for ever
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -61,6 +62,9 @@ class TwoRoomsConfig:
             raise InputError(f"size must be >= 16 pixels, got {self.size}")
         if not 0 < self.wall_x_range[0] <= self.wall_x_range[1] < self.size - self.wall_width:
             raise InputError(f"wall_x_range {self.wall_x_range} does not fit in size {self.size}")
+        low, high = self.door_y_range
+        if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high <= self.size - 1):
+            raise InputError(f"door_y_range {self.door_y_range} must be finite with 0 <= low <= high <= {self.size - 1}")
         if self.door_size <= 0 or self.max_step <= 0 or self.dot_sigma <= 0:
             raise InputError("door_size, max_step and dot_sigma must be positive")
         if self.substeps < 1:

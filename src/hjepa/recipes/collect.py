@@ -14,7 +14,16 @@ from hjepa.data.trajectories import Trajectories
 from hjepa.envs.random_walk import RandomWalkPolicy, collect_random_walks, collection_meta
 from hjepa.envs.two_rooms import TwoRooms, TwoRoomsConfig
 from hjepa.errors import InputError, check_seed
-from hjepa.recipes.two_rooms_config import DataConfig, TwoRoomsJob, fixed_layout_defaults, make_env, training_wall_choices
+from hjepa.recipes.two_rooms_config import (
+    BAND_DRAWS,
+    DataConfig,
+    EvalConfig,
+    TwoRoomsJob,
+    check_layout_bands,
+    fixed_layout_defaults,
+    make_env,
+    training_wall_choices,
+)
 
 
 def exploration_policy(data: DataConfig, env: TwoRooms) -> RandomWalkPolicy:
@@ -33,26 +42,33 @@ def dataset_meta(job: TwoRoomsJob, env: TwoRooms, seed: int) -> dict:
 
 
 def collect_walks(job: TwoRoomsJob, env: TwoRooms, seed: int, episodes: int) -> Trajectories:
-    """Reward-free random walks (outside the held-out bands, if any) as a dataset."""
+    """Exactly ``episodes`` reward-free random walks (outside the held-out bands, if any) as a dataset."""
     policy = exploration_policy(job.data, env)
     wall_choices, _ = training_wall_choices(env, job.data)
+    band = job.data.door_band
     drawn = episodes
-    if job.data.door_band is not None:
+    if band is not None:
         # Door heights inside the band are rejected: draw enough episodes to keep ``episodes``.
         full_lo, full_hi = env.config.door_y_range
-        lo, hi = job.data.door_band
-        kept_fraction = 1.0 - max(0.0, min(hi, full_hi) - max(lo, full_lo)) / (full_hi - full_lo)
-        if kept_fraction <= 0.0:
-            raise InputError(f"data.door_band {job.data.door_band} leaves no door position for training")
+        lo, hi = band
+        covered = max(0.0, min(hi, full_hi) - max(lo, full_lo))
+        kept_fraction = 1.0 - covered / (full_hi - full_lo) if full_hi > full_lo else float(covered == 0.0)
+        if not kept_fraction > 0.0:
+            raise InputError(f"data.door_band {band} leaves no door position for training")
         drawn = int(episodes / kept_fraction * 1.2) + 16
-    arrays = collect_random_walks(
-        env, policy, drawn, job.data.steps, seed, wall_x_choices=wall_choices,
-        doorway_start_fraction=job.data.doorway_start_fraction,
-    )
-    if job.data.door_band is not None:
-        keep = ((arrays["door_y"] < lo) | (arrays["door_y"] > hi)).nonzero().squeeze(-1)[:episodes]
-        arrays = {k: v[keep] for k, v in arrays.items()}
-    return Trajectories.from_arrays(arrays)
+    for _ in range(BAND_DRAWS):
+        arrays = collect_random_walks(
+            env, policy, drawn, job.data.steps, seed, wall_x_choices=wall_choices,
+            doorway_start_fraction=job.data.doorway_start_fraction,
+        )
+        if band is None:
+            return Trajectories.from_arrays(arrays)
+        keep = ((arrays["door_y"] < lo) | (arrays["door_y"] > hi)).nonzero().squeeze(-1)
+        if len(keep) >= episodes:
+            return Trajectories.from_arrays({k: v[keep[:episodes]] for k, v in arrays.items()})
+        drawn *= 2  # short (rare): draw again from the same seed, twice as many
+    raise InputError(f"data.door_band {band}: only {len(keep)} of {drawn // 2} walks drawn had their door outside it,"
+                     f" {episodes} needed; narrow the band")
 
 
 
@@ -78,6 +94,7 @@ class CollectCommand:
         check_seed("seed", self.seed)
         if self.chunk_episodes < 1:
             raise InputError(f"chunk_episodes must be >= 1, got {self.chunk_episodes}")
+        check_layout_bands(self.layout, self.env, self.data, EvalConfig())
 
     def run(self) -> dict:
         env_config = dataclasses.replace(self.env, fixed_layout=self.layout == "fixed")

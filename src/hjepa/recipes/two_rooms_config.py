@@ -20,6 +20,28 @@ from hjepa.world.build import VECTOR_WORLD_MODEL, WorldModelConfig
 from hjepa.world.objective import WorldModelLossWeights
 from hjepa.world.train import TrainConfig
 
+MIN_KEPT_DOOR_FRACTION = 0.1
+"""data.door_band may hold out at most 90% of env.door_y_range: collection draws about 1.2 / (kept
+fraction) walks per kept one (rejection sampling), so a band leaving less would take unbounded time."""
+
+BAND_DRAWS = 4
+"""Rejection sampling outside data.door_band draws at most this many times, each twice as many walks
+(or practice tasks) as the last, before it gives up with an :class:`InputError`; the first draw is
+sized so that falling short is rare."""
+
+
+def check_band_shape(wall_name: str, wall_band: tuple[int, int] | None, door_name: str,
+                     door_band: tuple[float, float] | None, open_door_band: bool) -> None:
+    """A wall band ``(low, high)`` with low <= high; a door band of finite numbers with low < high
+    (``open_door_band``: a held-out band must have a width) or low <= high."""
+    if wall_band is not None and not wall_band[0] <= wall_band[1]:
+        raise InputError(f"{wall_name} {tuple(wall_band)} is empty: give (low, high) with low <= high")
+    if door_band is not None:
+        low, high = door_band
+        if not (math.isfinite(low) and math.isfinite(high) and (low < high if open_door_band else low <= high)):
+            raise InputError(f"{door_name} {tuple(door_band)} must be two finite numbers (low, high) with "
+                             f"low {'<' if open_door_band else '<='} high")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -56,6 +78,7 @@ class DataConfig:
         if not 0.0 <= self.doorway_start_fraction <= 1.0:
             raise InputError(f"data.doorway_start_fraction must be in [0, 1], got {self.doorway_start_fraction}")
         check_walk_settings(self.kappa, self.step_mean, self.step_std, self.resample_on_block, "data.")
+        check_band_shape("data.wall_band", self.wall_band, "data.door_band", self.door_band, open_door_band=True)
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check_seed("eval.seed", self.seed)
+        check_band_shape("eval.wall_band", self.wall_band, "eval.door_band", self.door_band, open_door_band=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +155,45 @@ class TwoRoomsJob(RunOptions):
     practice: PracticeConfig = field(default_factory=PracticeConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_layout_bands(self.layout, self.env, self.data, self.eval)
+
+
+def check_layout_bands(layout: str, env: TwoRoomsConfig, data: DataConfig, eval_config: EvalConfig) -> None:
+    """The held-out bands against the environment's ranges (raises :class:`InputError` naming the band):
+    data bands must hold something out and leave enough for training (see :data:`MIN_KEPT_DOOR_FRACTION`),
+    with the fixed layout they must not hold out its one wall or door; evaluation bands lie inside the ranges."""
+    (wall_lo, wall_hi), (door_lo, door_hi) = env.wall_x_range, env.door_y_range
+    if layout == "fixed":
+        if data.wall_band is not None and data.wall_band[0] <= env.fixed_wall_x <= data.wall_band[1]:
+            raise InputError(f"data.wall_band {tuple(data.wall_band)} holds out the fixed layout's wall (x = {env.fixed_wall_x})")
+        if data.door_band is not None and data.door_band[0] <= env.fixed_door_y <= data.door_band[1]:
+            raise InputError(f"data.door_band {tuple(data.door_band)} holds out the fixed layout's door (y = {env.fixed_door_y})")
+    else:
+        if data.wall_band is not None:
+            low, high = data.wall_band
+            if high < wall_lo or low > wall_hi:
+                raise InputError(f"data.wall_band {tuple(data.wall_band)} lies outside env.wall_x_range {tuple(env.wall_x_range)}:"
+                                 " it holds out nothing")
+            if low <= wall_lo and high >= wall_hi:
+                raise InputError(f"data.wall_band {tuple(data.wall_band)} leaves no wall position of env.wall_x_range "
+                                 f"{tuple(env.wall_x_range)} for training")
+        if data.door_band is not None:
+            low, high = data.door_band
+            if high < door_lo or low > door_hi:
+                raise InputError(f"data.door_band {tuple(data.door_band)} lies outside env.door_y_range "
+                                 f"{tuple(env.door_y_range)}: it holds out nothing")
+            covered = min(high, door_hi) - max(low, door_lo)
+            kept = 1.0 - covered / (door_hi - door_lo) if door_hi > door_lo else 0.0
+            if kept < MIN_KEPT_DOOR_FRACTION - 1e-9:  # exactly 10% is allowed
+                raise InputError(f"data.door_band {tuple(data.door_band)} leaves {kept:.1%} of env.door_y_range "
+                                 f"{tuple(env.door_y_range)} for training; leave at least {MIN_KEPT_DOOR_FRACTION:.0%}")
+    if eval_config.wall_band is not None and not wall_lo <= eval_config.wall_band[0] <= eval_config.wall_band[1] <= wall_hi:
+        raise InputError(f"eval.wall_band {tuple(eval_config.wall_band)} must lie inside env.wall_x_range {tuple(env.wall_x_range)}")
+    if eval_config.door_band is not None and not door_lo <= eval_config.door_band[0] <= eval_config.door_band[1] <= door_hi:
+        raise InputError(f"eval.door_band {tuple(eval_config.door_band)} must lie inside env.door_y_range {tuple(env.door_y_range)}")
 
 
 DEFAULT_TRAIN_STEPS = {"random": 1500, "fixed": 600}

@@ -20,7 +20,7 @@ from hjepa.envs.two_rooms import TwoRooms
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
-from hjepa.recipes.two_rooms_config import TwoRoomsJob, train_config, training_wall_choices
+from hjepa.recipes.two_rooms_config import BAND_DRAWS, TwoRoomsJob, train_config, training_wall_choices
 from hjepa.runs.resume import ResumePoint
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
@@ -57,11 +57,14 @@ def practice_tasks(job: TwoRoomsJob, env: TwoRooms, n: int, seed: int) -> Tasks:
     if job.data.door_band is None:
         return sample_two_rooms_tasks(env, n, seed, wall_choices)
     lo, hi = job.data.door_band
-    drawn = sample_two_rooms_tasks(env, 4 * n + 16, seed, wall_choices)
-    keep = ((drawn.layout.door_y < lo) | (drawn.layout.door_y > hi)).nonzero().squeeze(-1)[:n]
-    if len(keep) < n:
-        raise InputError(f"data.door_band {job.data.door_band} leaves too few door positions for practice tasks")
-    return drawn.index(keep)
+    count = 4 * n + 16
+    for _ in range(BAND_DRAWS):
+        drawn = sample_two_rooms_tasks(env, count, seed, wall_choices)
+        keep = ((drawn.layout.door_y < lo) | (drawn.layout.door_y > hi)).nonzero().squeeze(-1)
+        if len(keep) >= n:
+            return drawn.index(keep[:n])
+        count *= 2  # short: draw again from the same seed, twice as many
+    raise InputError(f"data.door_band {job.data.door_band} leaves too few door positions for practice tasks")
 
 
 def practise(
