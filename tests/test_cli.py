@@ -152,6 +152,25 @@ def test_evaluate_stored_checkpoint(tiny_run, tmp_path, capsys):
     assert (tmp_path / "ev" / "paths.png").is_file() and not (tmp_path / "ev" / "training_curves.png").exists()
 
 
+def test_checkpoint_of_a_fixed_layout_run_is_evaluated_with_its_own_settings(tmp_path, capsys):
+    """--layout fixed with the model options left alone trains the vector model (obs_pool 2); `evaluate`
+    (`two-rooms --checkpoint`, the same code) renders and cuts its held-out windows with the checkpoint's
+    settings, not the --model.* defaults (obs_pool 4, which failed: the encoder got 16x16 frames)."""
+    small = ["--data.episodes", "8", "--data.steps", "40", "--data.heldout-episodes", "8", "--train.steps", "2",
+             "--train.batch-size", "4", "--train.window", "4", "--train.eval-every", "2", "--train.eval-windows", "8",
+             "--train.warmup-steps", "1", "--env.max-episode-steps", "12", "--precision", "fp32", "--threads", "1"]
+    code, _, err = cli(["two-rooms", "--name", "fixed", "--runs-root", tmp_path, "--layout", "fixed", *small,
+                        "--practice.rounds", "0", "--eval.no-baselines", *PLAN], capsys)
+    assert code == 0, err
+    checkpoint = tmp_path / "fixed" / "checkpoints" / "world_model.pt"
+    assert torch.load(checkpoint, weights_only=True)["model_config"]["obs_pool"] == 2
+    code, out, err = cli(["evaluate", "--checkpoint", checkpoint, "--name", "ev", "--runs-root", tmp_path,
+                          "--threads", "1", *PLAN], capsys)
+    assert code == 0, err
+    assert "success rate" in out
+    assert strict_json(tmp_path / "ev" / "config.json")["model"]["obs_pool"] == 2  # what was evaluated
+
+
 # ------------------------------------------------------------------------------------ help
 def expected_options(cls, prefix: str = "") -> set[str]:
     """``--prefix.field-name`` for every leaf field of a command's dataclass tree."""

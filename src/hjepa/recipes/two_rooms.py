@@ -62,6 +62,8 @@ def run_two_rooms(job: TwoRoomsJob) -> dict:
     stored_dataset = Trajectories.load(dataset_path) if dataset_path is not None else None
     load_seconds = time.perf_counter() - t0
     stored_model = load_world_checkpoint(checkpoint, "two-rooms") if checkpoint is not None else None
+    if stored_model is not None:  # its own architecture pools and cuts the windows, not the --model.* options
+        job = dataclasses.replace(job, model=stored_model.config)
     if stored_model is None and job.practice.rounds > 0 and job.plan.horizon < job.train.window:
         raise InputError(
             f"practice episodes last plan.horizon={job.plan.horizon} macro steps, shorter than a training window "
