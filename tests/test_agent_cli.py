@@ -171,7 +171,7 @@ def test_help_lists_the_agent_options(capsys, monkeypatch):
     assert code == 0 and all(o in out for o in ("--mode", "--learned", "--use-critic", "--eval-seed"))
 
 
-def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys):
+def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys, monkeypatch):
     from hjepa.agent.critic_ensemble import CriticEnsemble
     code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "ens", "--runs-root", tmp_path,
                         "--task", "reach", *TINY_TRAIN, "--critic.members", "2", "--critic.bootstrap"], capsys)
@@ -185,7 +185,9 @@ def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys):
     code, out, err = cli(["agent", "run", "--checkpoint", world, "--task", "reach", "--mode", "mode2", "--use-critic",
                           "--learned", tmp_path / "ens", "--name", "run", "--runs-root", tmp_path, *TINY_RUN], capsys)
     assert code == 0 and "success" in out, err
+    monkeypatch.setenv("COLUMNS", "200")  # refused while parsing now: keep tyro's message on one line
     code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "bad", "--runs-root", tmp_path,
                         *TINY_TRAIN, "--critic.members", "0"], capsys)
     assert code != 0 and "critic.members must be >= 1" in err
+    assert not (tmp_path / "bad").exists()
     assert not (tmp_path / "bad").exists()  # refused before anything is written
