@@ -284,3 +284,17 @@ def test_bad_config_value(option, value, needle, tmp_path, capsys, monkeypatch):
     code, _, err = cli(["two-rooms", "--name", "x", "--runs-root", tmp_path, *TINY, option, value], capsys)
     assert_clear_error(code, err, needle)
     assert not (tmp_path / "x").exists()
+
+
+def test_tyro_error_box_becomes_one_line():
+    from hjepa.cli import one_line
+
+    unicode_box = ("╭─ Value error ──────────╮\n│ Error parsing __tyro-dummy-inner__.job.plan: plan.elites (400) cannot │\n"
+                   "│ exceed plan.samples (8) │\n│ ──────────── │\n│ For full helptext, see x --help │\n╰──────────╯\n")
+    plain_box = (" Value error \n ---------- \n  Error parsing --train.steps: no type matching INT \n  from ['abc'] \n"
+                 "  ----------\n  For full helptext, see x --help \n")
+    unknown = ("╭─ Unrecognized options ─╮\n│ Unrecognized options: --no-eval.baselines │\n│ ──── │\n│ Perhaps you meant: │\n"
+               "│     --eval.baselines, --eval.no-baselines │\n│         Also evaluate random actions. │\n╰──╯\n")
+    assert one_line(unicode_box) == "plan.elites (400) cannot exceed plan.samples (8)"
+    assert one_line(plain_box) == "--train.steps: no type matching INT from ['abc']"
+    assert one_line(unknown) == "Unrecognized options: --no-eval.baselines; perhaps you meant --eval.baselines, --eval.no-baselines"

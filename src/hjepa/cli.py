@@ -3,6 +3,9 @@ so every option is documented by the field's docstring: ``hjepa <command> --help
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Union
@@ -103,6 +106,39 @@ def summary_line(command, summary: dict) -> str | None:
     return None
 
 
+BOX = re.compile(r"[│╭╮╰╯─┃━]+")
+
+
+def paragraphs(box: str) -> list[str]:
+    """The text of tyro's error box (unicode, or plain when not a terminal), one string per paragraph."""
+    out, current = [], []
+    for raw in box.splitlines():
+        text = BOX.sub(" ", raw).strip()
+        title = raw.lstrip().startswith("╭")
+        if not text or re.fullmatch(r"-+", text) or title:
+            out += [" ".join(current), text if title else ""]
+            current = []
+            continue
+        current.append(text)
+    out.append(" ".join(current))
+    return [p for p in out if p]
+
+
+def one_line(box: str) -> str:
+    """tyro's boxed parse error -> its message on one line: the box's title dropped, ``Error parsing
+    X:`` shortened to the option's name, and tyro's suggestion kept."""
+    texts = paragraphs(box)
+    body = [t for t in texts if ":" in t or len(t.split()) > 4] or texts or ["invalid arguments"]
+    message = re.sub(r"\s*\(applied to [^)]*\)", "", body[0])
+    message = re.sub(r"^Error parsing (--\S+):\s*", r"\1: ", message)
+    message = re.sub(r"^Error parsing [^:]*:\s*", "", message)
+    lines = [BOX.sub(" ", raw).strip() for raw in box.splitlines()]
+    if "Perhaps you meant:" in lines:
+        hint = next((t for t in lines[lines.index("Perhaps you meant:") + 1:] if t), "")
+        message += f"; perhaps you meant {hint}"
+    return message
+
+
 RERUNNABLE: dict[tuple[str, ...], type] = {
     ("two-rooms",): TwoRoomsCommand, ("maze",): MazeCommand, ("gym",): GymCommand,
     ("agent", "train"): AgentTrainCommand, ("agent", "run"): AgentRunCommand, ("ssl", "train"): SSLTrainCommand,
@@ -117,15 +153,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hjepa {__version__}")
         return 0
     keep_freed_memory()
+    captured = io.StringIO()
     try:
         argv = expand_config(argv, RERUNNABLE)
-        command = tyro.cli(
-            Command, args=argv,
-            description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture).",
-        )
+        with contextlib.redirect_stderr(captured):
+            command = tyro.cli(
+                Command, args=argv,
+                description="hjepa: JEPA world models and planning agents (LeCun's H-JEPA architecture).",
+            )
     except USER_ERRORS as error:  # --config's, and a config's own check, which tyro does not catch
         print(f"hjepa: error: {error}", file=sys.stderr)
         return 2
+    except SystemExit as done:  # --help (0), or tyro's error box for a bad option: made one line
+        if done.code in (0, None):
+            sys.stderr.write(captured.getvalue())
+            raise
+        print(f"hjepa: error: {one_line(captured.getvalue())} (see --help)", file=sys.stderr)
+        return 2
+    sys.stderr.write(captured.getvalue())
     try:
         summary = command.run()
     except USER_ERRORS as error:

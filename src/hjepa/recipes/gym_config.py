@@ -10,7 +10,7 @@ from typing import Literal
 
 from hjepa.control.plan_config import PlanConfig
 from hjepa.envs.adapters.catalog import EnvName
-from hjepa.errors import InputError
+from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.objective import WorldModelLossWeights
@@ -125,6 +125,7 @@ class GymEvalConfig:
         for name in ("episodes", "goal_steps", "budget_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+        check_seed("eval.seed", self.seed)
 
 
 def _default_train() -> TrainConfig:
