@@ -191,3 +191,14 @@ def test_train_and_plan_with_a_critic_ensemble(world, tmp_path, capsys, monkeypa
     assert code != 0 and "critic.members must be >= 1" in err
     assert not (tmp_path / "bad").exists()
     assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_critic_that_diverges_is_refused_not_saved(world, tmp_path, capsys):
+    """A learning rate far too large (1e6 at the default 2000 steps; 1e30 here, to be quick): the
+    critic's loss or weights go non-finite; training stops with one line naming it and exit 2, and
+    no critic checkpoint is written for `agent run --use-critic`."""
+    code, _, err = cli(["agent", "train", "--checkpoint", world, "--name", "nan", "--runs-root", tmp_path,
+                        "--task", "avoid", *TINY_TRAIN, "--critic.lr", "1e30", "--critic.steps", "40"], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1 and "critic" in err and "finite" in err, err
+    assert not (tmp_path / "nan/checkpoints/critic.pt").exists()

@@ -298,3 +298,44 @@ def test_tyro_error_box_becomes_one_line():
     assert one_line(unicode_box) == "plan.elites (400) cannot exceed plan.samples (8)"
     assert one_line(plain_box) == "--train.steps: no type matching INT from ['abc']"
     assert one_line(unknown) == "Unrecognized options: --no-eval.baselines; perhaps you meant --eval.baselines, --eval.no-baselines"
+
+
+# ------------------------------------------------- runs that others can read, re-run and trust
+def test_run_files_follow_the_umask(tiny_run):
+    """Every file of a run is written as the umask allows (the suite runs under the usual 022 or
+    stricter): never the 0600 of a bare temporary file."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in tiny_run.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+def test_config_file_re_runs_the_run(tiny_run, tmp_path, capsys):
+    """``--config runs/<name>/config.json`` repeats a run (same settings, same numbers); later flags override."""
+    config = tiny_run / "config.json"
+    recorded = strict_json(config)["run"]
+    assert recorded["subcommand"] == "two-rooms" and recorded["hjepa_version"] and recorded["command"]
+    from hjepa.runs.provenance import command_line  # in-process, the command is the host's (pytest's) argv
+
+    assert command_line(["/venv/bin/hjepa", "two-rooms", "--name", "a b"]) == "hjepa two-rooms --name 'a b'"
+    code, _, err = cli(["two-rooms", "--config", config, "--name", "again", "--runs-root", tmp_path], capsys)
+    assert code == 0, err
+    first, again = strict_json(tiny_run / "summary.json"), strict_json(tmp_path / "again/summary.json")
+    assert again["world_model"] == pytest.approx(first["world_model"], rel=1e-9)
+    code, _, err = cli(["two-rooms", "--config", config, "--name", "more", "--runs-root", tmp_path,
+                        "--train.steps", "7"], capsys)
+    assert code == 0, err
+    assert strict_json(tmp_path / "more/config.json")["train"]["steps"] == 7
+
+
+def test_non_finite_loss_is_one_line_and_no_checkpoint(tmp_path, capsys):
+    """A learning rate that blows the model up stops training at the step it happens, names the
+    terms, exits 2 and writes no checkpoint (the data already collected stays)."""
+    code, _, err = cli(["two-rooms", "--name", "x", "--runs-root", tmp_path, *TINY, "--train.lr", "1e6"], capsys)
+    assert_clear_error(code, err, "world-model loss is not finite at step", "prediction=", "lower train.lr")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "x/checkpoints/world_model.pt").exists()
+    assert (tmp_path / "x/data/meta.json").is_file()

@@ -162,7 +162,7 @@ def train_critic(
             value = torch.cat([value, value.new_zeros(anchored)])
         loss = (critic.normalized(state, goal) - value / scale).square().mean()
         if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"critic loss is not finite at step {step} (loss={float(loss):.4g}); lower --critic.lr")
+            raise NonFiniteLoss(f"critic loss is not finite at step {step} (loss={float(loss.detach()):.4g}); lower --critic.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -158,7 +158,7 @@ def fit_policy(
         else:
             loss = (std.log() + error / (2 * std.square())).sum(-1).mean()
         if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"policy loss is not finite at step {step} (loss={float(loss):.4g}); lower --policy.lr")
+            raise NonFiniteLoss(f"policy loss is not finite at step {step} (loss={float(loss.detach()):.4g}); lower --policy.lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
