@@ -57,6 +57,17 @@ def test_state_restores_the_target_and_the_kinematics_are_the_simulators(env):
     assert np.allclose(env.get_state()[4:], state[4:])  # the target does not move
 
 
+def test_a_new_adapter_steps_from_the_state_it_was_given():
+    """dm-control turns the first step of an episode never begun into a reset: set_state begins one."""
+    fresh = _make(16)
+    state = np.array([0.3, 1.2, 0.0, 0.0, 0.1, 0.1])
+    fresh.set_state(state)
+    fresh.step(np.array([1.0, 1.0]))
+    after = fresh.get_state()
+    fresh.close()
+    assert np.abs(after[:2] - state[:2]).max() < 0.05 and after[2] > 0 and np.allclose(after[4:], state[4:])
+
+
 def test_torque_turns_the_shoulder_that_way(env):
     env.set_state(np.array([0.0, 0.0, 0.0, 0.0, 0.1, 0.1]))
     for _ in range(10):

@@ -7,7 +7,8 @@ Stages, as in ``hjepa two-rooms``:
                   VICReg variance/covariance, smoothness, inverse dynamics) on frameskipped windows;
     3. evaluate — DINO-WM's goal-conditioned protocol (``hjepa.control.latent``): goals are
                   the observations held-out episodes reach ``goal_steps`` later; MPC with CEM in
-                  representation space, beside random actions and the episode's own actions;
+                  representation space, beside random actions, the episode's own actions and
+                  (``--eval.simulator``) the same planner on the true simulator;
     4. report   — ``config.json``, ``metrics.jsonl``, checkpoint, curves, a GIF, ``report.md``
                   and ``summary.json`` in ``runs/<name>/``, with wall-clock and CPU time per stage.
 """
@@ -25,6 +26,7 @@ import torch
 import tyro
 
 from hjepa.control.episodes import run_episodes
+from hjepa.control.gym_simulator import TrueSimulatorMPC
 from hjepa.control.latent import LatentMPC
 from hjepa.control.mpc import ModelPredictiveController
 from hjepa.control.plan_config import make_planner
@@ -42,7 +44,7 @@ from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy,
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
-from hjepa.recipes.gym_config import GymJob, resolve, world_model_config
+from hjepa.recipes.gym_config import GymJob, resolve, simulator_plan, world_model_config
 from hjepa.recipes.gym_report import write_gym_outputs
 from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
 from hjepa.runs.resume import ResumePoint
@@ -108,6 +110,22 @@ class StageClock:
 
     def stop(self) -> dict[str, float]:
         return {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
+
+
+def true_simulator_controller(
+    job: GymJob, functions: EnvFunctions, world: PixelWorld, action_scale: np.ndarray, seed: int
+) -> tuple[str, TrueSimulatorMPC, dict]:
+    """The learned controller's MPC and planner on ``job.env``'s true simulator (its own budget,
+    :func:`~hjepa.recipes.gym_config.simulator_plan`): label, controller (its ``simulator`` is the
+    caller's to close) and the budget used."""
+    plan, frameskip = simulator_plan(job), job.model.frameskip
+    plan_dim = len(action_scale) * (1 if plan.hold else frameskip)
+    mpc = ModelPredictiveController(make_planner(plan, plan_dim, plan.max_action), plan.horizon, frameskip, torch.Generator().manual_seed(seed))
+    cost = IntrinsicCost(squared=True, reduce_min=plan.min_over_horizon)
+    controller = TrueSimulatorMPC(functions.simulator(), functions.goal_features, world.state, mpc, cost, action_scale, plan.hold)
+    full = (plan.samples, plan.iterations) == (job.plan.samples, job.plan.iterations)
+    label = f"true simulator + {plan.planner.upper()}" + ("" if full else f" {plan.samples}x{plan.iterations}")
+    return label, controller, {"label": label, "samples": plan.samples, "iterations": plan.iterations, "elites": plan.elites}
 
 
 def load_gym_world_model(path: Path, env: str) -> WorldCheckpoint:
@@ -242,16 +260,22 @@ def run_gym(job: GymJob) -> dict:
             controllers["held-out episode's own actions (open loop)"] = ReplayReference(frameskip)
     budget = -(-job.eval.budget_steps // frameskip) * frameskip  # whole planner steps
     world = PixelWorld(batch, functions.success, functions.distances, proprio)
+    true_simulator, simulator_budget = None, None
     results = {}
     try:
+        if job.eval.baselines and job.eval.simulator and functions.simulator is not None:
+            name, true_simulator, simulator_budget = true_simulator_controller(job, functions, world, action_scale, eval_seed)
+            controllers[name] = true_simulator
         for name, controller in controllers.items():
             results[name] = run_episodes(world, controller, tasks, budget, record=job.eval.record if name == label else 0,
                                          progress=job.progress, desc="plan")
     finally:
         batch.close()
+        if true_simulator is not None:
+            true_simulator.simulator.close()
     timings["plan"] = clock.stop()
     return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
-                             len(heldout), data_source, t_start)
+                             len(heldout), data_source, t_start, simulator_budget)
 
 
 @dataclass(frozen=True)

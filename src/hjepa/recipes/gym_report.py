@@ -25,9 +25,10 @@ CURVE_KEYS = ("loss/total", "loss/prediction", "loss/variance", "loss/inverse_dy
 
 def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dict[str, EpisodeResult], diagnostics: dict,
                       timings: dict[str, dict[str, float]], train_steps: int, dataset_episodes: int,
-                      heldout_episodes: int, data_source: str, t_start: float) -> dict:
+                      heldout_episodes: int, data_source: str, t_start: float, simulator_budget: dict | None = None) -> dict:
     """Write every output file; returns the summary (also in summary.json). ``results``' first entry
-    is the learned model's."""
+    is the learned model's; ``simulator_budget`` (label, samples, iterations, elites) is the true-simulator
+    planner's, when it ran."""
     learned = next(iter(results.values()))
     metrics = read_metrics(run.path("metrics.jsonl")) if run.path("metrics.jsonl").exists() else []
     if metrics:
@@ -53,6 +54,7 @@ def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dic
         "threads": torch.get_num_threads(), "train_steps": train_steps,
         "dataset_episodes": dataset_episodes, "heldout_episodes": heldout_episodes,
         "world_model": diagnostics, "controllers": {row["controller"]: row for row in rows},
+        "simulator_budget": simulator_budget,
     }
     run.write_json("summary.json", summary)
     write_gym_report(run, job, summary, rows, diagnostics, data_source)
@@ -86,6 +88,14 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
         f"{job.plan.elites}, horizon {job.plan.horizon} x frameskip {job.model.frameskip}, cost: "
         + ("closest approach over the horizon." if job.plan.min_over_horizon else "distance at the last step.")
     )
+    budget = summary["simulator_budget"]
+    if budget is not None:
+        protocol += (
+            f" '{budget['label']}': the same planner and cost aggregation on the true simulator ({budget['samples']} "
+            f"samples x {budget['iterations']} iterations, top {budget['elites']}) from the true state, the cost the "
+            "squared distance of the goal features (reacher: fingertip; PushT: agent and block pose) to the goal "
+            "state's; it fails only where planning itself fails, so the gap to it is the world model's."
+        )
     sections = [
         ("Results", protocol + "\n\n" + markdown_table(rows, float_fmt=".3g")
          + "\n\nplanning_ms_per_step: decision time per environment step for all episodes together (they are "

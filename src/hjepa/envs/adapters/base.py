@@ -9,13 +9,16 @@ An adapter owns one copy of a simulator and shows it to hjepa the way Two Rooms 
   perceives the world.
 
 Each adapter also names a success test (``success(states, goals) -> (N,) bool``) and the state
-quantities a linear probe should find in the representation (``probe_targets``).
+quantities a linear probe should find in the representation (``probe_targets``). Some also give a
+:class:`Simulator`: the same dynamics without a renderer, many rollouts per call (the privileged
+"same planner on the true simulator" baseline plans with it).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -123,6 +126,34 @@ class PixelEnv(ABC):
         if not np.isfinite(state).all():
             raise InputError(f"{self.spec.name}: state must be finite, got {state}")
         return state
+
+
+class Simulator(Protocol):
+    """An environment's true dynamics from given states, batched, without rendering.
+
+    ``simulate(states (N, S), actions (N, T, A)) -> states (N, T, S)``: row ``i`` starts in
+    ``states[i]`` as a fresh adapter put there by ``set_state`` would, takes the actions ``[i, t]``
+    (clipped to the box, as ``PixelEnv.step`` clips them) and reports the state after each.
+    """
+
+    def simulate(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+def check_rollout_inputs(
+    name: str, states: np.ndarray, actions: np.ndarray, state_dim: int, low: tuple[float, ...], high: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``states (N, S)`` and ``actions (N, T, A)`` of environment ``name`` as finite float64 arrays,
+    the actions clipped to the box ``[low, high]`` ``(A,)``."""
+    states, actions = np.asarray(states, dtype=np.float64), np.asarray(actions, dtype=np.float64)
+    if states.ndim != 2 or states.shape[1] != state_dim:
+        raise InputError(f"{name}: states must be (N, {state_dim}), got {states.shape}")
+    if actions.ndim != 3 or actions.shape[0] != states.shape[0] or actions.shape[2] != len(low):
+        raise InputError(f"{name}: actions must be ({states.shape[0]}, T, {len(low)}), got {actions.shape}")
+    if not (np.isfinite(states).all() and np.isfinite(actions).all()):
+        raise InputError(f"{name}: states and actions must be finite")
+    return states, np.clip(actions, low, high)
 
 
 def wrap_angle(angle: np.ndarray) -> np.ndarray:

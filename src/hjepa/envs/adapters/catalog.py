@@ -11,7 +11,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from hjepa.envs.adapters import pendulum, pointmaze, pusht, reacher
-from hjepa.envs.adapters.base import PixelEnv
+from hjepa.envs.adapters.base import PixelEnv, Simulator
 from hjepa.errors import InputError
 
 EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher"]
@@ -31,6 +31,11 @@ class EnvFunctions:
             diagnostics' linear probe looks for in the representation.
         proprio: ``states (N, S) -> (N, P)``, what the agent senses of itself (joint angles and
             velocities, its own position), the proprioception DINO-WM gives its model beside the image.
+        simulator: builds the environment's batched true dynamics (:class:`~hjepa.envs.adapters.base.Simulator`),
+            or None where the adapter has none (no "true simulator" baseline then).
+        goal_features: ``states (..., S) -> (..., F)``, whose Euclidean distance to the goal's is the
+            cost of planning on the true simulator: what the success test measures (reacher: the
+            fingertip; PushT: agent and block pose). None without a simulator.
     """
 
     make: Callable[[int], PixelEnv]
@@ -38,13 +43,15 @@ class EnvFunctions:
     distances: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
     probe_targets: Callable[[np.ndarray], np.ndarray]
     proprio: Callable[[np.ndarray], np.ndarray]
+    simulator: Callable[[], Simulator] | None = None
+    goal_features: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def env_functions(name: str) -> EnvFunctions:
     """The :class:`EnvFunctions` of ``name`` (one of :data:`ENV_NAMES`)."""
     if name == "pusht":
         return EnvFunctions(pusht.PushTPixels, pusht.pusht_success, pusht.pusht_distances, pusht.pusht_probe_targets,
-                            pusht.pusht_proprio)
+                            pusht.pusht_proprio, pusht.PushTSimulator, pusht.pusht_pose_features)
     if name == "pointmaze":
         return EnvFunctions(
             pointmaze.PointMazePixels, pointmaze.pointmaze_success, pointmaze.pointmaze_distances,
@@ -58,6 +65,6 @@ def env_functions(name: str) -> EnvFunctions:
     if name == "reacher":
         return EnvFunctions(
             reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
-            reacher.reacher_proprio,
+            reacher.reacher_proprio, reacher.ReacherSimulator, reacher.fingertip,
         )
     raise InputError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")
