@@ -7,6 +7,7 @@ the run's ``summary.json``. ``--command`` replaces the whole command (then only 
 are reported, unless ``--summary`` names the summary.json it writes). Target: <= 2 GiB.
 
     python benchmarks/demo_memory.py
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/demo_memory.py --suffix _avx2
     python benchmarks/demo_memory.py --extra-args "--train.steps 30 --eval.episodes 4 --data.episodes 100"
 """
 
@@ -42,8 +43,10 @@ class Config:
     """Run this shell-quoted command instead of the demo."""
     summary: Path | None = None
     """summary.json written by --command (default: <runs_root>/<name>/summary.json for the demo)."""
+    suffix: str = ""
+    """Appended to the result name (e.g. _avx2 for a run as an AVX2-only CPU)."""
     out_dir: Path = RESULTS_DIR
-    """Where <script>.json is written."""
+    """Where <script><suffix>.json is written."""
 
 
 def demo_command(config: Config) -> list[str]:
@@ -80,7 +83,7 @@ def main(config: Config) -> Path:
             "total_seconds": summary.get("total_seconds"),
         })
     return write_result(
-        config.out_dir, "demo_memory", "Demo peak memory",
+        config.out_dir, "demo_memory" + config.suffix, "Demo peak memory" + (f" ({config.suffix.strip('_')})" if config.suffix else ""),
         "Peak resident set size (RUSAGE_CHILDREN ru_maxrss) and wall time of the command "
         f"`{config.command or shlex.join(['hjepa', *argv[3:]])}` run as a subprocess, "
         "with the headline figures of its summary.json.",

@@ -64,7 +64,12 @@ GROUPS: tuple[Group, ...] = (
         Family("two-rooms-generalisation", "Two Rooms quality: generalisation suite",
                (("two_rooms_suite_generalisation", ""),)),
         Family("two-rooms-ablation", "Two Rooms quality: ablation suite", (("two_rooms_suite_ablation", ""),)),
-        Family("demo-memory", "Demo peak memory", (("demo_memory", ""),)),
+        Family("demo-memory", "Demo end to end: wall time, peak memory, success, on each CPU kind", (
+            ("demo_memory", "this CPU's own kernels (AVX-512, bf16 where --precision auto picks it)"),
+            ("demo_memory_avx2", "as an AVX2-only CPU (ATEN_CPU_CAPABILITY=avx2, fp32)"),
+        ), history=(
+            ("demo_memory_2026-12-01", "the 2026-12-01 measurement (before the allocator tuning and channels-last)"),
+        ), label="kernels"),
         Family("env-throughput", "Two Rooms environment throughput", (("env_throughput", ""),)),
         Family("planning-speed", "Planning time per environment step", (("planning_speed", ""),)),
     )),
@@ -108,6 +113,8 @@ GROUPS: tuple[Group, ...] = (
             ("hierarchy_suite_deterministic_simulator_h30", "exact level 2, horizon 30"),
             ("hierarchy_suite_deterministic_unrolled_level1", "level 1 unrolled"),
         ), label="level 2"),
+        Family("maze-test", "Maze hierarchy on test tasks: learned level 2, landmarks, flat (issue 19)",
+               (("hierarchy_test", ""),)),
         Family("maze-stochastic", "Stochastic maze: planning with z at its mean vs expected / worst case over z", (
             ("hierarchy_suite_stochastic_36_unstick", ""),
         ), history=(
@@ -133,6 +140,16 @@ GROUPS: tuple[Group, ...] = (
         Family("external-curve", "Learning curve on PushT: success against training CPU time",
                (("external_envs_curve", ""),)),
     ), history_notes=("external_envs_targets.md",)),
+    Group("peers", "The field's own protocol: PushT, reacher (issue 18)", ("peer_protocol_targets.md",), (
+        Family("peer-protocol", "PushT and reacher on stable-worldmodel's protocol", (("peer_protocol", ""),)),
+    )),
+    Group("speed", "Speed on both CPU kinds, beside the peers (issue 21)", ("speed_targets.md",), (
+        Family("profile-demo", "Where the demo's time goes: training step, practice planning, evaluation planning", (
+            ("profile_demo", "this CPU's own kernels"),
+            ("profile_demo_avx2", "as an AVX2-only CPU"),
+        ), label="kernels"),
+        Family("peers", "hjepa beside the reference computation, in one process", (("peers", ""),)),
+    )),
     Group("jepa-family", "JEPA family (issue 7)", ("jepa_family_targets.md", "sie_mcjepa_targets.md"), (
         Family("ijepa", "JEPA family: I-JEPA vs pixel prediction vs VICReg (mnist-5k, ViT)",
                (("jepa_family_ijepa", "0"), ("jepa_family_ijepa_seed1", "1")), label="seed"),
