@@ -31,8 +31,8 @@ import tyro
 from common import RESULTS_DIR, write_result
 from hierarchy_suite import Config as SuiteConfig
 from hierarchy_suite import landmark_graph, train_or_load
-from hjepa.envs.maze import Maze
-from hjepa.envs.maze_tasks import sample_maze_tasks
+from hjepa.envs.maze import Maze, MazeLayout
+from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
 from hjepa.recipes.maze import evaluate, make_controllers
 
 
@@ -53,6 +53,18 @@ class Config:
     threads: int = 1
     runs_root: Path = Path("runs/bench")
     out_dir: Path = RESULTS_DIR
+
+
+def layouts_with_distance(env: Maze, n: int, generator: torch.Generator, lo: int, hi: int) -> MazeLayout:
+    """``n`` random layouts that hold a pair of rooms ``lo..hi`` doors apart (a random spanning tree of
+    the rooms may be too shallow: 11% have no pair 5-6 apart, 58% none 7-8 apart): the first ``n`` such
+    of ``8 n`` drawn."""
+    drawn = env.sample_layout(8 * n, generator)
+    dist = env.room_distances(reliable_layout(env, drawn))  # (8n, R, R)
+    keep = ((dist >= lo) & (dist <= hi)).flatten(1).any(1).nonzero().squeeze(1)
+    if len(keep) < n:
+        raise SystemExit(f"only {len(keep)} of {8 * n} random layouts have rooms {lo}-{hi} doors apart")
+    return drawn.index(keep[:n])
 
 
 def stderr(rate: float, n: int) -> float:
@@ -100,7 +112,9 @@ def main(config: Config) -> Path:
         unseen = Maze(dataclasses.replace(env.config, layout="random"))
         for g, group in enumerate(config.groups):
             lo, hi = (int(v) for v in group.split("-"))
-            tasks = sample_maze_tasks(unseen, config.episodes, torch.Generator().manual_seed(config.test_seed + 100 + g), lo, hi)
+            generator = torch.Generator().manual_seed(config.test_seed + 100 + g)
+            layout = layouts_with_distance(unseen, config.episodes, generator, lo, hi)
+            tasks = sample_maze_tasks(unseen, config.episodes, generator, lo, hi, layout=layout)
             rows += rows_for("maze-unseen", group, evaluate(job, unseen, make_controllers(job, unseen, low, high, probe), tasks))
             print(f"maze-unseen {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-2:]), flush=True)
     notes = (
