@@ -10,7 +10,10 @@ pooled to 16x16, spatial model): ``sample`` (draw windows and render them), ``en
 on B x 9 frames), ``rollout`` (the predictor, 8 steps), ``losses`` (prediction, VICReg, smoothness,
 inverse dynamics), ``backward``, ``optimiser`` (clip + AdamW). Planning: one MPPI decision (64
 samples x 2 iterations over 16 predictor steps) for a batch of episodes, split into ``encode`` and
-``plan``. Each phase's median over ``--steps`` repetitions after warm-up.
+``plan``; a practice round's call is the same at 256 tasks. Each phase's median over ``--steps``
+repetitions after warm-up; the warm-up row (3 steps, not in the total) holds ``--compile``'s cost.
+
+    python benchmarks/profile_demo.py --compile --suffix _compile            # torch.compile, measured both ways
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ class Config:
     """Run the convolutions in channels-last memory format."""
     plan_batch: int = 100
     """Episodes decided together in one planning call (the evaluation's batch)."""
+    practice_batch: int = 256
+    """Tasks decided together in a practice round's planning call (the demo's practice.tasks)."""
+    compile: bool = False
+    """torch.compile the encoder, predictor and inverse-dynamics head (in place); the warm-up row then
+    holds the compilation."""
     suffix: str = ""
     """Appended to the result name (e.g. _avx2)."""
     out_dir: Path = RESULTS_DIR
@@ -73,12 +81,17 @@ def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
     model, idm = build_world_model(job.model)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if config.compile:
+        compile_in_place(model, idm)
     params = [*model.parameters(), *idm.parameters()]
     optimizer = torch.optim.AdamW(params, lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     w = job.loss
     clock: dict[str, list[float]] = {}
+    warm = time.perf_counter()
     for step in range(config.steps + 3):
+        if step == 3:
+            clock["warm-up (3 steps, not in the total)"] = [time.perf_counter() - warm]
         tick: dict[str, list[float]] = {} if step < 3 else clock
         batch = timed(lambda: sampler.sample(job.train.batch_size, generator), tick, "sample")
         obs = batch.obs.contiguous(memory_format=torch.channels_last) if config.channels_last and batch.obs.dim() == 4 else batch.obs
@@ -108,13 +121,23 @@ def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
     return clock
 
 
-def plan_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
+def compile_in_place(*modules: torch.nn.Module) -> None:
+    """``torch.compile`` each module's submodules whose forward the demo calls (encoder, predictor, head)."""
+    for module in modules:
+        for part in (getattr(module, "encoder", None), getattr(module, "predictor", None)) if hasattr(module, "encoder") else (module,):
+            if part is not None:
+                part.compile()
+
+
+def plan_phases(config: Config, bf16: bool, batch: int) -> dict[str, list[float]]:
     job = TwoRoomsJob()
     env = make_env(job)
     torch.manual_seed(0)
     model, _ = build_world_model(job.model)
     model.eval()
-    tasks = sample_two_rooms_tasks(env, config.plan_batch, 1)
+    if config.compile:
+        compile_in_place(model)
+    tasks = sample_two_rooms_tasks(env, batch, 1)
     plan = PlanConfig()
     planner = make_planner(plan, 2, min(plan.max_action, env.config.max_step))
     dynamics = learned_dynamics(model, job.model.frameskip, plan.max_action, bf16=bf16)
@@ -122,7 +145,10 @@ def plan_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
     with torch.no_grad():
         goal = model.encode(env.render(tasks.goal, tasks.layout))
         cost = IntrinsicCost(goal, squared=True, reduce_min=True)
+        warm = time.perf_counter()
         for step in range(config.steps + 3):
+            if step == 3:
+                clock["warm-up (3 steps, not in the total)"] = [time.perf_counter() - warm]
             tick: dict[str, list[float]] = {} if step < 3 else clock
             frames = timed(lambda: env.render(tasks.start, tasks.layout), tick, "render")
             state = timed(lambda: model.encode(frames), tick, "encode")
@@ -135,12 +161,17 @@ def main(config: Config) -> Path:
     torch.set_num_threads(config.threads)
     bf16 = resolve_bf16(config.precision)
     rows = []
-    for loop, clock in (("training step (batch 128)", train_phases(config, bf16)),
-                        (f"planning call ({config.plan_batch} episodes)", plan_phases(config, bf16))):
-        total = sum(statistics.median(v) for v in clock.values())
+    loops = (("training step (batch 128)", lambda: train_phases(config, bf16)),
+             (f"evaluation planning call ({config.plan_batch} episodes)", lambda: plan_phases(config, bf16, config.plan_batch)),
+             (f"practice-round planning call ({config.practice_batch} tasks)",
+              lambda: plan_phases(config, bf16, config.practice_batch)))
+    for loop, measure in loops:
+        clock = measure()
+        total = sum(statistics.median(v) for k, v in clock.items() if not k.startswith("warm-up"))
         for phase, values in clock.items():
             ms = 1000 * statistics.median(values)
-            rows.append({"loop": loop, "phase": phase, "ms": ms, "share": ms / (1000 * total)})
+            share = None if phase.startswith("warm-up") else ms / (1000 * total)
+            rows.append({"loop": loop, "phase": phase, "ms": ms, "share": share})
         rows.append({"loop": loop, "phase": "total", "ms": 1000 * total, "share": 1.0})
         print(f"{loop}: " + ", ".join(f"{r['phase']} {r['ms']:.1f} ms" for r in rows if r["loop"] == loop))
     return write_result(
@@ -148,7 +179,8 @@ def main(config: Config) -> Path:
         title="Where the demo's time goes: training step and planning call by phase",
         description=(f"Median of {config.steps} repetitions after warm-up, {config.threads} torch threads, CPU kind "
                      f"{cpu_kind()}, bf16 autocast on the encoder and predictor: {bf16}, channels_last: "
-                     f"{config.channels_last}. Demo defaults (spatial world model, batch 128, 8-step windows, MPPI 64 x 2 "
+                     f"{config.channels_last}, torch.compile: {config.compile}. Demo defaults (spatial world model, batch 128, "
+                     "8-step windows, MPPI 64 x 2 "
                      "over 16 predictor steps)."),
         config=config, columns=["loop", "phase", "ms", "share"], rows=rows,
     )
