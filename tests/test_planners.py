@@ -11,10 +11,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from hjepa.control.dynamics import learned_dynamics
+from hjepa.errors import InputError
 from hjepa.planning.base import PlanResult, rollout, shift_plan
 from hjepa.planning.cem import CEM
 from hjepa.planning.gradient import GradientPlanner
 from hjepa.planning.mppi import MPPI, mppi_weights
+from hjepa.world.build import WorldModelConfig, build_world_model
 
 DT = 0.5
 A_MAT = torch.tensor(
@@ -286,3 +289,24 @@ def test_bad_constructor_arguments_raise():
         MPPI(2, -1.0, 1.0, temperature=0.0)
     with pytest.raises(ValueError, match="restarts"):
         GradientPlanner(2, -1.0, 1.0, restarts=0)
+
+
+def test_learned_dynamics_in_pieces_equals_one_call():
+    """Planning without gradients calls the predictor in equal pieces of at most chunk_rows rows:
+    the same next states (up to float rounding), any row count, and one call when gradients flow."""
+    torch.manual_seed(0)
+    model, _ = build_world_model(WorldModelConfig(architecture="spatial", channels=(4, 8), spatial_channels=4,
+                                                  predictor_hidden=8, frameskip=2))
+    model.eval()
+    state = model.encode(torch.rand(7, 2, 64, 64)).detach()
+    states, actions = state.unsqueeze(1).expand(7, 5, *state.shape[1:]).contiguous(), torch.randn(7, 5, 2)
+    whole = learned_dynamics(model, 2, chunk_rows=10**6)
+    pieces = learned_dynamics(model, 2, chunk_rows=4)  # 35 rows -> pieces of at most 4
+    with torch.no_grad():
+        torch.testing.assert_close(pieces(states, actions), whole(states, actions), rtol=1e-5, atol=1e-5)
+    calls = []
+    model.predictor.register_forward_hook(lambda *_: calls.append(1))
+    pieces(states, actions)  # gradients enabled: one call, the graph intact
+    assert len(calls) == 1
+    with pytest.raises(InputError, match="chunk_rows"):
+        learned_dynamics(model, 2, chunk_rows=0)

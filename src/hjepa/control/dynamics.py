@@ -36,8 +36,21 @@ def held_macro_action(action: Tensor, action_repeat: int) -> Tensor:
     return action.repeat(*([1] * (action.dim() - 1)), action_repeat)
 
 
+CHUNK_ROWS = 6400
+"""Most rows per predictor call when planning without gradients. A planner asks for B x S rows at
+once: 6400 in the demo's evaluation (100 episodes x 64 samples), 16384 in a practice round (256 tasks
+x 64 samples). Split into equal pieces of at most 6400 rows, a practice round's planning call takes
+12.5-13 s instead of 17.3 s in fp32 and ~6 s instead of 8.5-14 s in bf16 (the activations of 16k rows
+fall out of the caches); below 6400 rows, smaller pieces gain nothing in fp32 and lose ~10% in bf16
+(measured on the demo's model, 2 threads; docs/benchmarks.md)."""
+
+
 def learned_dynamics(
-    model: JEPAWorldModel, action_repeat: int, max_action_norm: float | None = None, bf16: bool = False
+    model: JEPAWorldModel,
+    action_repeat: int,
+    max_action_norm: float | None = None,
+    bf16: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Dynamics:
     """The world model's predictor as planner dynamics on states ``(B, S, D)``.
 
@@ -48,11 +61,16 @@ def learned_dynamics(
             environment does (the model only ever saw clipped actions during training).
         bf16: run the predictor under CPU bfloat16 autocast (2-3x faster for convolutional
             predictors on CPUs with native bf16); states stay float32 between steps.
+        chunk_rows: without gradients, call the predictor on at most this many rows at a time
+            rows at a time, in equal pieces (the same numbers up to float rounding, faster; see
+            :data:`CHUNK_ROWS`).
 
     The callable keeps the autograd graph (for :class:`~hjepa.planning.gradient.GradientPlanner`)
     and is equally happy under ``torch.no_grad()``.
     """
     _check_repeat(action_repeat)
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise InputError(f"chunk_rows must be an int >= 1, got {chunk_rows!r}")
     if model.action_dim != 2 * action_repeat:
         raise InputError(
             f"model takes {model.action_dim}-dim actions, but action_repeat {action_repeat} "
@@ -70,8 +88,14 @@ def learned_dynamics(
             action = clip_norm(action, max_action_norm)
         macro = held_macro_action(action, action_repeat).to(state)
         flat = batch * samples
+        rows, macros = state.reshape(flat, dim), macro.reshape(flat, -1)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            next_state = model.step(state.reshape(flat, dim), macro.reshape(flat, -1))
+            if torch.is_grad_enabled() or flat <= chunk_rows:
+                next_state = model.step(rows, macros)
+            else:
+                size = -(-flat // -(-flat // chunk_rows))  # equal pieces of at most chunk_rows
+                pieces = zip(rows.split(size), macros.split(size), strict=True)
+                next_state = torch.cat([model.step(r, m) for r, m in pieces])
         return next_state.reshape(batch, samples, dim).to(state.dtype)
 
     return dynamics
