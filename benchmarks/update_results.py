@@ -140,7 +140,7 @@ GROUPS: tuple[Group, ...] = (
         Family("external-curve", "Learning curve on PushT: success against training CPU time",
                (("external_envs_curve", ""),)),
     ), history_notes=("external_envs_targets.md",)),
-    Group("peers", "The field's own protocol: PushT, reacher (issue 18)", ("peer_protocol_targets.md",), (
+    Group("field-protocol", "The field's own protocol: PushT, reacher (issue 18)", ("peer_protocol_targets.md",), (
         Family("peer-protocol", "PushT and reacher on stable-worldmodel's protocol", (("peer_protocol", ""),)),
     )),
     Group("speed", "Speed on both CPU kinds, beside the peers (issue 21)", ("speed_targets.md",), (
