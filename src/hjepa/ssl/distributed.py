@@ -93,6 +93,14 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved, owns_group=True)
 
 
+def leave_together(context: DistributedContext) -> None:
+    """Wait for every rank before a successful run ends (rank 0 still evaluates while the others are
+    done): a rank that tears its gloo group down while another still uses the connection can abort
+    with 'terminate called without an active exception' (seen once on a loaded 2-core machine)."""
+    if context.world_size > 1 and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown_distributed(context: DistributedContext) -> None:
     """End the process group if ``init_distributed`` created it."""
     if context.owns_group and dist.is_initialized():

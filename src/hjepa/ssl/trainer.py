@@ -54,6 +54,7 @@ from hjepa.ssl.distributed import (
     DistributedContext,
     agree,
     init_distributed,
+    leave_together,
     local_rows,
     shutdown_distributed,
     sync_batchnorm,
@@ -173,7 +174,9 @@ def train_ssl(config: SSLTrainConfig, run: RunDir | None = None, *, resume_from:
         torch.set_num_threads(config.threads)
     context = init_distributed(config.device)
     try:
-        return _train(config, run if context.is_main else None, context, resume_from, stop_at, data, start_time)
+        result = _train(config, run if context.is_main else None, context, resume_from, stop_at, data, start_time)
+        leave_together(context)
+        return result
     finally:
         shutdown_distributed(context)
 
