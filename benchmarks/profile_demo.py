@@ -82,7 +82,7 @@ def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.compile:
-        compile_in_place(model, idm)
+        compile_in_place(model.encoder, model.predictor, idm)
     params = [*model.parameters(), *idm.parameters()]
     optimizer = torch.optim.AdamW(params, lr=1e-3)
     generator = torch.Generator().manual_seed(0)
@@ -122,11 +122,9 @@ def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
 
 
 def compile_in_place(*modules: torch.nn.Module) -> None:
-    """``torch.compile`` each module's submodules whose forward the demo calls (encoder, predictor, head)."""
+    """``torch.compile`` each module's forward in place (its state_dict keys unchanged)."""
     for module in modules:
-        for part in (getattr(module, "encoder", None), getattr(module, "predictor", None)) if hasattr(module, "encoder") else (module,):
-            if part is not None:
-                part.compile()
+        module.compile()
 
 
 def plan_phases(config: Config, bf16: bool, batch: int) -> dict[str, list[float]]:
@@ -136,7 +134,7 @@ def plan_phases(config: Config, bf16: bool, batch: int) -> dict[str, list[float]
     model, _ = build_world_model(job.model)
     model.eval()
     if config.compile:
-        compile_in_place(model)
+        compile_in_place(model.encoder, model.predictor)
     tasks = sample_two_rooms_tasks(env, batch, 1)
     plan = PlanConfig()
     planner = make_planner(plan, 2, min(plan.max_action, env.config.max_step))

@@ -148,7 +148,6 @@ GROUPS: tuple[Group, ...] = (
             ("profile_demo", "this CPU's own kernels"),
             ("profile_demo_avx2", "as an AVX2-only CPU"),
             ("profile_demo_compile", "this CPU's own kernels, torch.compile"),
-            ("profile_demo_avx2_compile", "as an AVX2-only CPU, torch.compile"),
         ), label="kernels"),
         Family("peers", "hjepa beside the reference computation, in one process", (("peers", ""),)),
     )),
