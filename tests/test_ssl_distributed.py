@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from hjepa.runs.distributed import DistributedContext, local_rows
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.run_dir import RunDir
 from hjepa.ssl.config import SSLTrainConfig
 from hjepa.ssl.data import load_ssl_data
-from hjepa.ssl.distributed import DistributedContext, GlobalBatchNorm, local_rows, sync_batchnorm
+from hjepa.ssl.distributed import GlobalBatchNorm, sync_batchnorm
 from hjepa.ssl.trainer import train_ssl
 
 OPTIONS = {"dataset": "digits", "width": 4, "projector_dim": 16, "steps": 3, "batch_size": 16, "warmup_steps": 2,

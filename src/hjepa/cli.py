@@ -89,6 +89,8 @@ def summary_line(command, summary: dict) -> str | None:
                 f"{result['decide_ms_per_action']:.2f} ms per action (decision, per episode); "
                 f"total {summary.get('total_seconds', float('nan')):.0f} s")
     if isinstance(command, GymCommand):
+        if "env_id" not in summary:  # a rank other than 0 of torchrun: rank 0 reports
+            return None
         return (f"{summary['env_id']}: success {summary['success_rate']:.1%} over {summary['episodes']} goals "
                 f"(already solved at the start: {summary['start_success_rate']:.1%}); CPU seconds: data "
                 f"{summary['cpu_seconds']['data']:.0f}, training {summary['cpu_seconds']['train']:.0f}, "

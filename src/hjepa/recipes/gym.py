@@ -11,6 +11,12 @@ Stages, as in ``hjepa two-rooms``:
                   (``--eval.simulator``) the same planner on the true simulator;
     4. report   — ``config.json``, ``metrics.jsonl``, checkpoint, curves, a GIF, ``report.md``
                   and ``summary.json`` in ``runs/<name>/``, with wall-clock and CPU time per stage.
+
+Under ``torchrun --nproc-per-node N -m hjepa gym`` rank 0 does everything above; the other ranks
+only train beside it (``hjepa.runs.distributed``): rank 0 collects (or loads) the data, builds the
+model, then hands over the data's paths, the starting weights and the random states, and every
+rank trains on its block of each global batch (``train_world_model(..., context=...)``). Only rank
+0 writes the run directory; the others read the data it saved there (one machine, or a shared disk).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -36,7 +42,6 @@ from hjepa.control.worlds import PixelWorld
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.data.goal_tasks import random_state_tasks, sample_goal_tasks
 from hjepa.data.trajectories import Trajectories
-from hjepa.data.windows import ProprioFrames, StoredFrames, WindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
 from hjepa.envs.experts import PushTExpert, ReacherExpert
@@ -44,10 +49,20 @@ from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy,
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
-from hjepa.recipes.gym_config import GymJob, resolve, simulator_plan, world_model_config
+from hjepa.recipes.gym_config import GymJob, resolve, simulator_plan, window_sampler, world_model_config
+from hjepa.recipes.gym_processes import WAIT_FOR_RANK0, train_beside_rank0, training_start
 from hjepa.recipes.gym_report import write_gym_outputs
 from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
+from hjepa.runs.distributed import (
+    Handover,
+    agree,
+    init_distributed,
+    leave_together,
+    local_rows,
+    shutdown_distributed,
+)
 from hjepa.runs.resume import ResumePoint
+from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import WorldCheckpoint, checkpoint_state, load_world_checkpoint
 from hjepa.world.train import train_world_model
@@ -136,19 +151,29 @@ def load_gym_world_model(path: Path, env: str) -> WorldCheckpoint:
     return stored
 
 
-def run_gym(job: GymJob) -> dict:
-    """The whole job; returns the summary also written to ``runs/<name>/summary.json``.
+@dataclass(frozen=True)
+class GymInputs:
+    """What ``run_gym`` reads and checks before a run directory exists."""
 
-    ``job.dataset`` is a data directory of an earlier run (holding ``train/`` and ``heldout/``)
-    to reuse instead of collecting; ``job.checkpoint`` reuses a trained world model (no training).
-    """
-    dataset_path, checkpoint = job.dataset, job.checkpoint
-    t_start = time.perf_counter()
-    job = dataclasses.replace(resolve(job), device=str(resolve_device(job.device)))
-    apply_threads(job.threads)
+    functions: EnvFunctions
+    spec: Any
+    """The environment's spec (observation shape, action box, state names)."""
+    stored: tuple[Trajectories, Trajectories] | None
+    """``--dataset``'s (train, heldout) episodes, or None to collect them."""
+    dataset_path: Path | None
+    stored_model: WorldCheckpoint | None
+    """``--checkpoint``'s world model (no training), or None to train one."""
+
+    @property
+    def action_scale(self) -> np.ndarray:
+        """The action box's half-range: actions are divided by it."""
+        return np.asarray(self.spec.action_high, dtype=np.float64)
+
+
+def check_inputs(job: GymJob, dataset_path: Path | None, checkpoint: Path | None) -> tuple[GymJob, GymInputs]:
+    """Refuse a missing package, dataset or checkpoint before a run directory exists (a half-made run
+    would block re-running the same --name); the job takes a checkpoint's frame stack and frameskip."""
     functions = env_functions(job.env)
-    # Inputs first: a missing package, dataset or checkpoint is refused before a run directory
-    # exists (a half-made run would block re-running the same --name).
     probe_env = functions.make(job.size)
     spec = probe_env.spec
     probe_env.close()
@@ -165,11 +190,59 @@ def run_gym(job: GymJob) -> dict:
         job = dataclasses.replace(job, model=dataclasses.replace(
             job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip,
             proprio=bool(stored_model.extra.get("proprio", False))))
+    return job, GymInputs(functions, spec, stored, dataset_path, stored_model)
+
+
+def run_gym(job: GymJob) -> dict:
+    """The whole job; returns the summary also written to ``runs/<name>/summary.json`` (on ranks
+    other than 0 of ``torchrun``, which write nothing: ``{"rank", "train_steps"}``).
+
+    ``job.dataset`` is a data directory of an earlier run (holding ``train/`` and ``heldout/``)
+    to reuse instead of collecting; ``job.checkpoint`` reuses a trained world model (no training).
+    """
+    dataset_path, checkpoint = job.dataset, job.checkpoint
+    t_start = time.perf_counter()
+    job = dataclasses.replace(resolve(job), device=str(resolve_device(job.device)))
+    apply_threads(job.threads)
+    context = init_distributed(job.device, timeout=WAIT_FOR_RANK0)
+    try:
+        if context.world_size > 1:
+            job = dataclasses.replace(job, device=str(context.device))
+            local_rows(job.train.batch_size, context)  # the global batch splits evenly, or nothing starts
+        job, inputs = check_inputs(job, dataset_path, checkpoint)
+        run, error = None, None
+        if context.is_main:
+            try:
+                run = open_run(job, "gym", name=job.run_name)
+            except (OSError, ValueError) as caught:
+                error = caught
+        agree(context, error)
+        torch.manual_seed(job.seed)
+        generator = torch.Generator().manual_seed(job.seed)
+        if context.is_main:
+            handover = Handover(context)
+            try:
+                summary = run_stages(job, inputs, run, generator, handover, t_start)
+            except Exception as caught:
+                handover.fail(caught)  # the other ranks wait for it: they stop too
+                raise
+        else:
+            inputs = dataclasses.replace(inputs, stored=None)  # it reads the training data rank 0 names
+            summary = train_beside_rank0(job, inputs.functions, inputs.action_scale, context, generator)
+        leave_together(context)
+        return summary
+    finally:
+        shutdown_distributed(context)
+
+
+def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Generator, handover: Handover,
+               t_start: float) -> dict:
+    """Data, world model, planning and report into ``run`` (rank 0's work): returns the summary. The
+    other ranks of ``torchrun`` get ``handover`` just before training (None when nothing is trained)."""
+    functions, spec, stored, stored_model, dataset_path = (inputs.functions, inputs.spec, inputs.stored,
+                                                           inputs.stored_model, inputs.dataset_path)
     proprio = functions.proprio if job.model.proprio else None
     proprio_dim = 0 if proprio is None else int(proprio(np.zeros((1, len(spec.state_names)))).shape[-1])
-    run = open_run(job, "gym", name=job.run_name)
-    torch.manual_seed(job.seed)
-    generator = torch.Generator().manual_seed(job.seed)
     point = ResumePoint(run, {"train": generator})
     stage, state, rng = (point.load() if job.resume else None) or (None, {}, {})
     timings: dict[str, dict[str, float]] = {}
@@ -179,19 +252,23 @@ def run_gym(job: GymJob) -> dict:
     if stored is not None:
         train_data, heldout = stored
         data_source = str(dataset_path)
+        train_parts = [Path(dataset_path) / "train"]
     elif run.path("data/heldout").exists():  # resuming: the data is already collected
         train_data, heldout = Trajectories.load(run.path("data/train")), Trajectories.load(run.path("data/heldout"))
         data_source = str(run.path("data"))
+        train_parts = [run.path("data/train")]
     else:
         train_data = collect(job, functions, job.data.episodes, job.seed)
         heldout = collect(job, functions, job.data.heldout_episodes, job.seed + 1)
         train_data.save(run.path("data/train"))
         heldout.save(run.path("data/heldout"))
         data_source = str(run.path("data"))
+        train_parts = [run.path("data/train")]
     if job.data.expert_episodes > 0 and stored_model is None:  # training data: not needed to evaluate a checkpoint
         expert = stored_or_collect(run, job, functions, "expert-train", job.data.expert_episodes, job.seed + EXPERT_SEED["train"])
         train_data = Trajectories.concat([train_data, expert])
         train_data = dataclasses.replace(train_data, meta={**train_data.meta, "policy": [train_data.meta.get("policy"), expert.meta["policy"]]})
+        train_parts.append(run.path("data/expert-train"))
     eval_seed = job.eval.seed + (TEST_SEED_OFFSET if job.eval.split == "test" else 0)
     task_source = heldout
     if job.eval.goal_source == "expert":
@@ -204,15 +281,10 @@ def run_gym(job: GymJob) -> dict:
     # 2. world model --------------------------------------------------------------------------
     clock = StageClock()
     frame_stack, frameskip = job.model.frame_stack, job.model.frameskip
-    action_scale = np.asarray(spec.action_high, dtype=np.float64)
-
-    def sampler(data: Trajectories) -> WindowSampler:
-        frames = StoredFrames(data, frame_stack, job.model.obs_pool)
-        source = frames if proprio is None else ProprioFrames(frames, data, proprio)
-        return WindowSampler(data, source, job.train.window, frameskip, action_scale, functions.probe_targets)
-
-    diagnose = HeldOutDiagnostics(sampler(heldout), job.train.eval_windows)
+    action_scale = inputs.action_scale
+    diagnose = HeldOutDiagnostics(window_sampler(job, functions, action_scale, heldout), job.train.eval_windows)
     if stored_model is not None:
+        handover.send(None)
         model = stored_model.model.to(job.device)
         diagnostics, train_steps = diagnose(model, torch.Generator().manual_seed(job.seed)), 0
     else:
@@ -221,6 +293,7 @@ def run_gym(job: GymJob) -> dict:
         model.to(job.device)
         inverse_dynamics.to(job.device)
         if stage == "trained":  # resuming after training: only the evaluation is left
+            handover.send(None)
             model.load_state_dict(state["model"])
             inverse_dynamics.load_state_dict(state["inverse_dynamics"])
             probe, diagnostics, train_steps = LinearProbe.from_state_dict(state["probe"]), state["diagnostics"], job.train.steps
@@ -228,9 +301,11 @@ def run_gym(job: GymJob) -> dict:
         else:
             if stage == "train":
                 point.restore_rng(rng)
-            result = train_world_model(model, inverse_dynamics, sampler(train_data), job.loss, job.train, generator,
-                                       diagnose=diagnose, run=run, show_progress=job.progress,
-                                       checkpoint=lambda train: point.save("train", {"train": train}), resume=state.get("train"))
+            handover.send(training_start(model_config, model, inverse_dynamics, generator, train_parts, state.get("train")))
+            result = train_world_model(model, inverse_dynamics, window_sampler(job, functions, action_scale, train_data),
+                                       job.loss, job.train, generator, diagnose=diagnose, run=run, show_progress=job.progress,
+                                       checkpoint=lambda train: point.save("train", {"train": train}), resume=state.get("train"),
+                                       context=handover.context)
             probe, diagnostics, train_steps = diagnose.probe, result.diagnostics, result.steps
             point.save("trained", {"model": model.state_dict(), "inverse_dynamics": inverse_dynamics.state_dict(),
                                    "probe": probe.state_dict(), "diagnostics": diagnostics})
@@ -276,6 +351,8 @@ def run_gym(job: GymJob) -> dict:
     timings["plan"] = clock.stop()
     return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
                              len(heldout), data_source, t_start, simulator_budget)
+
+
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from hjepa.control.plan_config import PlanConfig
-from hjepa.envs.adapters.catalog import EnvName
+from hjepa.data.trajectories import Trajectories
+from hjepa.data.windows import ProprioFrames, StoredFrames, WindowSampler
+from hjepa.envs.adapters.catalog import EnvFunctions, EnvName
 from hjepa.errors import InputError, check_seed
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
@@ -237,3 +241,12 @@ def world_model_config(model: GymModelConfig, obs_channels: int, size: int, acti
         predictor_hidden=model.predictor_hidden, predictor_layers=model.predictor_layers,
         idm_hidden=model.idm_hidden, frameskip=model.frameskip, action_dim=action_dim,
     )
+
+
+def window_sampler(job: GymJob, functions: EnvFunctions, action_scale: np.ndarray, data: Trajectories) -> WindowSampler:
+    """Training (or held-out) windows of ``data``: ``job.train.window`` frameskipped steps of stacked
+    frames (plus proprioception with ``--model.proprio``) and actions divided by ``action_scale``."""
+    frames = StoredFrames(data, job.model.frame_stack, job.model.obs_pool)
+    proprio = functions.proprio if job.model.proprio else None
+    source = frames if proprio is None else ProprioFrames(frames, data, proprio)
+    return WindowSampler(data, source, job.train.window, job.model.frameskip, action_scale, functions.probe_targets)

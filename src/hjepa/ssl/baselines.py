@@ -30,12 +30,12 @@ from hjepa.data.images import ImageDataset
 from hjepa.errors import NonFiniteLoss
 from hjepa.eval.classify import feature_report
 from hjepa.optim import warmup_cosine
+from hjepa.runs.distributed import resolve_device
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import to_jsonable
 from hjepa.ssl.build import build_backbone
 from hjepa.ssl.config import SSLTrainConfig, derived_seeds, total_steps
 from hjepa.ssl.data import load_ssl_data
-from hjepa.ssl.distributed import resolve_device
 from hjepa.ssl.evaluation import dataset_features
 from hjepa.ssl.trainer import EpochSampler, make_optimizer, use_bf16
 from hjepa.ssl.view_makers import build_views

@@ -1,26 +1,16 @@
-"""Data-parallel SSL training over several processes (``torchrun --nproc-per-node N -m hjepa ...``).
+"""Data-parallel image SSL over several processes (``torchrun --nproc-per-node N -m hjepa ssl train``).
 
-The single-process run is the reference; a run over ``W`` processes is built to compute the same
-thing, up to floating-point reordering:
+The process plumbing (rank, rows of the global batch, agreeing, leaving together) is
+``hjepa.runs.distributed``; what SSL adds:
 
-* every process samples the same *global* batch and the same views (same seeded generators), then
-  keeps its contiguous block of rows ``[r * B / W, (r + 1) * B / W)`` (``local_rows``). That is the
-  order in which ``hjepa.objectives.gather.gather_batch`` concatenates the blocks, so the gathered
-  batch is the single-process batch, row for row, and the losses equal the single-process loss;
 * BatchNorm layers normalise with the statistics of the global batch (``sync_batchnorm``): torch's
   ``SyncBatchNorm`` on GPUs, ``GlobalBatchNorm`` below elsewhere (``SyncBatchNorm`` refuses CPU
   tensors);
 * ``DistributedDataParallel`` averages the gradients; with the gather's backward (a sum over
   processes) this gives exactly the single-process gradient (see ``objectives/gather.py``).
-
-Only rank 0 writes files; ``agree`` lets the other ranks fail cleanly when rank 0 could not (e.g.
-the run directory already exists).
 """
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -30,112 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from hjepa.errors import InputError
 from hjepa.objectives.gather import all_reduce_sum
-
-
-@dataclass(frozen=True)
-class DistributedContext:
-    """Where this process stands: rank, world size and the device it trains on."""
-
-    rank: int
-    """This process's rank (0 when not distributed)."""
-    world_size: int
-    """Number of processes (1 when not distributed)."""
-    local_rank: int
-    """Rank on this machine (picks the GPU)."""
-    device: torch.device
-    """Device of the model and of the views."""
-    owns_group: bool
-    """Whether ``init_distributed`` created the process group (and ``shutdown`` should end it)."""
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process writes files and logs (rank 0)."""
-        return self.rank == 0
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: the GPU of this process when CUDA is available, else the CPU; otherwise the
-    named device (``"cpu"``, ``"cuda"``, ``"cuda:1"``...), with a clear error for a missing GPU."""
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise InputError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from error
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        if resolved.index is None:
-            resolved = torch.device(f"cuda:{local_rank}")
-    return resolved
-
-
-def init_distributed(device: str = "auto") -> DistributedContext:
-    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), if any.
-
-    Uses NCCL when training on CUDA, gloo otherwise. Safe to call when a group already exists (it
-    is reused and left to its owner) and in a plain single process (nothing is initialised).
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    resolved = resolve_device(device, local_rank)
-    if dist.is_available() and dist.is_initialized():
-        return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved, owns_group=False)
-    if world <= 1:
-        return DistributedContext(0, 1, 0, resolved, owns_group=False)
-    if not dist.is_available():
-        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
-    if resolved.type == "cuda":
-        torch.cuda.set_device(resolved)
-        dist.init_process_group("nccl", device_id=resolved)
-    else:
-        dist.init_process_group("gloo")
-    return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved, owns_group=True)
-
-
-def leave_together(context: DistributedContext) -> None:
-    """Wait for every rank before a successful run ends (rank 0 still evaluates while the others are
-    done): a rank that tears its gloo group down while another still uses the connection can abort
-    with 'terminate called without an active exception' (seen once on a loaded 2-core machine)."""
-    if context.world_size > 1 and dist.is_initialized():
-        dist.barrier()
-
-
-def shutdown_distributed(context: DistributedContext) -> None:
-    """End the process group if ``init_distributed`` created it."""
-    if context.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def agree(context: DistributedContext, error: BaseException | None) -> None:
-    """After a step only rank 0 performs (creating the run directory), raise on every rank if it
-    failed: rank 0 re-raises its own error, the others a ``ValueError`` quoting it."""
-    if context.world_size == 1:
-        if error is not None:
-            raise error
-        return
-    message = [f"{type(error).__name__}: {error}" if error is not None else None]
-    dist.broadcast_object_list(message, src=0)
-    if error is not None:
-        raise error
-    if message[0] is not None:
-        raise InputError(f"rank 0 failed, so rank {context.rank} stops too: {message[0]}")
-
-
-def local_rows(batch_size: int, context: DistributedContext) -> slice:
-    """This process's contiguous block of the global batch.
-
-    Raises:
-        ValueError: ``batch_size`` not divisible by the world size, or fewer than 2 rows per process
-            (the methods need batch statistics).
-    """
-    world = context.world_size
-    if batch_size % world != 0:
-        raise InputError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
-    per_rank = batch_size // world
-    if per_rank < 2:
-        raise InputError(f"batch_size {batch_size} over {world} processes leaves {per_rank} row(s) each; need >= 2")
-    return slice(context.rank * per_rank, (context.rank + 1) * per_rank)
+from hjepa.runs.distributed import DistributedContext
 
 
 class GlobalBatchNorm(_BatchNorm):

@@ -22,6 +22,7 @@ from hjepa.eval.classify import extract_features, knn_accuracy, linear_probe_acc
 from hjepa.eval.rank import collapse_verdict
 from hjepa.eval.spectrum import plot_spectrum, singular_value_spectrum
 from hjepa.nn.modes import eval_mode
+from hjepa.runs.distributed import resolve_device
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.plots import plot_training_curves
 from hjepa.runs.progress import Stages
@@ -29,7 +30,6 @@ from hjepa.runs.report import markdown_table, write_report
 from hjepa.runs.run_dir import METRICS_FILE, RunDir, load_checkpoint
 from hjepa.ssl.config import CHECKPOINT_FORMAT, SSLTrainConfig, build_ssl_model, derived_seeds
 from hjepa.ssl.data import load_ssl_data
-from hjepa.ssl.distributed import resolve_device
 from hjepa.ssl.method import SSLMethod
 from hjepa.ssl.property_measures import property_measures
 from hjepa.ssl.view_makers import ViewMaker

@@ -17,7 +17,7 @@ state is checkpointed), so the same seed repeats the run, and a run stopped and 
 checkpoint ends with the same weights as one that was never interrupted.
 
 Scale-out: under ``torchrun`` every process draws the same global batch and views and keeps its
-block of rows (``hjepa.ssl.distributed``); only rank 0 writes files.
+block of rows (``hjepa.runs.distributed``, ``hjepa.ssl.distributed``); only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ from hjepa.eval.rank import effective_rank
 from hjepa.nn.precision import resolve_bf16
 from hjepa.objectives.gather import gather_batch
 from hjepa.optim import LARS, warmup_cosine
+from hjepa.runs.distributed import (
+    DistributedContext,
+    agree,
+    init_distributed,
+    leave_together,
+    local_rows,
+    shutdown_distributed,
+)
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import METRICS_FILE, RunDir, atomic_write_text, load_checkpoint, to_jsonable
@@ -50,17 +58,7 @@ from hjepa.ssl.config import (
     total_steps,
 )
 from hjepa.ssl.data import load_ssl_data
-from hjepa.ssl.distributed import (
-    DistributedContext,
-    agree,
-    init_distributed,
-    leave_together,
-    local_rows,
-    shutdown_distributed,
-    sync_batchnorm,
-    unused_parameters,
-    wrap_ddp,
-)
+from hjepa.ssl.distributed import sync_batchnorm, unused_parameters, wrap_ddp
 from hjepa.ssl.evaluation import (
     dataset_features,
     evaluate_ssl,

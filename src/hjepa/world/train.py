@@ -1,4 +1,11 @@
-"""Training loop of the JEPA world model: sample windows, minimise the objective, log, check."""
+"""Training loop of the JEPA world model: sample windows, minimise the objective, log, check.
+
+Under ``torchrun`` (a ``context`` over several processes) every process draws the same global batch
+of windows from the shared generator and trains on its block of rows (``local_rows``); VICReg's
+variance/covariance and SIGReg see the global batch (their statistics are gathered), the other terms
+are means over the local rows, and averaging the gradients over processes turns those into the
+global-batch mean: the same step as one process on the whole batch, up to floating-point order.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import torch
 from hjepa.data.windows import WindowSampler
 from hjepa.errors import InputError, NonFiniteLoss
 from hjepa.objectives.temporal import InverseDynamics
+from hjepa.runs.distributed import DistributedContext, average_gradients, average_over_processes, local_rows
 from hjepa.runs.progress import progress
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.model import JEPAWorldModel
@@ -99,6 +107,7 @@ def train_world_model(
     desc: str = "train world model",
     checkpoint: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    context: DistributedContext | None = None,
 ) -> TrainResult:
     """Train ``model`` (and the inverse-dynamics head) in place; log to ``run`` if given.
 
@@ -114,11 +123,19 @@ def train_world_model(
     it. ``resume`` is such a state: training continues after its step, bit for bit as if it had
     never stopped (the caller restores ``generator`` and torch's global generator first).
 
+    ``context`` (from ``hjepa.runs.distributed.init_distributed``) trains on this process's rows of
+    each global batch of ``config.batch_size`` windows and averages the gradients over processes;
+    the loss and terms logged and checked are their global-batch values. Every process must make
+    the same calls with the same ``generator`` state; pass ``run``, ``diagnose`` and ``checkpoint``
+    on rank 0 only. None (or one process): the plain single-process loop.
+
     Raises ``NonFiniteLoss`` if the loss becomes NaN/inf, naming the step and the terms, rather
     than silently training on garbage.
     """
     if config.steps is None:
         raise InputError("train.steps must be set before training")
+    distributed = context is not None and context.world_size > 1
+    rows = local_rows(config.batch_size, context) if distributed else None
     device = next(model.parameters()).device
     params = list(model.parameters())
     if inverse_dynamics is not None:
@@ -142,8 +159,15 @@ def train_world_model(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         batch = train_windows.sample(config.batch_size, generator)
-        obs, actions = batch.obs.to(device, non_blocking=True), batch.actions.to(device, non_blocking=True)
-        loss, terms = world_model_loss(model, inverse_dynamics, obs, actions, weights, bf16=bf16, generator=generator)
+        obs, actions = batch.obs, batch.actions  # (B, T+1, C, H, W), (B, T, A): the global batch
+        if rows is not None:
+            obs, actions = obs[rows], actions[rows]  # this process's block
+        obs, actions = obs.to(device, non_blocking=True), actions.to(device, non_blocking=True)
+        local_loss, terms = world_model_loss(model, inverse_dynamics, obs, actions, weights, bf16=bf16, generator=generator)
+        loss = local_loss
+        if distributed:  # the global-batch values: every process checks and logs the same numbers
+            values = average_over_processes(torch.stack([local_loss.detach(), *terms.values()]), context)
+            loss, terms = values[0], dict(zip(terms, values[1:]))
         if not torch.isfinite(loss):
             detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
             for what, value in (("observations", batch.obs), ("actions", batch.actions)):
@@ -154,7 +178,9 @@ def train_world_model(
                     )
             raise NonFiniteLoss(f"world-model loss is not finite at step {step} ({detail}); lower train.lr")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        local_loss.backward()
+        if distributed:
+            average_gradients(params, context)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
