@@ -69,6 +69,8 @@ GROUPS: tuple[Group, ...] = (
             ("demo_memory_avx2", "as an AVX2-only CPU (ATEN_CPU_CAPABILITY=avx2, fp32)"),
         ), history=(
             ("demo_memory_2026-12-01", "the 2026-12-01 measurement (before the allocator tuning and channels-last)"),
+            ("demo_memory_1000+4x300_2026-12-07", "a trial of fewer steps (1000 + 4 practice rounds) on AVX-512: 296 s but 69%, not adopted"),
+            ("demo_memory_avx2_1000+4x300_2026-12-07", "the same trial as an AVX2-only CPU: 388 s but 74%, not adopted"),
         ), label="kernels"),
         Family("env-throughput", "Two Rooms environment throughput", (("env_throughput", ""),)),
         Family("planning-speed", "Planning time per environment step", (("planning_speed", ""),)),
