@@ -28,12 +28,14 @@ class PositionWorld:
         env: has ``step(pos (N, 2), action (N, 2), layout) -> pos`` and ``config.success_radius``.
         reached: ``(tasks, pos (N, 2)) -> (N,)`` bool success test (default: within the
             environment's ``success_radius`` of ``tasks.goal``).
+        stop_on_success: an episode stops once it succeeds (False: every episode runs the whole
+            budget and success is also judged at the final step, stable-worldmodel's protocol).
     """
 
-    stop_on_success = True
     check_every_step = True
 
-    def __init__(self, env, reached: Callable[[Tasks, Tensor], Tensor] | None = None) -> None:
+    def __init__(self, env, reached: Callable[[Tasks, Tensor], Tensor] | None = None, stop_on_success: bool = True) -> None:
+        self.stop_on_success = stop_on_success
         self.env = env
         self.reached = reached
         self.tasks: Tasks | None = None

@@ -39,6 +39,7 @@ from hjepa.recipes.two_rooms_config import (
     make_env,
 )
 from hjepa.recipes.two_rooms_eval import evaluate_two_rooms
+from hjepa.recipes.two_rooms_protocol import evaluate_stable_wm, expert_tasks, protocol_defaults, protocol_summary
 from hjepa.recipes.two_rooms_report import write_two_rooms_outputs
 from hjepa.recipes.two_rooms_training import build_sampler, learn_two_rooms
 from hjepa.runs.resume import ResumePoint
@@ -53,7 +54,7 @@ def run_two_rooms(job: TwoRoomsJob) -> dict:
     """
     dataset_path, checkpoint = job.dataset, job.checkpoint
     t_start = time.perf_counter()
-    job = dataclasses.replace(fixed_layout_defaults(job), device=str(resolve_device(job.device)))
+    job = dataclasses.replace(protocol_defaults(fixed_layout_defaults(job)), device=str(resolve_device(job.device)))
     job = dataclasses.replace(job, env=dataclasses.replace(job.env, fixed_layout=job.layout == "fixed"))
     apply_threads(job.threads)
     # Read the given inputs first, so a missing or corrupt file is refused before a run directory
@@ -109,16 +110,21 @@ def run_two_rooms(job: TwoRoomsJob) -> dict:
 
     # 3. planning -----------------------------------------------------------------------------
     t0 = time.perf_counter()
-    eval_wall_choices, eval_door_range = evaluation_layout_bands(job.eval)
-    tasks = sample_two_rooms_tasks(env, job.eval.episodes, job.eval.seed, eval_wall_choices, eval_door_range)
-    results = evaluate_two_rooms(job, env, model, probe, model_config.frameskip, tasks)
+    expert = None
+    if job.eval.protocol == "stable-wm":
+        tasks, expert = expert_tasks(job, env, model_config.frameskip, run)
+        results = evaluate_stable_wm(job, env, model, probe, model_config.frameskip, tasks)
+    else:
+        eval_wall_choices, eval_door_range = evaluation_layout_bands(job.eval)
+        tasks = sample_two_rooms_tasks(env, job.eval.episodes, job.eval.seed, eval_wall_choices, eval_door_range)
+        results = evaluate_two_rooms(job, env, model, probe, model_config.frameskip, tasks)
     eval_seconds = time.perf_counter() - t0
 
     # 4. report -------------------------------------------------------------------------------
     timing = {"train_seconds": train_seconds, "data_seconds": data_seconds, "eval_seconds": eval_seconds,
               "total_seconds": time.perf_counter() - t_start}
     return write_two_rooms_outputs(run, job, env, tasks, results, diagnostics, timing, train_steps, practice,
-                                   len(dataset), bf16, data_source)
+                                   len(dataset), bf16, data_source, protocol_summary(job, expert))
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,25 @@ class EvalConfig:
     """Draw evaluation layouts with the wall's x in this inclusive band only (e.g. data.wall_band)."""
     door_band: tuple[float, float] | None = None
     """Draw evaluation layouts with the door's y in this band only (e.g. data.door_band)."""
+    protocol: Literal["hjepa", "stable-wm"] = "hjepa"
+    """'hjepa': cross-room tasks (start in one room, goal anywhere in the other, max_episode_steps,
+    stop at success). 'stable-wm': stable-worldmodel's protocol: start at a state of a privileged
+    expert's trajectory, goal its state goal_steps later, budget_steps steps, success the first time
+    and at the final step; with plan.* left at the defaults, CEM 300 x 30, top 30, horizon 5, re-planned
+    every planner step (hjepa.recipes.two_rooms_protocol)."""
+    goal_steps: int = 25
+    """stable-wm: the goal is the expert trajectory's state this many environment steps later."""
+    budget_steps: int = 50
+    """stable-wm: environment steps the controller may take."""
+    split: Literal["validation", "test"] = "validation"
+    """stable-wm: which tasks. Every choice is made on validation tasks (seed eval.seed + 20000); test
+    tasks (eval.seed + 30000) are reported once. Neither seed is used for data, practice or the
+    cross-room tasks."""
 
     def __post_init__(self) -> None:
+        for name in ("episodes", "goal_steps", "budget_steps"):
+            if getattr(self, name) < 1:
+                raise InputError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
         check_seed("eval.seed", self.seed)
         check_band_shape("eval.wall_band", self.wall_band, "eval.door_band", self.door_band, open_door_band=False)
 

@@ -22,9 +22,11 @@ from hjepa.world.model import JEPAWorldModel
 
 
 def evaluate_two_rooms(job: TwoRoomsJob, env: TwoRooms, model: JEPAWorldModel, probe: LinearProbe | None,
-                       frameskip: int, tasks: Tasks) -> dict[str, EpisodeResult]:
+                       frameskip: int, tasks: Tasks, world: PositionWorld | None = None,
+                       max_steps: int | None = None) -> dict[str, EpisodeResult]:
     """``{controller name: result}``: learned-model MPC first, then (``job.eval.baselines``) random
-    actions and simulator MPC, each on the same tasks."""
+    actions and simulator MPC, each on the same tasks, in ``world`` (default: stop at success) for
+    ``max_steps`` environment steps (default: the environment's ``max_episode_steps``)."""
     bound = min(job.plan.max_action, env.config.max_step)
 
     def mpc(seed_offset: int) -> ModelPredictiveController:
@@ -32,10 +34,11 @@ def evaluate_two_rooms(job: TwoRoomsJob, env: TwoRooms, model: JEPAWorldModel, p
         return ModelPredictiveController(make_planner(job.plan, 2, bound), job.plan.horizon, frameskip, generator,
                                          replan_every=job.plan.replan_every)
 
-    world = PositionWorld(env)
+    world = PositionWorld(env) if world is None else world
+    max_steps = env.config.max_episode_steps if max_steps is None else max_steps
 
     def run(controller) -> EpisodeResult:
-        return run_episodes(world, controller, tasks, env.config.max_episode_steps, record=job.eval.record,
+        return run_episodes(world, controller, tasks, max_steps, record=job.eval.record,
                             progress=job.progress, desc="navigation")
 
     cost = IntrinsicCost(squared=True, reduce_min=job.plan.min_over_horizon)

@@ -20,9 +20,11 @@ from hjepa.runs.run_dir import RunDir
 def write_two_rooms_outputs(
     run: RunDir, job: TwoRoomsJob, env: TwoRooms, tasks: Tasks, results: dict[str, EpisodeResult], diagnostics: dict,
     timing: dict[str, float], train_steps: int, practice: dict, dataset_episodes: int, bf16: bool, data_source: str,
+    protocol: dict | None = None,
 ) -> dict:
     """Write every output file; returns the summary (also in summary.json). ``results``' first entry
-    is the learned model's."""
+    is the learned model's; ``protocol`` describes the evaluation tasks (``{"protocol": ...}`` and, for
+    stable-worldmodel's protocol, its split, seeds and expert)."""
     learned = next(iter(results.values()))
     record = list(range(min(job.eval.record, job.eval.episodes)))
     metrics = read_metrics(run.path("metrics.jsonl")) if run.path("metrics.jsonl").exists() else []
@@ -37,12 +39,16 @@ def write_two_rooms_outputs(
         rows.append({
             "controller": label,
             "success_rate": s["success_rate"],
+            "final_success_rate": s["final_success_rate"],
             "mean_steps_to_success": s["mean_steps_to_success"],
             "median_final_distance_px": s["median_final_distance"],
-            "planning_ms_per_env_step": s["planning_ms_per_step"],
+            "planning_ms_per_step": s["planning_ms_per_step"],
         })
     summary = {
+        **(protocol or {"protocol": "hjepa"}),
         "success_rate": learned.success_rate,
+        "final_success_rate": float(learned.final_success.double().mean()),
+        "start_success_rate": float(learned.start_success.double().mean()),
         "episodes": learned.episodes,
         "planning_ms_per_step": learned.planning_ms_per_step,
         "planning_ms_per_step_per_episode": learned.planning_ms_per_step_per_episode,
@@ -72,10 +78,16 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
         f"({summary['train_steps']} steps, bf16={summary['bf16']}){practised}, evaluation {summary['eval_seconds']:.1f} s, "
         f"total {summary['total_seconds']:.1f} s on {torch.get_num_threads()} CPU threads."
     )
+    tasks = (f"{summary['episodes']} cross-room episodes ({job.layout} layouts, evaluation seed "
+             f"{job.eval.seed}, never used for data), success = within {job.env.success_radius} px of the goal "
+             f"within {job.env.max_episode_steps} steps")
+    if summary["protocol"] == "stable-wm":
+        tasks = (f"{summary['episodes']} {summary['split']} tasks on stable-worldmodel's protocol (seed {summary['task_seed']}): "
+                 f"start on a trajectory of a privileged expert (true simulator + MPPI), goal its state {summary['goal_steps']} "
+                 f"steps later; {summary['budget_steps']} steps, success = within {job.env.success_radius} px of the goal "
+                 f"the first time (success_rate) and at the last step (final_success_rate)")
     sections = [
-        ("Results", f"{summary['episodes']} cross-room episodes ({job.layout} layouts, evaluation seed "
-         f"{job.eval.seed}, never used for data), success = within {job.env.success_radius} px of the goal "
-         f"within {job.env.max_episode_steps} steps. Planner: {job.plan.planner.upper()} {job.plan.samples} samples x "
+        ("Results", f"{tasks}. Planner: {job.plan.planner.upper()} {job.plan.samples} samples x "
          f"{job.plan.iterations} iterations over {job.plan.horizon} predictor steps of {job.model.frameskip} env steps, "
          f"a new plan every {job.plan.replan_every} decision(s); learned-model planning "
          f"{summary['planning_ms_per_step']:.1f} ms per env step for the episodes together, "
