@@ -57,7 +57,8 @@ def test_two_processes_train_the_world_model_like_one(tmp_path, capsys):
     files = [sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.parent.name != "tensorboard") for run in (two, one)]
     assert files[0] == files[1] and "checkpoints/world_model.pt" in files[0]
     assert len(list((two / "tensorboard").iterdir())) == 1  # one writer: rank 0's
-    assert json.loads((two / "summary.json").read_text())["train_steps"] == 4
+    summaries = [json.loads((run / "summary.json").read_text()) for run in (two, one)]
+    assert summaries[0]["train_steps"] == 4 and [s["processes"] for s in summaries] == [2, 1]
 
     # The loss and each term of every step: the 2-process values (averaged over processes) are the
     # 1-process values on the same global batch, up to the order of float sums.

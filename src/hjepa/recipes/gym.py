@@ -350,7 +350,7 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
             true_simulator.simulator.close()
     timings["plan"] = clock.stop()
     return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
-                             len(heldout), data_source, t_start, simulator_budget)
+                             len(heldout), data_source, t_start, simulator_budget, handover.context.world_size)
 
 
 

@@ -25,10 +25,12 @@ CURVE_KEYS = ("loss/total", "loss/prediction", "loss/variance", "loss/inverse_dy
 
 def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dict[str, EpisodeResult], diagnostics: dict,
                       timings: dict[str, dict[str, float]], train_steps: int, dataset_episodes: int,
-                      heldout_episodes: int, data_source: str, t_start: float, simulator_budget: dict | None = None) -> dict:
+                      heldout_episodes: int, data_source: str, t_start: float, simulator_budget: dict | None = None,
+                      processes: int = 1) -> dict:
     """Write every output file; returns the summary (also in summary.json). ``results``' first entry
     is the learned model's; ``simulator_budget`` (label, samples, iterations, elites) is the true-simulator
-    planner's, when it ran."""
+    planner's, when it ran. ``processes``: how many trained together under torchrun (``cpu_seconds``
+    counts rank 0's process only)."""
     learned = next(iter(results.values()))
     metrics = read_metrics(run.path("metrics.jsonl")) if run.path("metrics.jsonl").exists() else []
     if metrics:
@@ -51,7 +53,7 @@ def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dic
         "data_seconds": timings["data"]["wall_seconds"], "train_seconds": timings["train"]["wall_seconds"],
         "eval_seconds": timings["plan"]["wall_seconds"], "total_seconds": time.perf_counter() - t_start,
         "cpu_seconds": {stage: t["cpu_seconds"] for stage, t in timings.items()},
-        "threads": torch.get_num_threads(), "train_steps": train_steps,
+        "threads": torch.get_num_threads(), "processes": processes, "train_steps": train_steps,
         "dataset_episodes": dataset_episodes, "heldout_episodes": heldout_episodes,
         "world_model": diagnostics, "controllers": {row["controller"]: row for row in rows},
         "simulator_budget": simulator_budget,
