@@ -108,6 +108,8 @@ def binomial_stderr(rate: float, n: int) -> float:
     return (rate * (1.0 - rate) / max(n, 1)) ** 0.5
 
 
+TWO_ROOMS_NOTES = "Two Rooms rows, from"
+"""Starts the Two Rooms part of the result's notes (peer_protocol_two_rooms.py; replaced with its rows)."""
 COLUMNS = ["env", "protocol", "recipe", "data", "controller", "split", "episodes", "success_rate", "stderr",
            "final_success_rate", "solved_at_start", "cpu_minutes", "planning_ms_per_step", "probe_r2"]
 
@@ -135,8 +137,22 @@ def main(config: Config) -> Path:
              "cannot be downloaded), 64x64 frames, trained on one CPU thread. The same planner on the true "
              "simulator (controller 'simulator'): CEM from the true state, cost the squared distance of the goal features "
              "(reacher: fingertip; PushT: agent and block pose), 300 x 30 on reacher (batched MuJoCo), 64 x 6 on PushT.")
-    return write_result(config.out_dir, "peer_protocol", "PushT and reacher, stable-worldmodel's protocol",
-                        __doc__.split("\n\n")[0], config, COLUMNS, rows, notes)
+    kept, two_rooms_notes = kept_two_rooms(Path(config.out_dir) / "peer_protocol.json")
+    path = write_result(config.out_dir, "peer_protocol", "PushT and reacher, stable-worldmodel's protocol",
+                        __doc__.split("\n\n")[0], config, COLUMNS + (["cpu_kind"] if kept else []), rows + kept,
+                        f"{notes} {two_rooms_notes}".strip())
+    return path
+
+
+def kept_two_rooms(path: Path) -> tuple[list[dict], str]:
+    """The Two Rooms rows of an existing result and their notes (peer_protocol_two_rooms.py writes them):
+    kept when the PushT and reacher rows are measured again."""
+    if not path.is_file():
+        return [], ""
+    payload = json.loads(path.read_text())
+    notes = payload.get("notes", "")
+    marker = notes.find(TWO_ROOMS_NOTES)
+    return [row for row in payload["rows"] if row.get("env") == "two-rooms"], notes[marker:] if marker >= 0 else ""
 
 
 if __name__ == "__main__":

@@ -30,13 +30,14 @@ from common import RESULTS_DIR, command_line, cpu_model, machine_info, relative_
 from hjepa.recipes.evaluate import EvaluateCommand
 from hjepa.runs.machine import cpu_kind
 from hjepa.runs.run_dir import atomic_write_text, to_jsonable
-from peer_protocol import COLUMNS, binomial_stderr, controller_result
+from peer_protocol import COLUMNS, TWO_ROOMS_NOTES, binomial_stderr, controller_result
 
 CONTROLLERS = {"learned": "JEPA world model + CEM", "simulator": "true simulator + CEM", "random": "random actions"}
 RECIPE = "demo (1500 steps + 5 practice rounds)"
 CPU_NOTE = ("Two Rooms cpu_minutes: the demo run's train_seconds / 60 from runs/grid21/base-s0/summary.json, i.e. the "
             "wall-clock minutes of its 1500 training steps, 5 practice rounds and held-out diagnostics on torch's default "
-            "2 threads (2-core AMD EPYC); an approximation, not process CPU time (which may be up to twice that); "
+            "2 threads (its report.md; that run did not record its CPU); an approximation, not process CPU time (which may "
+            "be up to twice that); "
             "data collection and the evaluation's planning are not included.")
 
 
@@ -89,6 +90,8 @@ def merge(path: Path, rows: list[dict], config: Config) -> dict:
     payload["rows"] = [row for row in payload["rows"] if row.get("env") != "two-rooms"] + rows
     payload["title"] = "PushT, reacher and Two Rooms, stable-worldmodel's protocol"
     payload["columns"] = list(dict.fromkeys([*payload["columns"], *COLUMNS, "cpu_kind"]))
+    notes = payload.get("notes", "").split(TWO_ROOMS_NOTES)[0].rstrip()
+    payload["notes"] = f"{notes} {TWO_ROOMS_NOTES} {command_line()}: published (stable-worldmodel's table, CEM) PLDM 97. {CPU_NOTE}"
     payload["two_rooms"] = {
         "description": relative_paths(__doc__.split("\n\n")[0]), "command": command_line(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

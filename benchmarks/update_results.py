@@ -142,8 +142,8 @@ GROUPS: tuple[Group, ...] = (
         Family("external-curve", "Learning curve on PushT: success against training CPU time",
                (("external_envs_curve", ""),)),
     ), history_notes=("external_envs_targets.md",)),
-    Group("field-protocol", "The field's own protocol: PushT, reacher (issue 18)", ("peer_protocol_targets.md",), (
-        Family("peer-protocol", "PushT and reacher on stable-worldmodel's protocol", (("peer_protocol", ""),)),
+    Group("field-protocol", "The field's own protocol: PushT, reacher, Two Rooms (issue 18)", ("peer_protocol_targets.md",), (
+        Family("peer-protocol", "PushT, reacher and Two Rooms on stable-worldmodel's protocol", (("peer_protocol", ""),)),
     )),
     Group("speed", "Speed on both CPU kinds, beside the peers (issue 21)", ("speed_targets.md",), (
         Family("profile-demo", "Where the demo's time goes: training step, practice planning, evaluation planning", (
