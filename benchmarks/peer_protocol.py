@@ -82,19 +82,23 @@ def run_one(config: Config, name: str, args: list[str]) -> dict:
     return tyro.cli(GymCommand, args=argv).run()
 
 
-def rows_of(env: str, recipe: str, split: str, summary: dict, cpu_minutes: float) -> list[dict]:
+def rows_of(env: str, recipe: str, split: str, summary: dict, cpu_minutes: float, data: str | None = None,
+            **extra) -> list[dict]:
+    """One row per controller of ``summary`` (those it ran); ``data`` names the training data (default:
+    ``DATA[recipe]``) and ``extra`` fields are appended to every row."""
     rows = []
     for controller, label in CONTROLLERS.items():
         result = controller_result(summary, label)
         if result is None:
             continue
         rows.append({
-            "env": env, "protocol": "stable-wm", "recipe": recipe, "data": DATA.get(recipe, ""), "controller": controller,
+            "env": env, "protocol": "stable-wm", "recipe": recipe, "data": DATA.get(recipe, "") if data is None else data,
+            "controller": controller,
             "split": split, "episodes": summary["episodes"], "success_rate": result["success_rate"],
             "final_success_rate": result["final_success_rate"], "stderr": binomial_stderr(result["success_rate"], summary["episodes"]),
             "solved_at_start": summary["start_success_rate"], "cpu_minutes": cpu_minutes,
             "planning_ms_per_step": result.get("planning_ms_per_step"),
-            "probe_r2": summary["world_model"].get("probe_r2"),
+            "probe_r2": summary["world_model"].get("probe_r2"), **extra,
         })
     return rows
 

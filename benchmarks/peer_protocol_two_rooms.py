@@ -6,7 +6,9 @@ trajectory's state 25 environment steps later; 50 environment steps; CEM 300 sam
 iterations, top 30, horizon 5 planner steps of 4 environment steps, re-planned every planner step;
 success within 4.5 px of the goal, the first time (``success_rate``) and at the last step
 (``final_success_rate``). `hjepa evaluate --eval.protocol stable-wm` evaluates the stored checkpoint
-of the demo (`hjepa two-rooms --name base-s0 --seed 0`: 1500 steps + 5 practice rounds) on the
+of a model trained with the demo's recipe (1500 steps + 5 practice rounds; made by `hjepa two-rooms
+--name base-s0 --runs-root runs/grid21 --seed 0 --eval.seed 20000 --eval.episodes 200 --eval.no-baselines`
+as an AVX2-only CPU: the evaluation options do not change training) on the
 validation tasks, then once on the test tasks, beside random actions and the same CEM on the true
 simulator.
 
@@ -30,10 +32,10 @@ from common import RESULTS_DIR, command_line, cpu_model, machine_info, relative_
 from hjepa.recipes.evaluate import EvaluateCommand
 from hjepa.runs.machine import cpu_kind
 from hjepa.runs.run_dir import atomic_write_text, to_jsonable
-from peer_protocol import COLUMNS, TWO_ROOMS_NOTES, binomial_stderr, controller_result
+from peer_protocol import COLUMNS, TWO_ROOMS_NOTES, rows_of
 
-CONTROLLERS = {"learned": "JEPA world model + CEM", "simulator": "true simulator + CEM", "random": "random actions"}
 RECIPE = "demo (1500 steps + 5 practice rounds)"
+DATA = "exploration (4000 random walks) + practice"
 CPU_NOTE = ("Two Rooms cpu_minutes: the demo run's train_seconds / 60 from runs/grid21/base-s0/summary.json, i.e. the "
             "wall-clock minutes of its 1500 training steps, 5 practice rounds and held-out diagnostics on torch's default "
             "2 threads (its report.md; that run did not record its CPU); an approximation, not process CPU time (which may "
@@ -66,24 +68,6 @@ def run_split(config: Config, split: str) -> dict:
     return tyro.cli(EvaluateCommand, args=argv).run()
 
 
-def rows_of(split: str, summary: dict, cpu_minutes: float, cpu: str, kind: str) -> list[dict]:
-    rows = []
-    for controller, label in CONTROLLERS.items():
-        result = controller_result(summary, label)
-        if result is None:
-            continue
-        rows.append({
-            "env": "two-rooms", "protocol": "stable-wm", "recipe": RECIPE, "data": "exploration (4000 random walks) + practice",
-            "controller": controller, "split": split, "episodes": summary["episodes"],
-            "success_rate": result["success_rate"], "final_success_rate": result["final_success_rate"],
-            "stderr": binomial_stderr(result["success_rate"], summary["episodes"]),
-            "solved_at_start": summary["start_success_rate"], "cpu_minutes": cpu_minutes,
-            "planning_ms_per_step": result["planning_ms_per_step"], "probe_r2": summary["world_model"].get("probe_r2"),
-            "cpu": cpu, "cpu_kind": kind, "note": CPU_NOTE,
-        })
-    return rows
-
-
 def merge(path: Path, rows: list[dict], config: Config) -> dict:
     """``path``'s result with its Two Rooms rows replaced by ``rows`` (the other rows untouched)."""
     payload = json.loads(path.read_text())
@@ -107,7 +91,8 @@ def main(config: Config) -> Path:
     cpu, kind = cpu_model(), cpu_kind()
     rows = []
     for split in ("validation", "test"):
-        rows += rows_of(split, run_split(config, split), cpu_minutes, cpu, kind)
+        rows += rows_of("two-rooms", RECIPE, split, run_split(config, split), cpu_minutes, data=DATA,
+                        cpu=cpu, cpu_kind=kind, note=CPU_NOTE)
     path = Path(config.out_dir) / "peer_protocol.json"
     atomic_write_text(path, json.dumps(merge(path, rows, config), indent=2, allow_nan=True) + "\n")
     for row in rows:
