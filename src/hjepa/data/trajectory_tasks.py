@@ -16,10 +16,14 @@ from hjepa.envs.two_rooms import Layout
 from hjepa.errors import InputError
 
 
+def episode_lengths(dataset: Trajectories) -> torch.Tensor:
+    """``(E,)`` steps before each episode's end: its ``length`` where stored, else every step."""
+    return dataset.episode_arrays.get("length", torch.full((len(dataset),), dataset.steps))
+
+
 def usable_episodes(dataset: Trajectories, goal_steps: int) -> torch.Tensor:
     """Indices ``(K,)`` of the episodes with at least ``goal_steps`` steps before their end."""
-    length = dataset.episode_arrays.get("length", torch.full((len(dataset),), dataset.steps))
-    return (length >= goal_steps).nonzero().squeeze(-1)
+    return (episode_lengths(dataset) >= goal_steps).nonzero().squeeze(-1)
 
 
 def cut_goal_tasks(dataset: Trajectories, n: int, goal_steps: int, seed: int) -> Tasks:
@@ -39,7 +43,7 @@ def cut_goal_tasks(dataset: Trajectories, n: int, goal_steps: int, seed: int) ->
         raise InputError(f"only {len(usable)} of {len(dataset)} trajectories have {goal_steps} steps before their end, "
                          f"{n} needed: collect more or lower the goal steps")
     episode = usable[:n]
-    length = dataset.episode_arrays.get("length", torch.full((len(dataset),), dataset.steps))[episode]
+    length = episode_lengths(dataset)[episode]
     u = torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     start = (u * (length - goal_steps + 1)).long().clamp(max=length - goal_steps)  # uniform integer in [0, L - G]
     positions = dataset.positions[episode]  # (n, T+1, 2)
