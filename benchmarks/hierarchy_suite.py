@@ -66,6 +66,9 @@ class Config:
     """Where hierarchy_suite_<suite>.json is written."""
     suffix: str = ""
     """Appended to the result name (e.g. '_h30' for a run with another level-2 horizon, '_36' for more episodes)."""
+    z_modes: tuple[Literal["mean", "expected", "worst", "inferred"], ...] = ("mean", "expected", "worst", "inferred")
+    """Stochastic suite: how the planner treats z (`--plan.z-mode`); 'inferred' weighs the draws by the episode's
+    posterior (`--plan.z-temperature`, through --extra-args)."""
     level2: Literal["learned", "landmarks", "unrolled-level1", "simulator"] = "learned"
     """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or one of two ablations
     that separate model from planner: the level-1 predictor unrolled k steps with a held action as the
@@ -211,7 +214,7 @@ def stochastic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
     tasks = shortcut_tasks(env, config.episodes, config.eval_seed)
     open_door = tasks.layout.passable[:, env.config.unreliable[0]]
     rows = []
-    for mode in ("mean", "expected", "worst"):
+    for mode in config.z_modes:
         results = evaluate(job, env, make_controllers(job, env, low, high, probe, z_mode=mode), tasks)
         for label, (result, _) in results.items():
             s = result.summary()

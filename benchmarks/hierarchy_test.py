@@ -11,7 +11,11 @@ measures each controller once, on the same tasks:
 
 ``maze`` is the training maze (the fixed snake); ``maze-unseen`` is random layouts (spanning trees),
 never seen in training, with the same checkpoint (the landmark graph belongs to the training maze,
-so it has no row there).
+so it has no row there). ``maze-stochastic`` (with ``--stochastic-checkpoint``, a checkpoint of
+``hierarchy_suite.py --suite stochastic``): the fixed maze whose shortcut door is closed in half the
+episodes, on tasks whose shortest route takes the shortcut, with level 2 planning at z's mean, over
+draws of z ('expected') and over draws weighed by the episode's online posterior ('inferred').
+``--envs`` picks which envs run; rows of the others already in the result file are kept.
 
     python benchmarks/hierarchy_test.py --checkpoint runs/bench/bench-hierarchy-deterministic/checkpoints/hierarchy.pt
 
@@ -21,16 +25,18 @@ Results: ``<out_dir>/hierarchy_test.json``, one row per (env, group, controller,
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import tyro
 
 from common import RESULTS_DIR, write_result
 from hierarchy_suite import Config as SuiteConfig
-from hierarchy_suite import landmark_graph, train_or_load
+from hierarchy_suite import landmark_graph, shortcut_tasks, train_or_load
 from hjepa.envs.maze import Maze, MazeLayout
 from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
 from hjepa.recipes.maze import evaluate, make_controllers
@@ -40,16 +46,24 @@ from hjepa.recipes.maze import evaluate, make_controllers
 class Config:
     """Maze hierarchy, test split."""
 
-    checkpoint: Path
-    """An `hjepa maze` checkpoint of the fixed maze (runs/<name>/checkpoints/hierarchy.pt)."""
+    checkpoint: Path | None = None
+    """An `hjepa maze` checkpoint of the fixed maze (runs/<name>/checkpoints/hierarchy.pt), for maze and maze-unseen."""
     groups: tuple[str, ...] = ("5-6", "7-8")
     """Distance groups in rooms, 'lo-hi' inclusive."""
     episodes: int = 48
     """Test tasks per group."""
     test_seed: int = 40_000
     """Seed of the test tasks (+ group index); the validation tasks used 20000."""
-    unseen: bool = True
-    """Also evaluate on random layouts never seen in training (maze-unseen)."""
+    envs: tuple[Literal["maze", "maze-unseen", "maze-stochastic"], ...] = ("maze", "maze-unseen")
+    """Which envs to measure (rows of other envs already in the result file are kept)."""
+    stochastic_checkpoint: Path | None = None
+    """A `hjepa maze` checkpoint of the stochastic maze (for maze-stochastic)."""
+    stochastic_episodes: int = 100
+    """Shortcut tasks of the stochastic maze (test seed + 50)."""
+    z_modes: tuple[Literal["mean", "expected", "worst", "inferred"], ...] = ("mean", "expected", "inferred")
+    """How level 2 treats z in the stochastic maze."""
+    z_temperature: float = 0.05
+    """Temperature of the 'inferred' posterior (chosen on the validation tasks of hierarchy_suite.py)."""
     threads: int = 1
     runs_root: Path = Path("runs/bench")
     out_dir: Path = RESULTS_DIR
@@ -93,22 +107,59 @@ def rows_for(env_name: str, group: str, results: dict, split: str = "test") -> l
     return rows
 
 
+def stochastic_rows(config: Config) -> tuple[list[dict], str]:
+    """maze-stochastic rows: one per z mode, on ``stochastic_episodes`` shortcut tasks (test seed + 50)."""
+    suite = SuiteConfig(suite="stochastic", checkpoint=config.stochastic_checkpoint, threads=config.threads,
+                        runs_root=config.runs_root, extra_args=f"--plan.z-temperature {config.z_temperature}")
+    job, env, low, high, probe, _, _ = train_or_load(suite)
+    tasks = shortcut_tasks(env, config.stochastic_episodes, config.test_seed + 50)
+    open_door = tasks.layout.passable[:, env.config.unreliable[0]]
+    rows = []
+    for mode in config.z_modes:
+        results = evaluate(job, env, make_controllers(job, env, low, high, probe, z_mode=mode), tasks)
+        for row, (result, _) in zip(rows_for("maze-stochastic", "shortcut", results), results.values()):
+            row["group"] = "shortcut"
+            row["controller"] = row["label"]
+            row["success_door_open"] = float(result.success[open_door].float().mean())
+            row["success_door_closed"] = float(result.success[~open_door].float().mean())
+            rows.append(row)
+        print(f"maze-stochastic {mode}: {rows[-1]['success_rate']:.2f}", flush=True)
+    note = (f" maze-stochastic: checkpoint {config.stochastic_checkpoint}, {config.stochastic_episodes} shortcut tasks (seed "
+            f"{config.test_seed + 50}; the door was open in {int(open_door.sum())}), z temperature {config.z_temperature}.")
+    return rows, note
+
+
+def kept_rows(path: Path, measured: set[str]) -> tuple[list[dict], str]:
+    """Rows of envs not measured now, from an earlier result file, and a note naming that run."""
+    if not path.exists():
+        return [], ""
+    old = json.loads(path.read_text())
+    rows = [r for r in old["rows"] if r["env"] not in measured]
+    envs = sorted({r["env"] for r in rows})
+    return rows, (f" Rows of {', '.join(envs)} kept from the run of {old['date']} (`{old['command']}`)." if rows else "")
+
+
 def main(config: Config) -> Path:
     torch.set_num_threads(config.threads)
     start = time.perf_counter()
-    suite = SuiteConfig(checkpoint=config.checkpoint, threads=config.threads, runs_root=config.runs_root)
-    job, env, low, high, probe, _, _ = train_or_load(suite)
-    graph, graph_note = landmark_graph(suite, job, env, low, high)
-    rows = []
-    for g, group in enumerate(config.groups):
-        lo, hi = (int(v) for v in group.split("-"))
-        tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.test_seed + g), lo, hi)
-        learned = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
-        no_flat = dataclasses.replace(job, eval=dataclasses.replace(job.eval, flat_baseline=False))  # flat ran above
-        memory = evaluate(no_flat, env, make_controllers(no_flat, env, low, high, probe, landmarks=graph), tasks)
-        rows += rows_for("maze", group, learned) + rows_for("maze", group, memory)
-        print(f"maze {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-3:]), flush=True)
-    if config.unseen:
+    rows, notes = [], ""
+    if "maze" in config.envs or "maze-unseen" in config.envs:
+        if config.checkpoint is None:
+            raise SystemExit("--envs maze / maze-unseen need --checkpoint")
+        suite = SuiteConfig(checkpoint=config.checkpoint, threads=config.threads, runs_root=config.runs_root)
+        job, env, low, high, probe, _, _ = train_or_load(suite)
+    if "maze" in config.envs:
+        graph, graph_note = landmark_graph(suite, job, env, low, high)
+        notes += graph_note
+        for g, group in enumerate(config.groups):
+            lo, hi = (int(v) for v in group.split("-"))
+            tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.test_seed + g), lo, hi)
+            learned = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
+            no_flat = dataclasses.replace(job, eval=dataclasses.replace(job.eval, flat_baseline=False))  # flat ran above
+            memory = evaluate(no_flat, env, make_controllers(no_flat, env, low, high, probe, landmarks=graph), tasks)
+            rows += rows_for("maze", group, learned) + rows_for("maze", group, memory)
+            print(f"maze {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-3:]), flush=True)
+    if "maze-unseen" in config.envs:
         unseen = Maze(dataclasses.replace(env.config, layout="random"))
         for g, group in enumerate(config.groups):
             lo, hi = (int(v) for v in group.split("-"))
@@ -117,10 +168,16 @@ def main(config: Config) -> Path:
             tasks = sample_maze_tasks(unseen, config.episodes, generator, lo, hi, layout=layout)
             rows += rows_for("maze-unseen", group, evaluate(job, unseen, make_controllers(job, unseen, low, high, probe), tasks))
             print(f"maze-unseen {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-2:]), flush=True)
+    if "maze-stochastic" in config.envs:
+        if config.stochastic_checkpoint is None:
+            raise SystemExit("--envs maze-stochastic needs --stochastic-checkpoint")
+        more, note = stochastic_rows(config)
+        rows, notes = rows + more, notes + note
+    old, kept_note = kept_rows(Path(config.out_dir) / "hierarchy_test.json", set(config.envs))
     notes = (
         f"Checkpoint {config.checkpoint}; test tasks seed {config.test_seed} + group (unseen layouts: + 100 + group); "
-        f"{config.episodes} tasks per group; stderr = sqrt(p(1-p)/n).{graph_note} Total {time.perf_counter() - start:.0f} s "
-        f"on {torch.get_num_threads()} torch thread(s)."
+        f"{config.episodes} tasks per group; stderr = sqrt(p(1-p)/n).{notes} Total {time.perf_counter() - start:.0f} s "
+        f"on {torch.get_num_threads()} torch thread(s).{kept_note}"
     )
     columns = ["env", "group", "controller", "split", "episodes", "success_rate", "stderr", "planning_seconds_per_episode"]
     return write_result(
@@ -130,7 +187,7 @@ def main(config: Config) -> Path:
         "Same checkpoint, same tasks and MPPI budget for every controller; success within 3 px of the goal within 400 steps.",
         config,
         columns,
-        rows,
+        old + rows,
         notes=notes,
     )
 

@@ -66,3 +66,29 @@ def test_hierarchy_suite_simulator_level2_follows_the_maze(tmp_path):
     assert torch.allclose(moved, expected)
     assert not torch.allclose(moved, start)
     assert oracle.held_direction_actions((1.0,)).shape == (8, 2)
+
+
+def test_stochastic_suite_and_test_split_with_online_z(tmp_path):
+    """The stochastic suite trains a tiny latent-z maze; hierarchy_test.py measures it on its own split and
+    keeps the rows of envs it did not measure."""
+    import hierarchy_suite
+    import hierarchy_test
+
+    extra = " ".join(a for a in TINY if a != "--no-progress")
+    suite = hierarchy_suite.Config(suite="stochastic", episodes=1, extra_args=extra, runs_root=tmp_path / "runs",
+                                   out_dir=tmp_path, z_modes=("mean", "inferred"))
+    rows = json.loads(hierarchy_suite.main(suite).read_text())["rows"]
+    assert [(r["z_mode"], r["controller"]) for r in rows] == [("mean", "hierarchical (z mean)"),
+                                                             ("inferred", "hierarchical (z inferred)")]
+    earlier = {"env": "maze", "group": "7-8 rooms", "controller": "landmarks", "split": "test", "episodes": 48,
+               "success_rate": 0.5, "stderr": 0.07, "planning_seconds_per_episode": 0.3}
+    (tmp_path / "hierarchy_test.json").write_text(json.dumps({"date": "then", "command": "before", "rows": [earlier]}))
+    checkpoint = tmp_path / "runs" / "bench-hierarchy-stochastic" / "checkpoints" / "hierarchy.pt"
+    config = hierarchy_test.Config(envs=("maze-stochastic",), stochastic_checkpoint=checkpoint, stochastic_episodes=2,
+                                   z_modes=("mean", "inferred"), runs_root=tmp_path / "runs", out_dir=tmp_path)
+    result = json.loads(hierarchy_test.main(config).read_text())
+    assert result["rows"][0] == earlier and "kept from the run of then" in result["notes"]
+    new = result["rows"][1:]
+    assert [(r["env"], r["group"], r["controller"], r["episodes"]) for r in new] == [
+        ("maze-stochastic", "shortcut", "hierarchical (z mean)", 2), ("maze-stochastic", "shortcut", "hierarchical (z inferred)", 2)]
+    assert all(0 <= r["success_rate"] <= 1 and r["stderr"] >= 0 for r in new)

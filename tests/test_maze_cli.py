@@ -60,13 +60,14 @@ def test_maze_command_writes_a_run_directory_and_reuses_its_checkpoint(tmp_path,
     assert set(again["controllers"]) == {"flat"}
 
 
-def test_stochastic_maze_with_latent_z(tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["worst", "inferred"])
+def test_stochastic_maze_with_latent_z(tmp_path, capsys, mode):
     code, out, err = cli(["maze", "--name", "z", "--runs-root", tmp_path, *TINY, "--env.unreliable", "6",
-                          "--env.door-close-prob", "0.5", "--level2.latent-dim", "1", "--plan.z-mode", "worst",
+                          "--env.door-close-prob", "0.5", "--level2.latent-dim", "1", "--plan.z-mode", mode,
                           "--plan.z-draws", "3", "--eval.no-flat-baseline"], capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "z" / "summary.json").read_text())
-    assert set(summary["controllers"]) == {"hierarchical (z worst)"}
+    assert set(summary["controllers"]) == {f"hierarchical (z {mode})"}
     high = load_world_checkpoint(tmp_path / "z" / "checkpoints" / "hierarchy.pt", "maze-hierarchy").level2
     assert high.latent_dim == 1 and bool((high.z_scale > 0).all())
 
@@ -88,6 +89,7 @@ def test_landmark_level2_plans_on_the_walks_graph(tmp_path, capsys):
     (["--plan.landmark-max-ratio", "0"], "landmark_max_ratio"),
     (["--level2.macro-steps", "0"], "macro_steps"),
     (["--plan.z-mode", "expected"], "needs a latent"),
+    (["--plan.z-temperature", "0"], "z_temperature"),
     (["--plan.keep-best", "9", "--plan.beam", "4"], "keep_best"),
     (["--eval.min-rooms", "5", "--eval.max-rooms", "2"], "min_rooms"),
     (["--model.obs-size", "32"], "obs_size"),

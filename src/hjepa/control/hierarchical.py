@@ -5,8 +5,9 @@
 it renders and encodes the observation, plans with a
 :class:`~hjepa.planning.hierarchical.HierarchicalPlanner` over the learned level-2 and level-1
 predictors, and returns the first action. With a latent ``z`` at level 2 it plans with ``z`` at the
-prior's mean (``z_mode='mean'``) or scores every plan over draws from the prior (``'expected'``,
-``'worst'``).
+prior's mean (``z_mode='mean'``), scores every plan over draws from the prior (``'expected'``,
+``'worst'``), or weighs the draws by what the episode's macro steps showed so far (``'inferred'``,
+:class:`~hjepa.control.z_posterior.LatentPosterior`: online inference of z).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hjepa.control.dynamics import clip_norm, learned_dynamics
 from hjepa.control.perception import PixelPerception
 from hjepa.control.protocol import ControllerOutput
 from hjepa.control.unstick import Unstick
+from hjepa.control.z_posterior import LatentPosterior
 from hjepa.envs.maze import Maze
 from hjepa.envs.tasks import Tasks
 from hjepa.errors import InputError
@@ -31,7 +33,7 @@ from hjepa.world.hierarchy import HighLevelModel
 from hjepa.world.latent import sample_prior
 from hjepa.world.model import JEPAWorldModel
 
-ZMode = Literal["mean", "expected", "worst"]
+ZMode = Literal["mean", "expected", "worst", "inferred"]
 
 
 class HierarchicalMPC:
@@ -45,8 +47,11 @@ class HierarchicalMPC:
         generator: randomness of the planners (and of the z draws).
         max_action_norm: clip held actions to this norm inside the model and when executing.
         z_mode: with a latent at level 2, 'mean' plans with z = 0, 'expected' / 'worst' score
-            plans by the mean / max cost over ``z_draws`` draws from the prior (z = 0 included).
-        z_draws: draws for 'expected' and 'worst'.
+            plans by the mean / max cost over ``z_draws`` draws from the prior (z = 0 included);
+            'inferred' by the mean cost under the episode's posterior over those draws.
+        z_draws: draws for 'expected', 'worst' and 'inferred'.
+        z_temperature: 'inferred' only: the posterior's temperature (energy units of level 2's
+            prediction error per macro step).
         position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
         unstick: when an action predicted to move the agent did not, take a random one instead
             (``hjepa.control.unstick``); None: never.
@@ -54,20 +59,25 @@ class HierarchicalMPC:
 
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
-                 position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None) -> None:
+                 position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None,
+                 z_temperature: float = 0.05) -> None:
         if high.low_state_dim != low_model.state_dim:
             raise InputError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
             raise InputError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
-        if z_mode not in ("mean", "expected", "worst"):
-            raise InputError(f"z_mode must be 'mean', 'expected' or 'worst', got {z_mode!r}")
+        if z_mode not in ("mean", "expected", "worst", "inferred"):
+            raise InputError(f"z_mode must be 'mean', 'expected', 'worst' or 'inferred', got {z_mode!r}")
+        if not z_temperature > 0:
+            raise InputError(f"z_temperature must be > 0, got {z_temperature}")
         if z_draws < 1:
             raise InputError(f"z_draws must be >= 1, got {z_draws}")
         self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
         self.generator = generator
         self.action_repeat = low_model.action_dim // 2
         self.max_norm = min(max_action_norm, env.config.max_step)
-        self.z_mode, self.z_draws = z_mode, z_draws
+        self.z_mode, self.z_draws, self.z_temperature = z_mode, z_draws, z_temperature
+        self._samples: LatentSamples | None = None
+        self._posterior: LatentPosterior | None = None
         self.position_decoder = position_decoder
         self.unstick = unstick
         self._low_dynamics = learned_dynamics(low_model, self.action_repeat, self.max_norm)
@@ -78,15 +88,32 @@ class HierarchicalMPC:
         if not self.high.latent_dim or self.z_mode == "mean":
             return TwoLevelProblem(self._low_dynamics, fixed_z_step(self.high.step), self.high.abstract, deterministic_cost)
         z = sample_prior(self.z_draws, self.high.z_scale.detach(), self.generator)
-        samples = LatentSamples(self.high.step, z, "mean" if self.z_mode == "expected" else "max")
+        samples = LatentSamples(self.high.step, z, "max" if self.z_mode == "worst" else "mean")
+        if self.z_mode == "inferred":
+            self._samples = samples
+            self._posterior = LatentPosterior(self.high.step, lambda a: self.high.encode_actions(a)[0], z,
+                                              self.high.macro_steps, self.z_temperature)
         return TwoLevelProblem(self._low_dynamics, samples.dynamics, self.high.abstract, samples.cost,
                                lift=samples.lift, lower=samples.lower)
+
+    def _informed_problem(self, rows: Tensor, s1: Tensor) -> TwoLevelProblem:
+        """The planning problem of episodes ``rows`` (level-1 states ``s1 (M, D1)``): with
+        ``z_mode='inferred'``, the draws weighed by each episode's posterior, after counting the
+        macro step that ends now."""
+        if self._posterior is None:
+            return self._problem_now
+        self._posterior.observe_state(rows, self.high.abstract(s1))
+        weights, samples = self._posterior.weights(rows), self._samples
+        return replace(self._problem_now, high_cost=lambda goal: samples.cost(goal, weights),
+                       lower=samples.weighted_lower(weights))
 
     def reset(self, tasks: Tasks) -> None:
         self._tasks = tasks
         self._goal = self.perception(tasks.goal, tasks.layout)  # (N, D1)
         self._state = HierarchyState()
         self._problem_now = self._problem()
+        if self._posterior is not None:
+            self._posterior.reset(len(tasks))
         if self.unstick is not None:
             self.unstick.reset(len(tasks))
 
@@ -106,13 +133,16 @@ class HierarchicalMPC:
                     warm = self._state.low_warm.clone()
                     warm[rows[stuck]] = 0.0
                     self._state = replace(self._state, low_warm=warm)
-            result = self.planner.plan(s1, self._goal[rows], self._problem_now, self._state.index(rows), self.generator)
+            result = self.planner.plan(s1, self._goal[rows], self._informed_problem(rows, s1), self._state.index(rows),
+                                       self.generator)
         self._state = self._state.update(rows, result.state, n)
         action = clip_norm(result.actions[:, 0], self.max_norm)
         if self.unstick is not None:
             action = self.unstick.kick(action, stuck)
             with torch.no_grad():
                 self.unstick.remember(rows, s1, self._low_dynamics(s1.unsqueeze(1), action.unsqueeze(1))[:, 0])
+        if self._posterior is not None:
+            self._posterior.observe_action(rows, action.repeat(1, self.action_repeat))  # held: one level-1 action
         path = None
         if self.position_decoder is not None:
             with torch.no_grad():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable, Literal
 
+import torch
 from torch import Tensor
 
 from hjepa.errors import InputError
@@ -84,14 +85,34 @@ class LatentSamples:
         out = self.step(state.reshape(-1, d), act.reshape(b * s * zn, -1), z.reshape(b * s * zn, -1))
         return out.reshape(b, s, zn, d)
 
-    def cost(self, goal: Tensor) -> TrajectoryCost:
-        """Closest approach to ``goal (B, D)`` per draw, reduced over the draws: ``(B, S)``."""
+    def cost(self, goal: Tensor, weights: Tensor | None = None) -> TrajectoryCost:
+        """Closest approach to ``goal (B, D)`` per draw, reduced over the draws: ``(B, S)``.
+
+        ``weights (B, Z)`` (rows summing to 1, e.g. a posterior over the draws,
+        :class:`~hjepa.control.z_posterior.LatentPosterior`) make the mean a weighted one; the
+        max ignores draws of zero weight only."""
+        if weights is not None and (weights.shape != (goal.shape[0], self.draws) or not torch.isfinite(weights).all()):
+            raise InputError(f"weights must be finite, ({goal.shape[0]}, {self.draws}), got {tuple(weights.shape)}")
 
         def cost(states: Tensor, actions: Tensor) -> Tensor:
             per_draw = closest_approach(states, goal.unsqueeze(1), event_dims=1)  # (B, S, Z)
-            return per_draw.mean(-1) if self.reduce == "mean" else per_draw.max(-1).values
+            if weights is None:
+                return per_draw.mean(-1) if self.reduce == "mean" else per_draw.max(-1).values
+            w = weights.to(per_draw).unsqueeze(1)  # (B, 1, Z)
+            if self.reduce == "mean":
+                return (per_draw * w).sum(-1)
+            return per_draw.masked_fill(w <= 0, float("-inf")).max(-1).values
 
         return cost
+
+    def weighted_lower(self, weights: Tensor) -> Callable[[Tensor], Tensor]:
+        """``(B, ..., Z, D) -> (B, ..., D)``: the prediction averaged with ``weights (B, Z)``."""
+
+        def lower(states: Tensor) -> Tensor:
+            w = weights.to(states).view(states.shape[0], *([1] * (states.dim() - 3)), self.draws, 1)
+            return (states * w).sum(dim=-2)
+
+        return lower
 
 
 def deterministic_cost(goal: Tensor) -> TrajectoryCost:

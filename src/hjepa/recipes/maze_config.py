@@ -106,10 +106,13 @@ class MazePlanConfig:
     """Macro-action vocabulary: 8 held directions at each of these speeds, encoded by level 2."""
     replan_every: int = 2
     """Level-1 decisions between level-2 plans."""
-    z_mode: Literal["mean", "expected", "worst"] = "mean"
-    """With a latent at level 2: plan with z = 0, or score plans by expected / worst cost over draws."""
+    z_mode: Literal["mean", "expected", "worst", "inferred"] = "mean"
+    """With a latent at level 2: plan with z = 0, score plans by expected / worst cost over draws, or by the cost
+    expected under the episode's posterior over those draws, inferred online from the macro steps it made."""
     z_draws: int = 8
-    """Draws of z for 'expected' and 'worst'."""
+    """Draws of z for 'expected', 'worst' and 'inferred'."""
+    z_temperature: float = 0.05
+    """'inferred' only: temperature of the posterior over the draws (level 2's prediction error per macro step)."""
     level2_search: Literal["spread", "landmarks"] = "spread"
     """Level 2 plans by spread search over the learned level-2 predictor, or on a landmark graph of the
     walks' level-2 states whose edges are the macro steps the walks made (hjepa.planning.landmarks)."""
@@ -142,6 +145,8 @@ class MazePlanConfig:
             raise InputError(f"plan.samples must be >= 4, got {self.samples}")
         if not 0 <= self.keep_best <= self.beam:
             raise InputError(f"plan.keep_best must be in [0, plan.beam={self.beam}], got {self.keep_best}")
+        if not self.z_temperature > 0:
+            raise InputError(f"plan.z_temperature must be > 0, got {self.z_temperature}")
         if not self.max_action > 0 or not self.speeds or min(self.speeds) <= 0:
             raise InputError("plan.max_action and plan.speeds must be positive")
 
