@@ -13,9 +13,10 @@ def gated_step(s, u, z):
     return s + u * (z > 0).to(s)
 
 
-def posterior(temperature=0.05):
+def posterior(temperature=0.05, decay=1.0):
     z = torch.tensor([[0.0], [1.0], [-1.0], [2.0]])  # closed, open, closed, open
-    return LatentPosterior(gated_step, lambda a: a.view(len(a), -1, 2).sum(1), z, macro_steps=2, temperature=temperature)
+    return LatentPosterior(gated_step, lambda a: a.view(len(a), -1, 2).sum(1), z, macro_steps=2, temperature=temperature,
+                           decay=decay)
 
 
 def run(post, rows, moves, door_open):
@@ -49,6 +50,19 @@ def test_steps_every_draw_predicts_alike_leave_the_prior():
     assert torch.allclose(post.weights(torch.arange(3)), torch.full((3, 4), 0.25))
 
 
+def test_with_decay_old_evidence_fades_and_without_it_stays():
+    rows = torch.tensor([0])
+    weights = []
+    for decay in (1.0, 0.5):
+        post = posterior(temperature=0.2, decay=decay)
+        post.reset(1)
+        # The agent pushes at a closed door, then stands still for 20 decisions (no evidence either way).
+        moves = [torch.tensor([0.5, 0.0])] * 3 + [torch.zeros(2)] * 20
+        run(post, rows, moves, torch.tensor([False]))
+        weights.append(post.weights(rows)[0, [1, 3]].sum())
+    assert weights[0] < 0.05 and abs(float(weights[1]) - 0.5) < 0.01
+
+
 def test_no_macro_step_is_counted_before_k_decisions():
     post = posterior()
     post.reset(1)
@@ -79,6 +93,7 @@ def test_weighted_cost_and_lower_match_a_direct_computation():
     lambda: LatentPosterior(gated_step, lambda a: a, torch.zeros(3), 2, 0.1),
     lambda: LatentPosterior(gated_step, lambda a: a, torch.zeros(3, 1), 0, 0.1),
     lambda: LatentPosterior(gated_step, lambda a: a, torch.zeros(3, 1), 2, 0.0),
+    lambda: LatentPosterior(gated_step, lambda a: a, torch.zeros(3, 1), 2, 0.1, decay=0.0),
     lambda: LatentSamples(gated_step, torch.zeros(2, 1)).cost(torch.zeros(1, 2), torch.ones(1, 3)),
 ])
 def test_bad_arguments_are_refused(make):

@@ -52,6 +52,7 @@ class HierarchicalMPC:
         z_draws: draws for 'expected', 'worst' and 'inferred'.
         z_temperature: 'inferred' only: the posterior's temperature (energy units of level 2's
             prediction error per macro step).
+        z_decay: 'inferred' only: the factor the posterior's energies fade by per macro step seen.
         position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
         unstick: when an action predicted to move the agent did not, take a random one instead
             (``hjepa.control.unstick``); None: never.
@@ -60,22 +61,22 @@ class HierarchicalMPC:
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
                  position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None,
-                 z_temperature: float = 0.05) -> None:
+                 z_temperature: float = 0.05, z_decay: float = 1.0) -> None:
         if high.low_state_dim != low_model.state_dim:
             raise InputError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
             raise InputError(f"level 2 takes level-1 actions of {high.low_action_dim}, the level-1 model {low_model.action_dim}")
         if z_mode not in ("mean", "expected", "worst", "inferred"):
             raise InputError(f"z_mode must be 'mean', 'expected', 'worst' or 'inferred', got {z_mode!r}")
-        if not z_temperature > 0:
-            raise InputError(f"z_temperature must be > 0, got {z_temperature}")
+        if not z_temperature > 0 or not 0 < z_decay <= 1:
+            raise InputError(f"need z_temperature > 0 and z_decay in (0, 1], got {z_temperature}, {z_decay}")
         if z_draws < 1:
             raise InputError(f"z_draws must be >= 1, got {z_draws}")
         self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
         self.generator = generator
         self.action_repeat = low_model.action_dim // 2
         self.max_norm = min(max_action_norm, env.config.max_step)
-        self.z_mode, self.z_draws, self.z_temperature = z_mode, z_draws, z_temperature
+        self.z_mode, self.z_draws, self.z_temperature, self.z_decay = z_mode, z_draws, z_temperature, z_decay
         self._samples: LatentSamples | None = None
         self._posterior: LatentPosterior | None = None
         self.position_decoder = position_decoder
@@ -92,7 +93,7 @@ class HierarchicalMPC:
         if self.z_mode == "inferred":
             self._samples = samples
             self._posterior = LatentPosterior(self.high.step, lambda a: self.high.encode_actions(a)[0], z,
-                                              self.high.macro_steps, self.z_temperature)
+                                              self.high.macro_steps, self.z_temperature, self.z_decay)
         return TwoLevelProblem(self._low_dynamics, samples.dynamics, self.high.abstract, samples.cost,
                                lift=samples.lift, lower=samples.lower)
 

@@ -38,6 +38,9 @@ class LatentPosterior:
         z: ``(Z, Zd)`` the draws the planner scores plans over.
         macro_steps: ``k``, level-1 decisions per macro step.
         temperature: energy scale of the softmax (smaller: evidence counts more).
+        decay: each macro step seen multiplies the energies gathered so far by this factor first
+            (1: remember the whole episode; below 1: evidence fades, so draws that fit ordinary motion
+            slightly better do not take all the weight over an episode).
 
     Example:
         >>> posterior = LatentPosterior(high.step, lambda a: high.encode_actions(a)[0], z, 4, 0.05)  # doctest: +SKIP
@@ -46,7 +49,7 @@ class LatentPosterior:
     """
 
     def __init__(self, step: Callable[[Tensor, Tensor, Tensor], Tensor], encode: Callable[[Tensor], Tensor], z: Tensor,
-                 macro_steps: int, temperature: float) -> None:
+                 macro_steps: int, temperature: float, decay: float = 1.0) -> None:
         if z.dim() != 2 or z.shape[0] < 1:
             raise InputError(f"z must be (Z, Zd) with Z >= 1 draws, got {tuple(z.shape)}")
         if isinstance(macro_steps, bool) or not isinstance(macro_steps, int) or macro_steps < 1:
@@ -54,7 +57,9 @@ class LatentPosterior:
         if not temperature > 0:
             raise InputError(f"temperature must be > 0, got {temperature}")
         self.step, self.encode, self.z = step, encode, z
-        self.k, self.temperature = macro_steps, float(temperature)
+        if not 0.0 < decay <= 1.0:
+            raise InputError(f"decay must be in (0, 1], got {decay}")
+        self.k, self.temperature, self.decay = macro_steps, float(temperature), float(decay)
         self.energy: Tensor | None = None
 
     @property
@@ -89,7 +94,8 @@ class LatentPosterior:
             n = self.draws
             pred = self.step(start.repeat_interleave(n, 0), u.repeat_interleave(n, 0),
                              self.z.to(s2).repeat(len(full), 1)).view(len(full), n, -1)
-            self.energy[full] += (pred - s_now.unsqueeze(1)).pow(2).mean(-1).cpu()
+            error = (pred - s_now.unsqueeze(1)).pow(2).mean(-1).cpu()
+            self.energy[full] = self.decay * self.energy[full] + error
         self._states[rows] = torch.cat([self._states[rows, 1:], s2.unsqueeze(1)], dim=1)
 
     def observe_action(self, rows: Tensor, action: Tensor) -> None:

@@ -116,7 +116,7 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         label = "hierarchical" + (f" (z {mode})" if high.latent_dim else "")
         out[label] = HierarchicalMPC(env, low, high, planner, torch.Generator().manual_seed(job.eval.seed + 1), bound,
                                      mode, p.z_draws, position_decoder=decode, unstick=unstick(3),
-                                     z_temperature=p.z_temperature)
+                                     z_temperature=p.z_temperature, z_decay=p.z_decay)
     if job.eval.flat_baseline or not job.hierarchical:
         mpc = ModelPredictiveController(level1_planner(job, bound), p.flat_horizon, frameskip,
                                         torch.Generator().manual_seed(job.eval.seed + 2))

@@ -113,6 +113,8 @@ class MazePlanConfig:
     """Draws of z for 'expected', 'worst' and 'inferred'."""
     z_temperature: float = 0.05
     """'inferred' only: temperature of the posterior over the draws (level 2's prediction error per macro step)."""
+    z_decay: float = 1.0
+    """'inferred' only: the posterior's evidence fades by this factor per macro step seen (1: the whole episode counts)."""
     level2_search: Literal["spread", "landmarks"] = "spread"
     """Level 2 plans by spread search over the learned level-2 predictor, or on a landmark graph of the
     walks' level-2 states whose edges are the macro steps the walks made (hjepa.planning.landmarks)."""
@@ -147,6 +149,8 @@ class MazePlanConfig:
             raise InputError(f"plan.keep_best must be in [0, plan.beam={self.beam}], got {self.keep_best}")
         if not self.z_temperature > 0:
             raise InputError(f"plan.z_temperature must be > 0, got {self.z_temperature}")
+        if not 0 < self.z_decay <= 1:
+            raise InputError(f"plan.z_decay must be in (0, 1], got {self.z_decay}")
         if not self.max_action > 0 or not self.speeds or min(self.speeds) <= 0:
             raise InputError("plan.max_action and plan.speeds must be positive")
 
