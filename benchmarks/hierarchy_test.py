@@ -62,8 +62,10 @@ class Config:
     """Shortcut tasks of the stochastic maze (test seed + 50)."""
     z_modes: tuple[Literal["mean", "expected", "worst", "inferred"], ...] = ("mean", "expected", "inferred")
     """How level 2 treats z in the stochastic maze."""
-    z_temperature: float = 0.05
+    z_temperature: float = 0.1
     """Temperature of the 'inferred' posterior (chosen on the validation tasks of hierarchy_suite.py)."""
+    z_decay: float = 0.9
+    """Fading of the 'inferred' posterior's evidence per macro step (chosen there too)."""
     threads: int = 1
     runs_root: Path = Path("runs/bench")
     out_dir: Path = RESULTS_DIR
@@ -110,7 +112,7 @@ def rows_for(env_name: str, group: str, results: dict, split: str = "test") -> l
 def stochastic_rows(config: Config) -> tuple[list[dict], str]:
     """maze-stochastic rows: one per z mode, on ``stochastic_episodes`` shortcut tasks (test seed + 50)."""
     suite = SuiteConfig(suite="stochastic", checkpoint=config.stochastic_checkpoint, threads=config.threads,
-                        runs_root=config.runs_root, extra_args=f"--plan.z-temperature {config.z_temperature}")
+                        runs_root=config.runs_root, extra_args=f"--plan.z-temperature {config.z_temperature} --plan.z-decay {config.z_decay}")
     job, env, low, high, probe, _, _ = train_or_load(suite)
     tasks = shortcut_tasks(env, config.stochastic_episodes, config.test_seed + 50)
     open_door = tasks.layout.passable[:, env.config.unreliable[0]]
@@ -125,7 +127,7 @@ def stochastic_rows(config: Config) -> tuple[list[dict], str]:
             rows.append(row)
         print(f"maze-stochastic {mode}: {rows[-1]['success_rate']:.2f}", flush=True)
     note = (f" maze-stochastic: checkpoint {config.stochastic_checkpoint}, {config.stochastic_episodes} shortcut tasks (seed "
-            f"{config.test_seed + 50}; the door was open in {int(open_door.sum())}), z temperature {config.z_temperature}.")
+            f"{config.test_seed + 50}; the door was open in {int(open_door.sum())}), z temperature {config.z_temperature}, decay {config.z_decay}.")
     return rows, note
 
 

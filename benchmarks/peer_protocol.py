@@ -40,11 +40,12 @@ RECIPES = {
     "pldm-proprio": ["--objective", "pldm", "--model.proprio"],
     "lewm-proprio": ["--objective", "lewm", "--model.proprio"],
     "pldm-proprio-expert": ["--objective", "pldm", "--model.proprio", "--data.expert-episodes", "100"],
+    "pldm-proprio-3x": ["--objective", "pldm", "--model.proprio", "--data.episodes", "2400", "--train.steps", "12000"],
 }
 """The recipes compared: ``hjepa gym`` options added to the protocol's own."""
 DATA = {
     "pldm": "exploration", "pldm-proprio": "exploration", "lewm-proprio": "exploration",
-    "pldm-proprio-expert": "exploration + 100 expert episodes",
+    "pldm-proprio-expert": "exploration + 100 expert episodes", "pldm-proprio-3x": "exploration (2400 episodes)",
 }
 PROTOCOL = ["--eval.goal-source", "expert", "--eval.goal-steps", "25", "--eval.budget-steps", "50", "--eval.episodes", "50"]
 CONTROLLERS = {"learned": "JEPA world model + CEM", "random": "random actions", "simulator": "true simulator + CEM"}
