@@ -177,8 +177,9 @@ def main(config: Config) -> Path:
         rows, notes = rows + more, notes + note
     old, kept_note = kept_rows(Path(config.out_dir) / "hierarchy_test.json", set(config.envs))
     notes = (
-        f"Checkpoint {config.checkpoint}; test tasks seed {config.test_seed} + group (unseen layouts: + 100 + group); "
-        f"{config.episodes} tasks per group; stderr = sqrt(p(1-p)/n).{notes} Total {time.perf_counter() - start:.0f} s "
+        (f"Checkpoint {config.checkpoint}; test tasks seed {config.test_seed} + group (unseen layouts: + 100 + group); "
+         f"{config.episodes} tasks per group; " if config.checkpoint is not None else "Test tasks; ") +
+        f"stderr = sqrt(p(1-p)/n).{notes} Total {time.perf_counter() - start:.0f} s "
         f"on {torch.get_num_threads()} torch thread(s).{kept_note}"
     )
     columns = ["env", "group", "controller", "split", "episodes", "success_rate", "stderr", "planning_seconds_per_episode"]

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import tyro
 
-from common import RESULTS_DIR, write_result
+from common import RESULTS_DIR, command_line, write_result
 from hjepa.recipes.gym import GymCommand
 
 RECIPES = {
@@ -71,6 +71,9 @@ class Config:
     """Evaluate the validation split again from the training run's checkpoint (as run <name>-validation), e.g.
     after a fix to the evaluation; ``cpu_minutes`` is then the training run's data + training CPU plus the new
     evaluation's planning CPU."""
+    keep_others: bool = False
+    """Keep the rows of (env, recipe) pairs this run does not measure from the existing result file (each
+    kept row names its own command), instead of dropping them."""
     out_dir: Path = RESULTS_DIR
 
 
@@ -143,10 +146,25 @@ def main(config: Config) -> Path:
              "simulator (controller 'simulator'): CEM from the true state, cost the squared distance of the goal features "
              "(reacher: fingertip; PushT: agent and block pose), 300 x 30 on reacher (batched MuJoCo), 64 x 6 on PushT.")
     kept, two_rooms_notes = kept_two_rooms(Path(config.out_dir) / "peer_protocol.json")
+    command = command_line()
+    for row in rows:
+        row["command"] = command
+    if config.keep_others:
+        measured = {(row["env"], row["recipe"]) for row in rows}
+        kept = [row for row in kept_rows(Path(config.out_dir) / "peer_protocol.json") if (row["env"], row["recipe"]) not in measured] + kept
     path = write_result(config.out_dir, "peer_protocol", "PushT and reacher, stable-worldmodel's protocol",
                         __doc__.split("\n\n")[0], config, COLUMNS + (["cpu_kind"] if kept else []), rows + kept,
                         f"{notes} {two_rooms_notes}".strip())
     return path
+
+
+def kept_rows(path: Path) -> list[dict]:
+    """The PushT and reacher rows of an existing result, each with the command that measured it (rows written
+    before rows named their command get the file's)."""
+    if not path.is_file():
+        return []
+    payload = json.loads(path.read_text())
+    return [{"command": payload.get("command", ""), **row} for row in payload["rows"] if row.get("env") != "two-rooms"]
 
 
 def kept_two_rooms(path: Path) -> tuple[list[dict], str]:
