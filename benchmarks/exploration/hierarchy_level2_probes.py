@@ -459,8 +459,9 @@ if __name__ == "__main__" and sys.argv[1] == "l2dim":
     high = HighLevelModel(low.state_dim, d2, c.macro_steps, low.action_dim, c.latent_action_dim, 0, c.hidden, c.layers)
     cfg = dataclasses.replace(job.level2_train, steps=steps)
     t = time.perf_counter()
-    train_high_level(high, low, win, job.level2_loss, cfg, torch.Generator().manual_seed(0), show_progress=False)
+    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    train_high_level(high, low, win, job.level2_loss, cfg, torch.Generator().manual_seed(seed), show_progress=False)
     print(f"trained level 2 dim {d2} in {time.perf_counter()-t:.0f}s", flush=True)
     torch.save(high.state_dict(), f"{OUT}/high_d{d2}.pt")
     for grp in ("7-8", "5-6", "3-4"):
-        run(job, env, low, high, probe, tasks_for(env, grp, n_val), f"d2={d2} {grp}")
+        run(job, env, low, high, probe, tasks_for(env, grp, n_val), f"d2={d2} seed {seed} {grp}")
