@@ -61,7 +61,7 @@ class HierarchicalMPC:
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
                  position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None,
-                 z_temperature: float = 0.05, z_decay: float = 1.0) -> None:
+                 z_temperature: float = 0.1, z_decay: float = 0.9) -> None:
         if high.low_state_dim != low_model.state_dim:
             raise InputError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
