@@ -136,6 +136,8 @@ GROUPS: tuple[Group, ...] = (
             ("external_envs_reacher_pool1", "a variant tried and not adopted: reacher at full resolution, no gain"),
             ("external_envs_reacher_1000x6000", ("a variant tried and not adopted: reacher with 1000 episodes and "
              "6000 steps, no gain")),
+            ("external_envs_reacher_before_reset_fix", ("reacher with the defaults, measured before the adapter's reset "
+             "fix (a never-reset reacher started the first controller's episodes from a wrong pose): 24%")),
         ), label="setting"),
         Family("external-random-state", "PointMaze with DINO-WM's random-state goals",
                (("external_envs_random-state", ""),)),
