@@ -210,6 +210,14 @@ def deterministic_rows(config: Config, job, env, low, high, probe, landmarks=Non
     return rows
 
 
+def door_rates(result, open_door: torch.Tensor) -> dict:
+    """Success rates of ``result``'s episodes whose unreliable door was open / closed (None where there were none)."""
+    def rate(rows: torch.Tensor) -> float | None:
+        return float(result.success[rows].float().mean()) if rows.any() else None
+
+    return {"success_door_open": rate(open_door), "success_door_closed": rate(~open_door)}
+
+
 def stochastic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
     tasks = shortcut_tasks(env, config.episodes, config.eval_seed)
     open_door = tasks.layout.passable[:, env.config.unreliable[0]]
@@ -219,9 +227,8 @@ def stochastic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
         for label, (result, _) in results.items():
             s = result.summary()
             rows.append({"z_mode": mode, "controller": label, "success_rate": s["success_rate"],
-                         "success_door_open": float(result.success[open_door].float().mean()) if open_door.any() else None,
-                         "success_door_closed": float(result.success[~open_door].float().mean()) if (~open_door).any() else None,
-                         "planning_seconds": s["planning_seconds"], "episodes": int(s["episodes"])})
+                         **door_rates(result, open_door), "planning_seconds": s["planning_seconds"],
+                         "episodes": int(s["episodes"])})
     return rows
 
 

@@ -29,14 +29,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import tyro
 
 from common import RESULTS_DIR, write_result
 from hierarchy_suite import Config as SuiteConfig
-from hierarchy_suite import landmark_graph, shortcut_tasks, train_or_load
+from hierarchy_suite import door_rates, landmark_graph, shortcut_tasks, train_or_load
 from hjepa.envs.maze import Maze, MazeLayout
 from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
 from hjepa.recipes.maze import evaluate, make_controllers
@@ -87,16 +87,23 @@ def stderr(rate: float, n: int) -> float:
     return (rate * (1.0 - rate) / max(n, 1)) ** 0.5
 
 
-def rows_for(env_name: str, group: str, results: dict, split: str = "test") -> list[dict]:
+def controller_kind(label: str) -> str:
+    """The issue's controller key of a controller label: flat, landmarks or hierarchical."""
+    return "flat" if label == "flat" else ("landmarks" if "landmark" in label else "hierarchical")
+
+
+def rows_for(env_name: str, group: str, results: dict, split: str = "test", open_door=None,
+             controller_of: Callable[[str], str] = controller_kind) -> list[dict]:
+    """One row per controller of ``results``; ``open_door (N,)`` adds the success rates by door state."""
     rows = []
     for label, (result, _) in results.items():
         s = result.summary()
-        controller = "flat" if label == "flat" else ("landmarks" if "landmark" in label else "hierarchical")
+        controller = controller_of(label)
         n = int(s["episodes"])
         rows.append(
             {
                 "env": env_name,
-                "group": f"{group} rooms",
+                "group": group,
                 "controller": controller,
                 "split": split,
                 "episodes": n,
@@ -104,6 +111,7 @@ def rows_for(env_name: str, group: str, results: dict, split: str = "test") -> l
                 "stderr": stderr(s["success_rate"], n),
                 "planning_seconds_per_episode": s["planning_seconds"] / max(n, 1),
                 "label": label,
+                **(door_rates(result, open_door) if open_door is not None else {}),
             }
         )
     return rows
@@ -119,12 +127,7 @@ def stochastic_rows(config: Config) -> tuple[list[dict], str]:
     rows = []
     for mode in config.z_modes:
         results = evaluate(job, env, make_controllers(job, env, low, high, probe, z_mode=mode), tasks)
-        for row, (result, _) in zip(rows_for("maze-stochastic", "shortcut", results), results.values()):
-            row["group"] = "shortcut"
-            row["controller"] = row["label"]
-            row["success_door_open"] = float(result.success[open_door].float().mean())
-            row["success_door_closed"] = float(result.success[~open_door].float().mean())
-            rows.append(row)
+        rows += rows_for("maze-stochastic", "shortcut", results, open_door=open_door, controller_of=lambda label: label)
         print(f"maze-stochastic {mode}: {rows[-1]['success_rate']:.2f}", flush=True)
     note = (f" maze-stochastic: checkpoint {config.stochastic_checkpoint}, {config.stochastic_episodes} shortcut tasks (seed "
             f"{config.test_seed + 50}; the door was open in {int(open_door.sum())}), z temperature {config.z_temperature}, decay {config.z_decay}.")
@@ -159,7 +162,7 @@ def main(config: Config) -> Path:
             learned = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
             no_flat = dataclasses.replace(job, eval=dataclasses.replace(job.eval, flat_baseline=False))  # flat ran above
             memory = evaluate(no_flat, env, make_controllers(no_flat, env, low, high, probe, landmarks=graph), tasks)
-            rows += rows_for("maze", group, learned) + rows_for("maze", group, memory)
+            rows += rows_for("maze", f"{group} rooms", learned) + rows_for("maze", f"{group} rooms", memory)
             print(f"maze {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-3:]), flush=True)
     if "maze-unseen" in config.envs:
         unseen = Maze(dataclasses.replace(env.config, layout="random"))
@@ -168,7 +171,7 @@ def main(config: Config) -> Path:
             generator = torch.Generator().manual_seed(config.test_seed + 100 + g)
             layout = layouts_with_distance(unseen, config.episodes, generator, lo, hi)
             tasks = sample_maze_tasks(unseen, config.episodes, generator, lo, hi, layout=layout)
-            rows += rows_for("maze-unseen", group, evaluate(job, unseen, make_controllers(job, unseen, low, high, probe), tasks))
+            rows += rows_for("maze-unseen", f"{group} rooms", evaluate(job, unseen, make_controllers(job, unseen, low, high, probe), tasks))
             print(f"maze-unseen {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-2:]), flush=True)
     if "maze-stochastic" in config.envs:
         if config.stochastic_checkpoint is None:

@@ -87,9 +87,10 @@ class LatentPosterior:
             raise InputError(f"s2 must be ({rows.shape[0]}, D2), got {tuple(s2.shape)}")
         if self._states is None:
             self._states = s2.new_zeros(len(self.energy), self.k, s2.shape[1])
-        full = rows[self._seen[rows] >= self.k]
+        done = self._seen[rows] >= self.k  # (M,) rows with a whole macro step behind them
+        full = rows[done]
         if len(full):
-            start, s_now = self._states[full, 0], s2[self._seen[rows] >= self.k]
+            start, s_now = self._states[full, 0], s2[done]
             u = self.encode(self._actions[full].reshape(len(full), -1))  # (F, U)
             n = self.draws
             pred = self.step(start.repeat_interleave(n, 0), u.repeat_interleave(n, 0),

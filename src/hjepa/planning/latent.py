@@ -89,19 +89,19 @@ class LatentSamples:
         """Closest approach to ``goal (B, D)`` per draw, reduced over the draws: ``(B, S)``.
 
         ``weights (B, Z)`` (rows summing to 1, e.g. a posterior over the draws,
-        :class:`~hjepa.control.z_posterior.LatentPosterior`) make the mean a weighted one; the
-        max ignores draws of zero weight only."""
-        if weights is not None and (weights.shape != (goal.shape[0], self.draws) or not torch.isfinite(weights).all()):
-            raise InputError(f"weights must be finite, ({goal.shape[0]}, {self.draws}), got {tuple(weights.shape)}")
+        :class:`~hjepa.control.z_posterior.LatentPosterior`) make the mean a weighted one
+        (``reduce='mean'`` only)."""
+        if weights is not None:
+            if self.reduce != "mean":
+                raise InputError("weights over the draws apply to reduce='mean' only")
+            if weights.shape != (goal.shape[0], self.draws) or not torch.isfinite(weights).all():
+                raise InputError(f"weights must be finite, ({goal.shape[0]}, {self.draws}), got {tuple(weights.shape)}")
 
         def cost(states: Tensor, actions: Tensor) -> Tensor:
             per_draw = closest_approach(states, goal.unsqueeze(1), event_dims=1)  # (B, S, Z)
-            if weights is None:
-                return per_draw.mean(-1) if self.reduce == "mean" else per_draw.max(-1).values
-            w = weights.to(per_draw).unsqueeze(1)  # (B, 1, Z)
-            if self.reduce == "mean":
-                return (per_draw * w).sum(-1)
-            return per_draw.masked_fill(w <= 0, float("-inf")).max(-1).values
+            if weights is not None:
+                return (per_draw * weights.to(per_draw).unsqueeze(1)).sum(-1)
+            return per_draw.mean(-1) if self.reduce == "mean" else per_draw.max(-1).values
 
         return cost
 
