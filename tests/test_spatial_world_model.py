@@ -116,3 +116,18 @@ def test_wall_push_check_tells_a_wall_aware_model_from_a_leaky_one():
         assert result["wall_true_px"] < 5.0
     assert leaky["wall_pred_px"] > 14.0
     assert aware["wall_pred_px"] < 6.0
+
+
+def test_activation_choice_reaches_every_part_and_checkpoints_keep_it():
+    """--model.activation relu puts ReLU (and no GELU) in the encoder, predictor and inverse-dynamics
+    head; a config written before the option existed reads back as GELU."""
+    model, idm = build_world_model(WorldModelConfig(**{**SPATIAL.to_dict(), "channels": (8,), "activation": "relu"}))
+    for part in (model.encoder, model.predictor, idm):
+        kinds = {type(m) for m in part.modules()}
+        assert torch.nn.ReLU in kinds and torch.nn.GELU not in kinds
+    old = {k: v for k, v in SPATIAL.to_dict().items() if k != "activation"}
+    assert WorldModelConfig.from_dict(old).activation == "gelu"
+    model, idm = build_world_model(WorldModelConfig.from_dict(old))
+    assert all(torch.nn.ReLU not in {type(m) for m in p.modules()} for p in (model.encoder, model.predictor, idm))
+    with pytest.raises(ValueError, match="activation"):
+        WorldModelConfig(activation="tanh")

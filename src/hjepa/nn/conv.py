@@ -8,18 +8,19 @@ from torch import nn
 from hjepa.errors import InputError
 
 
-def conv_block(in_channels: int, out_channels: int, stride: int, groups: int) -> nn.Sequential:
-    """3x3 convolution, GroupNorm, GELU. GroupNorm avoids the long start-up plateau where the
-    variance hinge sits at its maximum (seen without normalisation)."""
+def conv_block(in_channels: int, out_channels: int, stride: int, groups: int,
+               activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
+    """3x3 convolution, GroupNorm, activation (GELU by default). GroupNorm avoids the long start-up
+    plateau where the variance hinge sits at its maximum (seen without normalisation)."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
         nn.GroupNorm(min(groups, out_channels), out_channels),
-        nn.GELU(),
+        activation(),
     )
 
 
 def stride2_blocks(
-    in_channels: int, input_size: int, channels: tuple[int, ...], groups: int
+    in_channels: int, input_size: int, channels: tuple[int, ...], groups: int, activation: type[nn.Module] = nn.GELU
 ) -> tuple[list[nn.Module], int, int]:
     """One stride-2 ``conv_block`` per entry of ``channels``; returns (blocks, output side,
     output channels)."""
@@ -27,7 +28,7 @@ def stride2_blocks(
         raise InputError("channels must name at least one conv layer")
     blocks, size, prev = [], input_size, in_channels
     for ch in channels:
-        blocks.append(conv_block(prev, ch, 2, groups))
+        blocks.append(conv_block(prev, ch, 2, groups, activation))
         size = (size + 2 - 3) // 2 + 1
         prev = ch
     return blocks, size, prev
@@ -53,9 +54,10 @@ class ConvEncoder(nn.Module):
         channels: tuple[int, ...],
         out_dim: int,
         groups: int = 8,
+        activation: type[nn.Module] = nn.GELU,
     ) -> None:
         super().__init__()
-        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups)
+        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups, activation)
         self.features = nn.Sequential(*blocks)
         self.in_channels = in_channels
         self.input_size = input_size
@@ -94,9 +96,10 @@ class SpatialConvEncoder(nn.Module):
         channels: tuple[int, ...],
         out_channels: int,
         groups: int = 8,
+        activation: type[nn.Module] = nn.GELU,
     ) -> None:
         super().__init__()
-        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups)
+        blocks, size, prev = stride2_blocks(in_channels, input_size, channels, groups, activation)
         # A final 3x3 conv without normalisation: the state's scale is left to the objective.
         blocks.append(nn.Conv2d(prev, out_channels, kernel_size=3, padding=1))
         self.features = nn.Sequential(*blocks)

@@ -43,17 +43,18 @@ class InverseDynamics(nn.Module):
         state_dim: ``D`` of each state.
         action_dim: ``A`` of each action.
         hidden: width of the two hidden layers.
+        activation: the nonlinearity after each hidden layer.
     """
 
-    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256) -> None:
+    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256, activation: type[nn.Module] = nn.GELU) -> None:
         super().__init__()
         self.state_dim = state_dim
         self.action_dim = action_dim
         self.net = nn.Sequential(
             nn.Linear(2 * state_dim, hidden),
-            nn.GELU(),
+            activation(),
             nn.Linear(hidden, hidden),
-            nn.GELU(),
+            activation(),
             nn.Linear(hidden, action_dim),
         )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from torch import nn
+
 from hjepa.errors import InputError
 from hjepa.nn.conv import ConvEncoder, SpatialConvEncoder
 from hjepa.objectives.temporal import InverseDynamics
@@ -40,6 +42,9 @@ class WorldModelConfig:
     """Layers of the predictor."""
     idm_hidden: int = 256
     """Width of the inverse-dynamics MLP."""
+    activation: Literal["gelu", "relu"] = "gelu"
+    """Nonlinearity of the encoder, predictor and inverse-dynamics head ('spatial'; the 'vector'
+    predictor's MLP keeps GELU). ReLU's forward + backward is ~6x cheaper than GELU's on an AVX2 CPU."""
     frameskip: int = 4
     """Environment steps per predictor step; the macro-action is the k actions concatenated."""
     action_dim: int = 2
@@ -52,6 +57,9 @@ class WorldModelConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.channels or min(self.channels) < 1:
             raise InputError(f"channels must be one or more conv widths, each >= 1, got {tuple(self.channels)}")
+        for name, allowed in (("architecture", ("vector", "spatial")), ("activation", ("gelu", "relu"))):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.obs_size % self.obs_pool:  # after the check above: obs_pool 0 is refused, not divided by
             raise InputError(f"obs_pool {self.obs_pool} must divide obs_size {self.obs_size}")
 
@@ -79,16 +87,18 @@ VECTOR_WORLD_MODEL = WorldModelConfig(
 def build_world_model(config: WorldModelConfig) -> tuple[JEPAWorldModel, InverseDynamics]:
     """The world model and its inverse-dynamics head, freshly initialised."""
     input_size = config.obs_size // config.obs_pool
+    activation = nn.ReLU if config.activation == "relu" else nn.GELU
     if config.architecture == "spatial":
-        encoder = SpatialConvEncoder(config.obs_channels, input_size, config.channels, config.spatial_channels)
+        encoder = SpatialConvEncoder(config.obs_channels, input_size, config.channels, config.spatial_channels,
+                                     activation=activation)
         predictor = ConvActionPredictor(
-            encoder.grid, config.macro_action_dim, config.predictor_hidden, config.predictor_layers
+            encoder.grid, config.macro_action_dim, config.predictor_hidden, config.predictor_layers, activation=activation
         )
     else:
-        encoder = ConvEncoder(config.obs_channels, input_size, config.channels, config.state_dim)
+        encoder = ConvEncoder(config.obs_channels, input_size, config.channels, config.state_dim, activation=activation)
         predictor = ResidualActionPredictor(
             config.state_dim, config.macro_action_dim, config.predictor_hidden, config.predictor_layers
         )
     model = JEPAWorldModel(encoder, predictor, obs_pool=config.obs_pool)
-    inverse_dynamics = InverseDynamics(predictor.state_dim, config.macro_action_dim, config.idm_hidden)
+    inverse_dynamics = InverseDynamics(predictor.state_dim, config.macro_action_dim, config.idm_hidden, activation)
     return model, inverse_dynamics

@@ -39,7 +39,8 @@ class ConvActionPredictor(nn.Module):
     Shapes: state (..., C*h*w), action (..., A) -> next state (..., C*h*w).
     """
 
-    def __init__(self, grid: tuple[int, int, int], action_dim: int, hidden: int, layers: int, groups: int = 8) -> None:
+    def __init__(self, grid: tuple[int, int, int], action_dim: int, hidden: int, layers: int, groups: int = 8,
+                 activation: type[nn.Module] = nn.GELU) -> None:
         super().__init__()
         if layers < 2:
             raise InputError(f"ConvActionPredictor needs at least 2 layers, got {layers}")
@@ -53,7 +54,7 @@ class ConvActionPredictor(nn.Module):
             body += [
                 nn.Conv2d(prev, hidden, kernel_size=3, padding=1, bias=False),
                 nn.GroupNorm(min(groups, hidden), hidden),
-                nn.GELU(),
+                activation(),
             ]
             prev = hidden
         body.append(nn.Conv2d(prev, channels, kernel_size=3, padding=1))
