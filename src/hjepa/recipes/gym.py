@@ -50,6 +50,7 @@ from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
 from hjepa.recipes.gym_config import GymJob, resolve, simulator_plan, window_sampler, world_model_config
+from hjepa.recipes.gym_practice import practise
 from hjepa.recipes.gym_processes import WAIT_FOR_RANK0, train_beside_rank0, training_start
 from hjepa.recipes.gym_report import write_gym_outputs
 from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
@@ -84,7 +85,7 @@ def expert_policy(job: GymJob, spec):
     raise InputError(f"{job.env} has no expert controller: expert data and eval.goal-source expert need pusht or reacher")
 
 
-EXPERT_SEED = {"train": 7001, "validation": 7002, "test": 7003}
+EXPERT_SEED = {"train": 7001, "validation": 7002, "test": 7003, "practice": 7004}
 """Seed offsets of the expert trajectories, added to the job's seed (training) or eval seed."""
 TEST_SEED_OFFSET = 10000
 """Test tasks draw with ``eval.seed + TEST_SEED_OFFSET``; validation tasks with ``eval.seed``."""
@@ -186,6 +187,10 @@ def check_inputs(job: GymJob, dataset_path: Path | None, checkpoint: Path | None
     if job.eval.goal_source == "expert" or job.data.expert_episodes > 0:
         expert_policy(job, spec)  # refuses environments without an expert
     stored_model = load_gym_world_model(checkpoint, job.env) if checkpoint is not None else None
+    if job.practice.rounds > 0:
+        expert_policy(job, spec)  # practice goals come from the expert: refuses environments without one
+        if stored_model is not None and stored_model.inverse_dynamics is None:
+            raise InputError(f"{checkpoint} holds no inverse-dynamics head: practice needs one to train the model further")
     if stored_model is not None:
         job = dataclasses.replace(job, model=dataclasses.replace(
             job.model, frame_stack=int(stored_model.extra["frame_stack"]), frameskip=stored_model.config.frameskip,
@@ -207,6 +212,8 @@ def run_gym(job: GymJob) -> dict:
     context = init_distributed(job.device, timeout=WAIT_FOR_RANK0)
     try:
         if context.world_size > 1:
+            if job.practice.rounds > 0:
+                raise InputError("practice runs in one process: drop --practice.rounds or torchrun")
             job = dataclasses.replace(job, device=str(context.device))
             local_rows(job.train.batch_size, context)  # the global batch splits evenly, or nothing starts
         job, inputs = check_inputs(job, dataset_path, checkpoint)
@@ -269,6 +276,10 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
         train_data = Trajectories.concat([train_data, expert])
         train_data = dataclasses.replace(train_data, meta={**train_data.meta, "policy": [train_data.meta.get("policy"), expert.meta["policy"]]})
         train_parts.append(run.path("data/expert-train"))
+    practice_expert = None
+    if job.practice.rounds > 0:  # practice goals: the expert's trajectories of training seeds
+        practice_expert = stored_or_collect(run, job, functions, "expert-practice", job.practice.tasks,
+                                            job.seed + EXPERT_SEED["practice"], min_steps=job.eval.goal_steps)
     eval_seed = job.eval.seed + (TEST_SEED_OFFSET if job.eval.split == "test" else 0)
     task_source = heldout
     if job.eval.goal_source == "expert":
@@ -283,32 +294,44 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
     frame_stack, frameskip = job.model.frame_stack, job.model.frameskip
     action_scale = inputs.action_scale
     diagnose = HeldOutDiagnostics(window_sampler(job, functions, action_scale, heldout), job.train.eval_windows)
-    if stored_model is not None:
+    practice = {"rounds": 0}
+    if stored_model is not None and job.practice.rounds == 0:
         handover.send(None)
         model = stored_model.model.to(job.device)
         diagnostics, train_steps = diagnose(model, torch.Generator().manual_seed(job.seed)), 0
     else:
-        model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack + proprio_dim, job.size, spec.action_dim)
-        model, inverse_dynamics = build_world_model(model_config)
+        if stored_model is not None:  # practice only, from the stored model
+            model_config, model, inverse_dynamics = stored_model.config, stored_model.model, stored_model.inverse_dynamics
+        else:
+            model_config = world_model_config(job.model, spec.obs_shape[0] * frame_stack + proprio_dim, job.size, spec.action_dim)
+            model, inverse_dynamics = build_world_model(model_config)
         model.to(job.device)
         inverse_dynamics.to(job.device)
+        train_steps = 0 if stored_model is not None else job.train.steps
         if stage == "trained":  # resuming after training: only the evaluation is left
             handover.send(None)
             model.load_state_dict(state["model"])
             inverse_dynamics.load_state_dict(state["inverse_dynamics"])
-            probe, diagnostics, train_steps = LinearProbe.from_state_dict(state["probe"]), state["diagnostics"], job.train.steps
+            probe, diagnostics, practice = LinearProbe.from_state_dict(state["probe"]), state["diagnostics"], state.get("practice", {"rounds": 0})
             point.restore_rng(rng)
         else:
-            if stage == "train":
+            if stage in ("train", "practice"):
                 point.restore_rng(rng)
-            handover.send(training_start(model_config, model, inverse_dynamics, generator, train_parts, state.get("train")))
-            result = train_world_model(model, inverse_dynamics, window_sampler(job, functions, action_scale, train_data),
-                                       job.loss, job.train, generator, diagnose=diagnose, run=run, show_progress=job.progress,
-                                       checkpoint=lambda train: point.save("train", {"train": train}), resume=state.get("train"),
-                                       context=handover.context)
-            probe, diagnostics, train_steps = diagnose.probe, result.diagnostics, result.steps
+            if stored_model is not None or stage == "practice":
+                handover.send(None)
+            else:
+                handover.send(training_start(model_config, model, inverse_dynamics, generator, train_parts, state.get("train")))
+                result = train_world_model(model, inverse_dynamics, window_sampler(job, functions, action_scale, train_data),
+                                           job.loss, job.train, generator, diagnose=diagnose, run=run, show_progress=job.progress,
+                                           checkpoint=lambda train: point.save("train", {"train": train}),
+                                           resume=state.get("train"), context=handover.context)
+                diagnostics = result.diagnostics
+            if job.practice.rounds > 0:
+                diagnostics, practice = practice_stage(job, inputs, run, point, stage, state, model, inverse_dynamics,
+                                                       train_data, practice_expert, proprio, generator, diagnose, train_steps)
+            probe = diagnose.probe
             point.save("trained", {"model": model.state_dict(), "inverse_dynamics": inverse_dynamics.state_dict(),
-                                   "probe": probe.state_dict(), "diagnostics": diagnostics})
+                                   "probe": probe.state_dict(), "diagnostics": diagnostics, "practice": practice})
         extra = {"env": job.env, "size": job.size, "frame_stack": frame_stack, "proprio": job.model.proprio,
                  "action_scale": [float(v) for v in action_scale]}
         run.save_checkpoint("world_model", checkpoint_state("gym", model, model_config, inverse_dynamics, probe, extra=extra))
@@ -350,7 +373,38 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
             true_simulator.simulator.close()
     timings["plan"] = clock.stop()
     return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
-                             len(heldout), data_source, t_start, simulator_budget, handover.context.world_size)
+                             len(heldout), data_source, t_start, simulator_budget, handover.context.world_size, practice)
+
+
+def practice_stage(job: GymJob, inputs: GymInputs, run: RunDir, point: ResumePoint, stage: str | None, state: dict,
+                   model, inverse_dynamics, train_data: Trajectories, expert: Trajectories, proprio, generator: torch.Generator,
+                   diagnose, first_step: int) -> tuple[dict, dict]:
+    """The practice rounds (:mod:`hjepa.recipes.gym_practice`), resumed after the last finished round when
+    ``stage`` is 'practice'; each round's episodes are kept in ``data/practice-<r>``. Returns the last
+    diagnostics and the practice summary (rounds, steps, episodes, plans_reaching_goal, seconds)."""
+    clock = time.perf_counter()
+    done, reached = [], []
+    if stage == "practice":
+        model.load_state_dict(state["model"])
+        inverse_dynamics.load_state_dict(state["inverse_dynamics"])
+        reached = list(state["reached"])
+        done = [Trajectories.load(run.path(f"data/practice-{r}")) for r in range(int(state["round"]))]
+    else:  # training is over: a resumed run starts here, not from the training's last checkpoint
+        point.save("practice", {"round": 0, "reached": [], "model": model.state_dict(),
+                                "inverse_dynamics": inverse_dynamics.state_dict()})
+
+    def after_round(r: int, episodes: list[Trajectories], hits: list[float]) -> None:
+        episodes[r].save(run.path(f"data/practice-{r}"), overwrite=True)
+        point.save("practice", {"round": r + 1, "reached": hits, "model": model.state_dict(),
+                                "inverse_dynamics": inverse_dynamics.state_dict()})
+
+    result = practise(job, inputs.functions, inputs.spec, model, inverse_dynamics, train_data, expert, inputs.action_scale,
+                      proprio, generator, diagnose, run, first_step, done, reached, after_round)
+    diagnostics = result.diagnostics if result is not None else diagnose(model, torch.Generator().manual_seed(job.seed))
+    p = job.practice
+    return diagnostics, {"rounds": p.rounds, "steps": p.rounds * p.steps, "episodes": p.rounds * p.tasks,
+                         "plans_reaching_goal": reached, "seconds": time.perf_counter() - clock,
+                         "planner": f"CEM {p.samples} x {p.iterations}"}
 
 
 

@@ -4,6 +4,7 @@ the CLI by tyro, the per-environment defaults, and the world-model architecture 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -149,6 +150,40 @@ def _default_train() -> TrainConfig:
     return TrainConfig(steps=None, batch_size=64, window=4, eval_every=250, eval_windows=256)
 
 
+@dataclass(frozen=True)
+class GymPracticeConfig:
+    """Practice after training (off by default): the model plans toward goals cut from trajectories of
+    the privileged expert drawn with training seeds (never the evaluation's), the plans run in the
+    environment, and the world model trains on what really happened (frames and actions only, no
+    reward). It shows the model the pushes its own plans make, which exploration rarely does."""
+
+    rounds: int = 0
+    """Practice rounds (0: none). Each plans ``tasks`` episodes with the current model, then trains
+    ``steps`` steps on the training data and all practice episodes so far."""
+    tasks: int = 100
+    """Practice episodes per round (goals eval.goal_steps ahead, eval.budget_steps steps each)."""
+    steps: int = 2000
+    """Training steps per round."""
+    fraction: float = 0.5
+    """Fraction of each training batch drawn from practice episodes (the rest: the training data)."""
+    lr: float = 5e-4
+    """Peak learning rate while practising (warm-up and cosine decay within each round)."""
+    samples: int = 64
+    """CEM samples of the practice planner (the evaluation's 300 x 30 would cost ~20x more)."""
+    iterations: int = 6
+    """CEM iterations of the practice planner."""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "tasks", "steps", "samples", "iterations"):
+            low = 0 if name == "rounds" else 1
+            if getattr(self, name) < low:
+                raise InputError(f"practice.{name} must be >= {low}, got {getattr(self, name)}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise InputError(f"practice.fraction must be in (0, 1], got {self.fraction}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"practice.lr must be a positive finite number, got {self.lr}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GymJob(RunOptions):
     """Collect reward-free pixel data of an external environment, train a JEPA world model,
@@ -175,6 +210,7 @@ class GymJob(RunOptions):
     train: TrainConfig = field(default_factory=_default_train)
     plan: PlanConfig = GYM_PLAN
     eval: GymEvalConfig = field(default_factory=GymEvalConfig)
+    practice: GymPracticeConfig = field(default_factory=GymPracticeConfig)
 
     @property
     def run_name(self) -> str:

@@ -26,7 +26,7 @@ CURVE_KEYS = ("loss/total", "loss/prediction", "loss/variance", "loss/inverse_dy
 def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dict[str, EpisodeResult], diagnostics: dict,
                       timings: dict[str, dict[str, float]], train_steps: int, dataset_episodes: int,
                       heldout_episodes: int, data_source: str, t_start: float, simulator_budget: dict | None = None,
-                      processes: int = 1) -> dict:
+                      processes: int = 1, practice: dict | None = None) -> dict:
     """Write every output file; returns the summary (also in summary.json). ``results``' first entry
     is the learned model's; ``simulator_budget`` (label, samples, iterations, elites) is the true-simulator
     planner's, when it ran. ``processes``: how many trained together under torchrun (``cpu_seconds``
@@ -56,7 +56,7 @@ def write_gym_outputs(run: RunDir, job: GymJob, spec, tasks: Tasks, results: dic
         "threads": torch.get_num_threads(), "processes": processes, "train_steps": train_steps,
         "dataset_episodes": dataset_episodes, "heldout_episodes": heldout_episodes,
         "world_model": diagnostics, "controllers": {row["controller"]: row for row in rows},
-        "simulator_budget": simulator_budget,
+        "simulator_budget": simulator_budget, "practice": practice or {"rounds": 0},
     }
     run.write_json("summary.json", summary)
     write_gym_report(run, job, summary, rows, diagnostics, data_source)

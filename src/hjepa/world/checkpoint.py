@@ -56,6 +56,8 @@ class WorldCheckpoint:
     probe: LinearProbe | None = None
     level2: HighLevelModel | None = None
     extra: dict = field(default_factory=dict)
+    inverse_dynamics: nn.Module | None = None
+    """The inverse-dynamics head trained beside the model (eval mode), where the checkpoint holds one."""
 
 
 def checkpoint_state(
@@ -108,10 +110,15 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
     if "model" not in state or "model_config" not in state:
         raise InputError(f"{path} lacks the model or its architecture (keys: {sorted(state)})")
     config = WorldModelConfig.from_dict(state["model_config"])
-    model, _ = build_world_model(config)
+    model, inverse_dynamics = build_world_model(config)
     level2 = None
     try:
         model.load_state_dict(state["model"])
+        if state.get("inverse_dynamics"):
+            inverse_dynamics.load_state_dict(state["inverse_dynamics"])
+            inverse_dynamics.eval()
+        else:
+            inverse_dynamics = None
         if kind == "maze-hierarchy":
             level2 = HighLevelModel(**state["level2_config"])
             level2.load_state_dict(state["level2"])
@@ -126,4 +133,4 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
     model.eval()
     if level2 is not None:
         level2.eval()
-    return WorldCheckpoint(kind, model, config, probe, level2, extra)  # type: ignore[arg-type]
+    return WorldCheckpoint(kind, model, config, probe, level2, extra, inverse_dynamics)  # type: ignore[arg-type]
