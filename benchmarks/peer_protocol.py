@@ -14,7 +14,9 @@ data and evaluates once on the **test** tasks (their own seed and expert traject
 thread; the true-simulator baseline's planning left out). Random actions are the baseline row of
 each split; ``simulator`` is the same planner on the true simulator with a cost on true states
 (``--eval.simulator``; PushT's with a smaller budget, named in its label), run with the first
-recipe of each environment only: it does not depend on the world model.
+recipe of each environment only: it does not depend on the world model. A recipe in ``CONTINUES``
+(``pldm-proprio-3x-practice``) starts from another recipe's trained model and data and adds its
+practice rounds; its ``cpu_minutes`` count both runs.
 
     python benchmarks/peer_protocol.py                               # every env x recipe
     python benchmarks/peer_protocol.py --envs reacher --recipes pldm-proprio
@@ -41,11 +43,19 @@ RECIPES = {
     "lewm-proprio": ["--objective", "lewm", "--model.proprio"],
     "pldm-proprio-expert": ["--objective", "pldm", "--model.proprio", "--data.expert-episodes", "100"],
     "pldm-proprio-3x": ["--objective", "pldm", "--model.proprio", "--data.episodes", "2400", "--train.steps", "12000"],
+    "pldm-proprio-3x-practice": ["--objective", "pldm", "--model.proprio", "--practice.rounds", "3",
+                                 "--practice.tasks", "100", "--practice.steps", "2000"],
 }
 """The recipes compared: ``hjepa gym`` options added to the protocol's own."""
+CONTINUES = {"pldm-proprio-3x-practice": "pldm-proprio-3x"}
+"""Recipes that continue another recipe's trained model (its run's checkpoint and data, which must exist):
+their ``cpu_minutes`` add that run's data + training CPU to their own, and their test run evaluates the
+continued model without practising again."""
 DATA = {
     "pldm": "exploration", "pldm-proprio": "exploration", "lewm-proprio": "exploration",
     "pldm-proprio-expert": "exploration + 100 expert episodes", "pldm-proprio-3x": "exploration (2400 episodes)",
+    "pldm-proprio-3x-practice": "exploration (2400 episodes) + 3 x 100 practice episodes (own plans toward "
+                                "goals on expert trajectories of a training seed)",
 }
 PROTOCOL = ["--eval.goal-source", "expert", "--eval.goal-steps", "25", "--eval.budget-steps", "50", "--eval.episodes", "50"]
 CONTROLLERS = {"learned": "JEPA world model + CEM", "random": "random actions", "simulator": "true simulator + CEM"}
@@ -77,12 +87,14 @@ class Config:
     out_dir: Path = RESULTS_DIR
 
 
-def run_one(config: Config, name: str, args: list[str]) -> dict:
+def run_one(config: Config, name: str, args: list[str], last: tuple[str, ...] = ()) -> dict:
+    """The summary of ``hjepa gym`` run ``name`` with ``args``, then ``--extra-args``, then ``last`` (which
+    wins over both); with ``--reuse``, read from an existing run instead."""
     summary_path = config.runs_root / name / "summary.json"
     if config.reuse and summary_path.is_file():
         return json.loads(summary_path.read_text())
     argv = ["--name", name, "--runs-root", str(config.runs_root), "--overwrite", "--threads", str(config.threads),
-            "--no-progress", *args, *shlex.split(config.extra_args)]
+            "--no-progress", *args, *shlex.split(config.extra_args), *last]
     return tyro.cli(GymCommand, args=argv).run()
 
 
@@ -128,17 +140,29 @@ def main(config: Config) -> Path:
         for recipe in config.recipes:
             name = f"peer-{env}-{recipe}"
             protocol = PROTOCOL + (["--eval.simulator"] if config.simulator and recipe == config.recipes[0] else [])
-            validation = run_one(config, name, ["--env", env, *RECIPES[recipe], *protocol])
+            base, before = CONTINUES.get(recipe), {}
+            data_dir = config.runs_root / name / "data"
+            start = []
+            if base is not None:  # continue the base recipe's model
+                base_run = config.runs_root / f"peer-{env}-{base}"
+                if not (base_run / "summary.json").is_file():
+                    raise SystemExit(f"{recipe} continues {base}: run it first ({base_run}/summary.json is missing)")
+                base_cpu = json.loads((base_run / "summary.json").read_text())["cpu_seconds"]
+                before = {"base data": base_cpu["data"], "base train": base_cpu["train"]}
+                data_dir = base_run / "data"
+                start = ["--checkpoint", str(base_run / "checkpoints" / "world_model.pt"), "--dataset", str(data_dir)]
+            validation = run_one(config, name, ["--env", env, *RECIPES[recipe], *protocol, *start])
             reuse = ["--checkpoint", str(config.runs_root / name / "checkpoints" / "world_model.pt"),
-                     "--dataset", str(config.runs_root / name / "data")]
-            cpu = validation["cpu_seconds"]
+                     "--dataset", str(data_dir)]
+            once = ("--practice.rounds", "0") if base is not None else ()  # the test evaluates the practised model
+            cpu = {**before, **validation["cpu_seconds"]}
             if config.reevaluate:
                 validation = run_one(config, f"{name}-validation", ["--env", env, *RECIPES[recipe], *protocol, *reuse])
                 cpu = {**cpu, "plan": validation["cpu_seconds"]["plan"]}
             simulator = controller_result(validation, CONTROLLERS["simulator"]) or {}
             cpu_minutes = (sum(cpu.values()) - simulator.get("planning_seconds", 0.0)) / 60.0
             rows += rows_of(env, recipe, "validation", validation, cpu_minutes)
-            test = run_one(config, f"{name}-test", ["--env", env, *RECIPES[recipe], *protocol, "--eval.split", "test", *reuse])
+            test = run_one(config, f"{name}-test", ["--env", env, *RECIPES[recipe], *protocol, "--eval.split", "test", *reuse], once)
             rows += rows_of(env, recipe, "test", test, cpu_minutes)
     notes = ("Published (stable-worldmodel's table, CEM): PushT DINO-WM 74, PLDM 78, LeWM 96; Reacher DINO-WM 79, "
              "PLDM 78, LeWM 86. Ours: expert trajectories from our privileged controllers (the peers' datasets "

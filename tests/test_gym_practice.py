@@ -91,3 +91,32 @@ def test_practice_needs_an_expert(tmp_path, capsys):
     code = main(["gym", "--env", "pendulum", "--runs-root", str(tmp_path), *TINY, "--practice.rounds", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "no expert" in err and not (tmp_path / "gym-pendulum").exists()
+
+
+def test_peer_protocol_continues_a_recipe_and_counts_both_runs(tmp_path, capsys):
+    """benchmarks/peer_protocol.py: a recipe in CONTINUES starts from its base recipe's run (refused, in one
+    line, when that run is missing), adds both runs' CPU and evaluates the test split without practising."""
+    pytest.importorskip("gym_pusht", reason="gym_pusht is not installed (pip install 'hjepa[envs]')")
+    import shlex
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import peer_protocol
+
+    extra = shlex.join([*TINY, *PRACTICE, "--eval.goal-source", "expert"])
+    config = peer_protocol.Config(envs=("pusht",), recipes=("pldm-proprio-3x-practice",), extra_args=extra,
+                                  runs_root=tmp_path, simulator=False, out_dir=tmp_path / "results")
+    with pytest.raises(SystemExit, match="run it first"):
+        peer_protocol.main(config)
+    assert main(["gym", "--env", "pusht", "--runs-root", str(tmp_path), "--name", "peer-pusht-pldm-proprio-3x", *TINY,
+                 "--eval.goal-source", "expert"]) == 0
+    peer_protocol.main(config)
+    rows = json.loads((tmp_path / "results" / "peer_protocol.json").read_text())["rows"]
+    base = json.loads((tmp_path / "peer-pusht-pldm-proprio-3x" / "summary.json").read_text())["cpu_seconds"]
+    practised = json.loads((tmp_path / "peer-pusht-pldm-proprio-3x-practice" / "summary.json").read_text())
+    test = json.loads((tmp_path / "peer-pusht-pldm-proprio-3x-practice-test" / "summary.json").read_text())
+    assert practised["practice"]["rounds"] == 2 and test["practice"]["rounds"] == 0
+    expected = (base["data"] + base["train"] + sum(practised["cpu_seconds"].values())) / 60.0
+    assert {r["split"] for r in rows} == {"validation", "test"}
+    assert all(abs(r["cpu_minutes"] - expected) < 1e-9 for r in rows)
