@@ -50,7 +50,7 @@ from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
 from hjepa.nn.linear_probe import LinearProbe
 from hjepa.recipes.gym_config import GymJob, resolve, simulator_plan, window_sampler, world_model_config
-from hjepa.recipes.gym_practice import practise
+from hjepa.recipes.gym_practice import practice_stage
 from hjepa.recipes.gym_processes import WAIT_FOR_RANK0, train_beside_rank0, training_start
 from hjepa.recipes.gym_report import write_gym_outputs
 from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
@@ -327,8 +327,9 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
                                            resume=state.get("train"), context=handover.context)
                 diagnostics = result.diagnostics
             if job.practice.rounds > 0:
-                diagnostics, practice = practice_stage(job, inputs, run, point, stage, state, model, inverse_dynamics,
-                                                       train_data, practice_expert, proprio, generator, diagnose, train_steps)
+                diagnostics, practice = practice_stage(job, functions, spec, action_scale, run, point, stage, state, model,
+                                                       inverse_dynamics, train_data, practice_expert, proprio, generator,
+                                                       diagnose, train_steps)
             probe = diagnose.probe
             point.save("trained", {"model": model.state_dict(), "inverse_dynamics": inverse_dynamics.state_dict(),
                                    "probe": probe.state_dict(), "diagnostics": diagnostics, "practice": practice})
@@ -374,38 +375,6 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
     timings["plan"] = clock.stop()
     return write_gym_outputs(run, job, spec, tasks, results, diagnostics, timings, train_steps, len(train_data),
                              len(heldout), data_source, t_start, simulator_budget, handover.context.world_size, practice)
-
-
-def practice_stage(job: GymJob, inputs: GymInputs, run: RunDir, point: ResumePoint, stage: str | None, state: dict,
-                   model, inverse_dynamics, train_data: Trajectories, expert: Trajectories, proprio, generator: torch.Generator,
-                   diagnose, first_step: int) -> tuple[dict, dict]:
-    """The practice rounds (:mod:`hjepa.recipes.gym_practice`), resumed after the last finished round when
-    ``stage`` is 'practice'; each round's episodes are kept in ``data/practice-<r>``. Returns the last
-    diagnostics and the practice summary (rounds, steps, episodes, plans_reaching_goal, seconds)."""
-    clock = time.perf_counter()
-    done, reached = [], []
-    if stage == "practice":
-        model.load_state_dict(state["model"])
-        inverse_dynamics.load_state_dict(state["inverse_dynamics"])
-        reached = list(state["reached"])
-        done = [Trajectories.load(run.path(f"data/practice-{r}")) for r in range(int(state["round"]))]
-    else:  # training is over: a resumed run starts here, not from the training's last checkpoint
-        point.save("practice", {"round": 0, "reached": [], "model": model.state_dict(),
-                                "inverse_dynamics": inverse_dynamics.state_dict()})
-
-    def after_round(r: int, episodes: list[Trajectories], hits: list[float]) -> None:
-        episodes[r].save(run.path(f"data/practice-{r}"), overwrite=True)
-        point.save("practice", {"round": r + 1, "reached": hits, "model": model.state_dict(),
-                                "inverse_dynamics": inverse_dynamics.state_dict()})
-
-    result = practise(job, inputs.functions, inputs.spec, model, inverse_dynamics, train_data, expert, inputs.action_scale,
-                      proprio, generator, diagnose, run, first_step, done, reached, after_round)
-    diagnostics = result.diagnostics if result is not None else diagnose(model, torch.Generator().manual_seed(job.seed))
-    p = job.practice
-    return diagnostics, {"rounds": p.rounds, "steps": p.rounds * p.steps, "episodes": p.rounds * p.tasks,
-                         "plans_reaching_goal": reached, "seconds": time.perf_counter() - clock,
-                         "planner": f"CEM {p.samples} x {p.iterations}"}
-
 
 
 

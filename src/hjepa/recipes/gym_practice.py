@@ -20,6 +20,7 @@ round's training is reported (``practice/plans_reaching_goal``).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 import numpy as np
@@ -38,6 +39,8 @@ from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions
 from hjepa.envs.tasks import Tasks
 from hjepa.recipes.gym_config import GymJob, window_sampler
+from hjepa.runs.resume import ResumePoint
+from hjepa.runs.run_dir import RunDir
 from hjepa.world.train import TrainResult, train_world_model
 
 PRACTICE_TASK_SEED = 300_000
@@ -157,3 +160,36 @@ def practise(job: GymJob, functions: EnvFunctions, spec, model, inverse_dynamics
                                    desc=f"practice {r + 1}/{p.rounds}")
         after_round(r, episodes, reached)
     return result
+
+
+def practice_stage(job: GymJob, functions: EnvFunctions, spec, action_scale: np.ndarray, run: RunDir, point: ResumePoint,
+                   stage: str | None, state: dict, model, inverse_dynamics, train_data: Trajectories, expert: Trajectories,
+                   proprio: Callable | None, generator: torch.Generator, diagnose, first_step: int) -> tuple[dict, dict]:
+    """The practice rounds (:mod:`hjepa.recipes.gym_practice`), resumed after the last finished round when
+    ``stage`` is 'practice'; each round's episodes are kept in ``data/practice-<r>``. Returns the last
+    diagnostics and the practice summary (rounds, steps, episodes, plans_reaching_goal, seconds)."""
+    clock = time.perf_counter()
+    done, reached = [], []
+    if stage == "practice":
+        model.load_state_dict(state["model"])
+        inverse_dynamics.load_state_dict(state["inverse_dynamics"])
+        reached = list(state["reached"])
+        done = [Trajectories.load(run.path(f"data/practice-{r}")) for r in range(int(state["round"]))]
+    else:  # training is over: a resumed run starts here, not from the training's last checkpoint
+        point.save("practice", {"round": 0, "reached": [], "model": model.state_dict(),
+                                "inverse_dynamics": inverse_dynamics.state_dict()})
+
+    def after_round(r: int, episodes: list[Trajectories], hits: list[float]) -> None:
+        episodes[r].save(run.path(f"data/practice-{r}"), overwrite=True)
+        point.save("practice", {"round": r + 1, "reached": hits, "model": model.state_dict(),
+                                "inverse_dynamics": inverse_dynamics.state_dict()})
+
+    result = practise(job, functions, spec, model, inverse_dynamics, train_data, expert, action_scale, proprio, generator,
+                      diagnose, run, first_step, done, reached, after_round)
+    diagnostics = result.diagnostics if result is not None else diagnose(model, torch.Generator().manual_seed(job.seed))
+    p = job.practice
+    return diagnostics, {"rounds": p.rounds, "steps": p.rounds * p.steps, "episodes": p.rounds * p.tasks,
+                         "plans_reaching_goal": reached, "seconds": time.perf_counter() - clock,
+                         "planner": f"CEM {p.samples} x {p.iterations}"}
+
+
