@@ -75,3 +75,24 @@ def test_two_rooms_suite_ablation_tiny(tmp_path):
     out = update_results.main(update_results.Config(results_dir=tmp_path, out=tmp_path / "RESULTS.md"))
     text = out.read_text()
     assert "Two Rooms quality: ablation suite" in text and "inverse-dynamics=0" in text
+
+
+def test_peer_protocol_curves_plot_and_table(tmp_path):
+    """Success against CPU-minutes: the learned rows only, one table line per (env, recipe) with both splits."""
+    import peer_protocol_curves
+
+    def row(env, recipe, split, rate, minutes, controller="learned"):
+        return {"env": env, "recipe": recipe, "split": split, "success_rate": rate, "stderr": 0.05,
+                "cpu_minutes": minutes, "controller": controller}
+
+    rows = [row("pusht", "pldm-proprio", "validation", 0.44, 10.0), row("pusht", "pldm-proprio", "test", 0.66, 10.0),
+            row("pusht", "pldm-proprio-3x", "test", 0.70, 29.0), row("pusht", "pldm-proprio", "test", 0.14, 10.0, "random"),
+            row("reacher", "lewm-proprio", "test", 0.94, 12.0)]
+    source = tmp_path / "peer_protocol.json"
+    source.write_text(json.dumps({"rows": rows}))
+    png = peer_protocol_curves.main(peer_protocol_curves.Config(source=source, out_dir=tmp_path / "out"))
+    assert png.is_file() and png.stat().st_size > 1000
+    lines = (tmp_path / "out" / "peer_protocol_curves.md").read_text().splitlines()
+    assert "| pusht | pldm-proprio | 10.0 | 44% +- 5.0% | 66% +- 5.0% |" in lines
+    assert "| pusht | pldm-proprio-3x | 29.0 | - | 70% +- 5.0% |" in lines
+    assert sum(line.startswith("| ") for line in lines) == 2 + 3  # header, rule, three recipes (random left out)
