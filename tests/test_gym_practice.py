@@ -27,6 +27,7 @@ def test_practice_records_what_happened_and_trains(tmp_path, capsys):
     assert len(practice["plans_reaching_goal"]) == 2 and all(0.0 <= r <= 1.0 for r in practice["plans_reaching_goal"])
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) >= 4 + 3  # the rounds' training continues the curves after the 4 training steps
+    assert "Practice after training: 2 rounds of 3 episodes" in (run / "report.md").read_text()
     expert = Trajectories.load(run / "data/expert-practice")
     assert expert.meta["policy"]["name"] != "practice"  # goals from the privileged expert, not from practice
     for r in range(2):

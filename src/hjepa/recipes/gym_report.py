@@ -98,6 +98,15 @@ def write_gym_report(run: RunDir, job: GymJob, summary: dict, rows: list[dict], 
             "squared distance of the goal features (reacher: fingertip; PushT: agent and block pose) to the goal "
             "state's; it fails only where planning itself fails, so the gap to it is the world model's."
         )
+    practice = summary["practice"]
+    if practice["rounds"]:
+        reached = ", ".join(f"{r:.0%}" for r in practice["plans_reaching_goal"])
+        protocol += (
+            f" Practice after training: {practice['rounds']} rounds of {practice['episodes'] // practice['rounds']} "
+            f"episodes planned with {practice['planner']} toward goals on expert trajectories of a training seed, run "
+            f"in the environment and trained on ({practice['steps'] // practice['rounds']} steps each; plans reaching "
+            f"their goal before each round's training: {reached})."
+        )
     sections = [
         ("Results", protocol + "\n\n" + markdown_table(rows, float_fmt=".3g")
          + "\n\nplanning_ms_per_step: decision time per environment step for all episodes together (they are "
