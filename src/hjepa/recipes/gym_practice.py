@@ -167,7 +167,8 @@ def practice_stage(job: GymJob, functions: EnvFunctions, spec, action_scale: np.
                    proprio: Callable | None, generator: torch.Generator, diagnose, first_step: int) -> tuple[dict, dict]:
     """The practice rounds (:mod:`hjepa.recipes.gym_practice`), resumed after the last finished round when
     ``stage`` is 'practice'; each round's episodes are kept in ``data/practice-<r>``. Returns the last
-    diagnostics and the practice summary (rounds, steps, episodes, plans_reaching_goal, seconds)."""
+    diagnostics and the practice summary (rounds, steps, episodes, plans_reaching_goal, the planner, and
+    the wall-clock seconds of this process's part: a resumed run counts only the rounds it ran)."""
     clock = time.perf_counter()
     done, reached = [], []
     if stage == "practice":
@@ -190,6 +191,6 @@ def practice_stage(job: GymJob, functions: EnvFunctions, spec, action_scale: np.
     p = job.practice
     return diagnostics, {"rounds": p.rounds, "steps": p.rounds * p.steps, "episodes": p.rounds * p.tasks,
                          "plans_reaching_goal": reached, "seconds": time.perf_counter() - clock,
-                         "planner": f"CEM {p.samples} x {p.iterations}"}
+                         "planner": f"{job.plan.planner.upper()} {p.samples} x {p.iterations}"}
 
 
