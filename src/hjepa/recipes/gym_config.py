@@ -260,8 +260,14 @@ def simulator_plan(job: GymJob) -> PlanConfig:
     samples, iterations = SIMULATOR_BUDGET.get(job.env, (job.plan.samples, job.plan.iterations))
     samples = job.eval.simulator_samples if job.eval.simulator_samples is not None else samples
     iterations = job.eval.simulator_iterations if job.eval.simulator_iterations is not None else iterations
-    elites = job.plan.elites if samples == job.plan.samples else round(job.plan.elites * samples / job.plan.samples)
-    return dataclasses.replace(job.plan, samples=samples, iterations=iterations, elites=min(samples, max(1, elites)))
+    return plan_with_budget(job.plan, samples, iterations)
+
+
+def plan_with_budget(plan: PlanConfig, samples: int, iterations: int) -> PlanConfig:
+    """``plan`` with another sample and iteration budget; its elites scale with the samples (kept as they
+    are when the samples are), at least 1 and at most the samples."""
+    elites = plan.elites if samples == plan.samples else round(plan.elites * samples / plan.samples)
+    return dataclasses.replace(plan, samples=samples, iterations=iterations, elites=min(samples, max(1, elites)))
 
 
 LEWM_LOSS = WorldModelLossWeights(prediction=1.0, variance=0.0, covariance=0.0, smoothness=0.0, inverse_dynamics=0.0,

@@ -38,7 +38,7 @@ from hjepa.data.windows import MixedWindowSampler
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions
 from hjepa.envs.tasks import Tasks
-from hjepa.recipes.gym_config import GymJob, window_sampler
+from hjepa.recipes.gym_config import GymJob, plan_with_budget, window_sampler
 from hjepa.runs.resume import ResumePoint
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.train import TrainResult, train_world_model
@@ -116,8 +116,7 @@ def practice_round_episodes(job: GymJob, functions: EnvFunctions, spec, model, a
     p, frame_stack, frameskip = job.practice, job.model.frame_stack, job.model.frameskip
     seed = job.seed + PRACTICE_TASK_SEED + round_index
     tasks = sample_goal_tasks(expert, p.tasks, job.eval.goal_steps, frame_stack, seed)
-    plan = dataclasses.replace(job.plan, samples=p.samples, iterations=p.iterations,
-                               elites=max(1, min(p.samples, round(job.plan.elites * p.samples / job.plan.samples))))
+    plan = plan_with_budget(job.plan, p.samples, p.iterations)
     plan_dim = spec.action_dim * (1 if job.plan.hold else frameskip)
     mpc = ModelPredictiveController(make_planner(plan, plan_dim, job.plan.max_action), job.plan.horizon, frameskip,
                                     torch.Generator().manual_seed(seed))
