@@ -69,7 +69,7 @@ class Config:
     z_modes: tuple[Literal["mean", "expected", "worst", "inferred"], ...] = ("mean", "expected", "worst", "inferred")
     """Stochastic suite: how the planner treats z (`--plan.z-mode`); 'inferred' weighs the draws by the episode's
     posterior (`--plan.z-temperature`, through --extra-args)."""
-    level2: Literal["learned", "landmarks", "unrolled-level1", "simulator"] = "learned"
+    level2: Literal["learned", "distance", "landmarks", "unrolled-level1", "simulator"] = "learned"
     """Deterministic suite: level 2 of the hierarchy is the learned level-2 model, or one of two ablations
     that separate model from planner: the level-1 predictor unrolled k steps with a held action as the
     macro-action and s2 = s1 ('unrolled-level1'), or the maze itself ('simulator': s2 = the level-1
@@ -77,10 +77,13 @@ class Config:
     perfect level 2 gives this planner and level 1). 'landmarks': level 2 plans on a landmark graph of the
     training walks' learned level-2 states, edges the macro steps the walks made (`--plan.level2-search
     landmarks`; the walks are the checkpoint's run data, or walks collected again with the training seed).
-    The result file gets a suffix for any level 2 but the learned one."""
+    'distance': the learned level-2 predictor searched one macro step ahead and scored by the learned temporal
+    distance the checkpoint holds (`--plan.level2-search distance`), beside flat planning with that distance as
+    its cost. The result file gets a suffix for any level 2 but the learned one."""
 
 
-STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1"]
+STOCHASTIC_ARGS = ["--env.unreliable", "6", "--env.door-close-prob", "0.5", "--level2.latent-dim", "1",
+                   "--plan.level2-search", "spread"]
 
 
 def train_or_load(config: Config):
@@ -191,22 +194,25 @@ def landmark_graph(config: Config, job, env, low, high):
     return graph, note
 
 
-def deterministic_rows(config: Config, job, env, low, high, probe, landmarks=None) -> list[dict]:
+def deterministic_rows(config: Config, job, env, low, high, probe, landmarks=None, distance=None) -> list[dict]:
     rows = []
     for g, group in enumerate(config.groups):
         lo, hi = (int(v) for v in group.split("-"))
         tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.eval_seed + g), lo, hi)
-        results = evaluate(job, env, make_controllers(job, env, low, high, probe, landmarks=landmarks), tasks)
+        controllers = make_controllers(job, env, low, high, probe, landmarks=landmarks, distance=distance)
+        results = evaluate(job, env, controllers, tasks)
         for label, (result, _) in results.items():
             s = result.summary()
             rows.append({"rooms_apart": group, "controller": label, "success_rate": s["success_rate"],
                          "mean_steps_to_success": s["mean_steps_to_success"] if s["mean_steps_to_success"] == s["mean_steps_to_success"] else None,
                          "planning_seconds": s["planning_seconds"], "planning_ms_per_step": s["planning_ms_per_step"],
                          "decisions": int(s["decisions"]), "episodes": int(s["episodes"])})
-        flat = next(r for r in rows[-2:] if r["controller"] == "flat")
-        hier = next(r for r in rows[-2:] if r["controller"] != "flat")
-        hier["success_minus_flat"] = hier["success_rate"] - flat["success_rate"]
-        hier["time_ratio_flat_over_hier"] = flat["planning_seconds"] / max(hier["planning_seconds"], 1e-9)
+        mine = rows[-len(results):]
+        flat = next(r for r in mine if r["controller"] == "flat")
+        for other in mine:
+            if other is not flat:
+                other["success_minus_flat"] = other["success_rate"] - flat["success_rate"]
+                other["time_ratio_flat_over_hier"] = flat["planning_seconds"] / max(other["planning_seconds"], 1e-9)
     return rows
 
 
@@ -237,8 +243,13 @@ def main(config: Config) -> Path:
     start = time.perf_counter()
     job, env, low, high, probe, summary, args = train_or_load(config)
     train_seconds = time.perf_counter() - start
-    graph, graph_note = None, ""
+    graph, graph_note, distance = None, "", None
     if config.suite == "deterministic":
+        if config.level2 == "distance":
+            stored = config.checkpoint or config.runs_root / f"bench-hierarchy-{config.suite}" / "checkpoints" / "hierarchy.pt"
+            distance = load_world_checkpoint(stored, "maze-hierarchy").distance
+            if distance is None:
+                raise SystemExit(f"{stored} holds no learned distance: run `hjepa maze --checkpoint {stored}` to add one")
         if config.level2 == "landmarks":
             graph, graph_note = landmark_graph(config, job, env, low, high)
         if config.level2 == "unrolled-level1":
@@ -247,7 +258,7 @@ def main(config: Config) -> Path:
             if env.config.unreliable or env.config.layout != "fixed":
                 raise ValueError("--level2 simulator needs the fixed maze (--env.layout fixed, no unreliable doors)")
             high = SimulatorLevel2(env, low, probe, job.level2.macro_steps, env.sample_layout(1))
-        rows = deterministic_rows(config, job, env, low, high, probe, graph)
+        rows = deterministic_rows(config, job, env, low, high, probe, graph, distance)
         columns = ["rooms_apart", "controller", "success_rate", "success_minus_flat", "planning_seconds",
                    "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
         title = "Maze: hierarchical vs flat planning by start-goal distance"
@@ -265,6 +276,7 @@ def main(config: Config) -> Path:
     if config.suite == "deterministic" and config.level2 != "learned":
         suffix = "_" + config.level2.replace("-", "_") + config.suffix
         title += {"landmarks": " (level 2 plans on a landmark graph of the walks)",
+                  "distance": " (level 2 scored by a learned temporal distance)",
                   "unrolled-level1": " (level 2 = level 1 unrolled, an ablation)",
                   "simulator": " (level 2 = the true maze, an oracle ablation)"}[config.level2]
     return write_result(

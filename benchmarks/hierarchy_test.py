@@ -5,13 +5,18 @@ of ``hierarchy_suite.py`` (task seed 20000 + group, 12 tasks per group). This sc
 tasks from another seed (``--test-seed``, default 40000 + group), ``--episodes`` per group (48), and
 measures each controller once, on the same tasks:
 
-- ``hierarchical``: level 2 = the learned level-2 model (spread search over latent macro-actions);
+- ``hierarchical``: level 2 = the learned level-2 model searched one macro step ahead and scored by
+  the learned temporal distance the checkpoint holds (``--plan.level2-search distance``); for a
+  checkpoint without a distance, the spread search by squared distance (as before that existed);
+- ``hierarchical (spread)``: the learned level 2's spread search by squared distance, beside it;
 - ``landmarks``: level 2 plans on the landmark graph of the training walks (a memory, the baseline);
-- ``flat``: MPPI at level 1 with a horizon that covers the task, same MPPI budget.
+- ``flat``: MPPI at level 1 with a horizon that covers the task, same MPPI budget;
+- ``flat (distance)``: the same MPPI with the learned distance as its cost.
 
-``maze`` is the training maze (the fixed snake); ``maze-unseen`` is random layouts (spanning trees),
-never seen in training, with the same checkpoint (the landmark graph belongs to the training maze,
-so it has no row there). ``maze-stochastic`` (with ``--stochastic-checkpoint``, a checkpoint of
+``maze`` is the training maze (the fixed snake); ``maze-unseen`` is random layouts (spanning trees
+with doors at random places), never seen in training, with ``--unseen-checkpoint`` (a model trained
+on other random layouts) or else the fixed maze's checkpoint (the landmark graph belongs to the
+training maze, so it has no row there). ``maze-stochastic`` (with ``--stochastic-checkpoint``, a checkpoint of
 ``hierarchy_suite.py --suite stochastic``): the fixed maze whose shortcut door is closed in half the
 episodes, on tasks whose shortest route takes the shortcut, with level 2 planning at z's mean, over
 draws of z ('expected') and over draws weighed by the episode's online posterior ('inferred').
@@ -40,6 +45,7 @@ from hierarchy_suite import door_rates, landmark_graph, shortcut_tasks, train_or
 from hjepa.envs.maze import Maze, MazeLayout
 from hjepa.envs.maze_tasks import reliable_layout, sample_maze_tasks
 from hjepa.recipes.maze import evaluate, make_controllers
+from hjepa.world.checkpoint import load_world_checkpoint
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Config:
 
     checkpoint: Path | None = None
     """An `hjepa maze` checkpoint of the fixed maze (runs/<name>/checkpoints/hierarchy.pt), for maze and maze-unseen."""
+    unseen_checkpoint: Path | None = None
+    """An `hjepa maze --env.layout random` checkpoint (trained on other random layouts) for maze-unseen; default: --checkpoint."""
     groups: tuple[str, ...] = ("5-6", "7-8")
     """Distance groups in rooms, 'lo-hi' inclusive."""
     episodes: int = 48
@@ -88,8 +96,27 @@ def stderr(rate: float, n: int) -> float:
 
 
 def controller_kind(label: str) -> str:
-    """The issue's controller key of a controller label: flat, landmarks or hierarchical."""
-    return "flat" if label == "flat" else ("landmarks" if "landmark" in label else "hierarchical")
+    """The issue's controller key of a controller label: hierarchical (the headline level 2), landmarks, or the
+    label itself (flat, flat (distance))."""
+    if "landmark" in label:
+        return "landmarks"
+    return "hierarchical" if label.startswith("hierarchical") else label
+
+
+def spread_kind(label: str) -> str:
+    """The key of the spread-search level 2 when the learned distance is the headline."""
+    return "hierarchical (spread)" if label.startswith("hierarchical") else label
+
+
+def learned_rows(env_name: str, group: str, job, env, low, high, probe, distance, tasks) -> list[dict]:
+    """Rows of the learned level 2 (by the distance, and by spread search beside it) and the flat planners."""
+    rows = rows_for(env_name, group, evaluate(job, env, make_controllers(job, env, low, high, probe, distance=distance), tasks))
+    if distance is not None:
+        spread = dataclasses.replace(job, plan=dataclasses.replace(job.plan, level2_search="spread"),
+                                     eval=dataclasses.replace(job.eval, flat_baseline=False))
+        results = evaluate(spread, env, make_controllers(spread, env, low, high, probe), tasks)
+        rows += rows_for(env_name, group, results, controller_of=spread_kind)
+    return rows
 
 
 def rows_for(env_name: str, group: str, results: dict, split: str = "test", open_door=None,
@@ -153,26 +180,34 @@ def main(config: Config) -> Path:
             raise SystemExit("--envs maze / maze-unseen need --checkpoint")
         suite = SuiteConfig(checkpoint=config.checkpoint, threads=config.threads, runs_root=config.runs_root)
         job, env, low, high, probe, _, _ = train_or_load(suite)
+        distance = load_world_checkpoint(config.checkpoint, "maze-hierarchy").distance
     if "maze" in config.envs:
         graph, graph_note = landmark_graph(suite, job, env, low, high)
         notes += graph_note
         for g, group in enumerate(config.groups):
             lo, hi = (int(v) for v in group.split("-"))
             tasks = sample_maze_tasks(env, config.episodes, torch.Generator().manual_seed(config.test_seed + g), lo, hi)
-            learned = evaluate(job, env, make_controllers(job, env, low, high, probe), tasks)
+            learned = learned_rows("maze", f"{group} rooms", job, env, low, high, probe, distance, tasks)
             no_flat = dataclasses.replace(job, eval=dataclasses.replace(job.eval, flat_baseline=False))  # flat ran above
             memory = evaluate(no_flat, env, make_controllers(no_flat, env, low, high, probe, landmarks=graph), tasks)
-            rows += rows_for("maze", f"{group} rooms", learned) + rows_for("maze", f"{group} rooms", memory)
-            print(f"maze {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-3:]), flush=True)
+            rows += learned + rows_for("maze", f"{group} rooms", memory)
+            print(f"maze {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-len(learned) - 1:]),
+                  flush=True)
     if "maze-unseen" in config.envs:
+        if config.unseen_checkpoint is not None:
+            seen = SuiteConfig(checkpoint=config.unseen_checkpoint, threads=config.threads, runs_root=config.runs_root)
+            job, env, low, high, probe, _, _ = train_or_load(seen)
+            distance = load_world_checkpoint(config.unseen_checkpoint, "maze-hierarchy").distance
+            notes += f" maze-unseen: checkpoint {config.unseen_checkpoint} (trained on other random layouts)."
         unseen = Maze(dataclasses.replace(env.config, layout="random"))
         for g, group in enumerate(config.groups):
             lo, hi = (int(v) for v in group.split("-"))
             generator = torch.Generator().manual_seed(config.test_seed + 100 + g)
             layout = layouts_with_distance(unseen, config.episodes, generator, lo, hi)
             tasks = sample_maze_tasks(unseen, config.episodes, generator, lo, hi, layout=layout)
-            rows += rows_for("maze-unseen", f"{group} rooms", evaluate(job, unseen, make_controllers(job, unseen, low, high, probe), tasks))
-            print(f"maze-unseen {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in rows[-2:]), flush=True)
+            learned = learned_rows("maze-unseen", f"{group} rooms", job, unseen, low, high, probe, distance, tasks)
+            rows += learned
+            print(f"maze-unseen {group}: " + ", ".join(f"{r['controller']} {r['success_rate']:.2f}" for r in learned), flush=True)
     if "maze-stochastic" in config.envs:
         if config.stochastic_checkpoint is None:
             raise SystemExit("--envs maze-stochastic needs --stochastic-checkpoint")

@@ -27,6 +27,7 @@ from hjepa.envs.maze import Maze
 from hjepa.envs.tasks import Tasks
 from hjepa.errors import InputError
 from hjepa.planning.base import rollout
+from hjepa.planning.distance import DistanceGuidance
 from hjepa.planning.hierarchical import HierarchicalPlanner, HierarchyState, TwoLevelProblem
 from hjepa.planning.latent import LatentSamples, deterministic_cost, fixed_z_step
 from hjepa.world.hierarchy import HighLevelModel
@@ -56,12 +57,14 @@ class HierarchicalMPC:
         position_decoder: ``states (M, D1) -> (M, 2)`` to draw planned paths (optional).
         unstick: when an action predicted to move the agent did not, take a random one instead
             (``hjepa.control.unstick``); None: never.
+        guidance: level 2's cost, level 1's cost and the 'near' test from a learned temporal distance
+            (z_mode 'mean' only); None: squared distances.
     """
 
     def __init__(self, env: Maze, low_model: JEPAWorldModel, high: HighLevelModel, planner: HierarchicalPlanner,
                  generator: torch.Generator, max_action_norm: float, z_mode: ZMode = "mean", z_draws: int = 8,
                  position_decoder: Callable[[Tensor], Tensor] | None = None, unstick: Unstick | None = None,
-                 z_temperature: float = 0.1, z_decay: float = 0.9) -> None:
+                 z_temperature: float = 0.1, z_decay: float = 0.9, guidance: DistanceGuidance | None = None) -> None:
         if high.low_state_dim != low_model.state_dim:
             raise InputError(f"level 2 was built for {high.low_state_dim}-dim level-1 states, the level-1 model has {low_model.state_dim}")
         if high.low_action_dim != low_model.action_dim:
@@ -72,6 +75,8 @@ class HierarchicalMPC:
             raise InputError(f"need z_temperature > 0 and z_decay in (0, 1], got {z_temperature}, {z_decay}")
         if z_draws < 1:
             raise InputError(f"z_draws must be >= 1, got {z_draws}")
+        if guidance is not None and high.latent_dim and z_mode != "mean":
+            raise InputError(f"a learned distance guides planning with z at its mean only, got z_mode {z_mode!r}")
         self.env, self.low_model, self.high, self.planner = env, low_model, high, planner
         self.generator = generator
         self.action_repeat = low_model.action_dim // 2
@@ -84,8 +89,13 @@ class HierarchicalMPC:
         self._low_dynamics = learned_dynamics(low_model, self.action_repeat, self.max_norm)
         self.perception = PixelPerception(env, low_model)
         self._tasks: Tasks | None = None
+        self.guidance = guidance
 
     def _problem(self) -> TwoLevelProblem:
+        if self.guidance is not None:
+            g = self.guidance
+            return TwoLevelProblem(self._low_dynamics, fixed_z_step(self.high.step), self.high.abstract, g.high_cost,
+                                   near=g.near, toward=g.toward)
         if not self.high.latent_dim or self.z_mode == "mean":
             return TwoLevelProblem(self._low_dynamics, fixed_z_step(self.high.step), self.high.abstract, deterministic_cost)
         z = sample_prior(self.z_draws, self.high.z_scale.detach(), self.generator)

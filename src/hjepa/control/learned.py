@@ -13,9 +13,8 @@ from hjepa.control.mpc import ModelPredictiveController
 from hjepa.control.perception import PixelPerception
 from hjepa.control.protocol import ControllerOutput
 from hjepa.control.unstick import Unstick
-from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.envs.tasks import Tasks
-from hjepa.planning.base import rollout
+from hjepa.planning.base import TrajectoryCost, rollout
 from hjepa.world.model import JEPAWorldModel
 
 
@@ -30,7 +29,7 @@ class LearnedMPC:
         model: the world model (put it in eval mode first); its predictor takes macro actions of
             ``2 * mpc.action_repeat`` dims.
         mpc: the receding-horizon controller (planner, horizon, action_repeat).
-        cost_factory: ``goal_states (M, D) -> IntrinsicCost`` (e.g. ``base.with_goal``).
+        cost_factory: ``goal_states (M, D) -> TrajectoryCost`` (e.g. an IntrinsicCost's ``with_goal``).
         position_decoder: ``states (M, D) -> positions (M, 2)`` (e.g. a linear probe's
             ``predict``), to draw the planned path; None = no planned path.
         max_action_norm: clip held actions to this L2 norm inside the model (default: the
@@ -46,7 +45,7 @@ class LearnedMPC:
         env,
         model: JEPAWorldModel,
         mpc: ModelPredictiveController,
-        cost_factory: Callable[[Tensor], IntrinsicCost],
+        cost_factory: Callable[[Tensor], TrajectoryCost],
         position_decoder: Callable[[Tensor], Tensor] | None = None,
         max_action_norm: float | None = None,
         bf16: bool = False,

@@ -47,6 +47,13 @@ class TwoLevelProblem:
         lift: ``s2 (B, D2) -> level-2 planner state (B, *H)`` (e.g. one copy per z draw,
             :class:`~hjepa.planning.latent.LatentSamples`); default identity.
         lower: ``(..., *H) -> (..., D2)``, the subgoal read from a planner state; default identity.
+        near: ``s2 (B, D2), goal2 (B, D2) -> (B,) bool``, the goal is within level 1's reach; default
+            (None): level 2's closest approach comes within ``subgoal_step`` macro steps, in squared
+            distance (a learned temporal distance decides better where walls bend the way,
+            :mod:`hjepa.planning.distance`).
+        toward: ``subgoal (B, D2), goal2 (B, D2) -> cost`` of level 1's level-2 states ``(B, S, T, D2)``
+            (steps ``1..T``), ``(B, S)``; default (None): the closest approach to the subgoal in squared
+            distance.
     """
 
     low_dynamics: Dynamics
@@ -55,6 +62,8 @@ class TwoLevelProblem:
     high_cost: Callable[[Tensor], TrajectoryCost] = deterministic_cost
     lift: Callable[[Tensor], Tensor] = identity
     lower: Callable[[Tensor], Tensor] = identity
+    near: Callable[[Tensor, Tensor], Tensor] | None = None
+    toward: Callable[[Tensor, Tensor], Callable[[Tensor], Tensor]] | None = None
 
 
 @dataclass
@@ -146,6 +155,9 @@ class HierarchicalPlanner:
         # The goal is near when level 2 gets closest to it within the first subgoal_step macro
         # steps, or cannot get any closer than where the agent already is.
         final = (nearest <= self.subgoal_step) | (dist[:, 0] <= dist[:, 1:].min(dim=1).values)
+        if problem.near is not None:
+            with torch.no_grad():
+                final = problem.near(s2, goal2)
         return result, path[:, self.subgoal_step], final, path
 
     def plan(self, s1: Tensor, goal1: Tensor, problem: TwoLevelProblem, state: HierarchyState | None = None,
@@ -163,7 +175,7 @@ class HierarchicalPlanner:
             high_result, subgoal, final, path = self.plan_subgoals(s2, goal2, problem, state.high_warm, generator)
             state = replace(state, high_warm=high_result.warm_start, subgoal=subgoal, final=final,
                             high_path=path, since_high=0)
-        low_cost = self._low_cost(problem.abstract, state.subgoal, state.final, goal1)
+        low_cost = self._low_cost(problem, state.subgoal, state.final, goal1, goal2)
         low_result = self.low.plan(s1, problem.low_dynamics, low_cost, self.low_horizon, init=state.low_warm,
                                    generator=generator)
         state = replace(state, low_warm=low_result.warm_start, since_high=state.since_high + 1)
@@ -172,13 +184,18 @@ class HierarchicalPlanner:
         return HierarchicalResult(low_result.actions, low_result, high_result, state, info)
 
     @staticmethod
-    def _low_cost(abstract: Callable[[Tensor], Tensor], subgoal: Tensor, final: Tensor, goal1: Tensor) -> TrajectoryCost:
-        """Level 1's cost: closest approach of ``abstract(s1)`` to the subgoal, or of ``s1`` to the
-        goal for problems whose goal is within reach (``final``)."""
+    def _low_cost(problem: TwoLevelProblem, subgoal: Tensor, final: Tensor, goal1: Tensor, goal2: Tensor) -> TrajectoryCost:
+        """Level 1's cost: ``problem.toward`` (default: closest approach of ``abstract(s1)`` to the
+        subgoal), or the closest approach of ``s1`` to the goal for problems whose goal is within
+        reach (``final``)."""
         event = goal1.dim() - 1
+        toward = problem.toward(subgoal, goal2) if problem.toward is not None else None
 
         def cost(states: Tensor, actions: Tensor) -> Tensor:
-            to_subgoal = closest_approach(abstract(states), subgoal, event_dims=1)  # (B, S)
+            if toward is not None:
+                to_subgoal = toward(problem.abstract(states[:, :, 1:]))  # (B, S)
+            else:
+                to_subgoal = closest_approach(problem.abstract(states), subgoal, event_dims=1)
             to_goal = closest_approach(states, goal1, event_dims=event)
             return torch.where(final.unsqueeze(1), to_goal, to_subgoal)
 

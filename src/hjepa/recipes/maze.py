@@ -5,7 +5,9 @@ Stages:
     1. collect  — long random walks in the maze that keep pushing at walls (trajectory format);
     2. level 1  — a Two Rooms-style JEPA world model (``hjepa.world.train.train_world_model``);
     3. level 2  — abstraction, latent macro-actions and predictor over ``k`` level-1 steps, on
-                  the same data with level 1 frozen (``hjepa.world.hierarchy_train``);
+                  the same data with level 1 frozen (``hjepa.world.hierarchy_train``), then a
+                  temporal distance between level-2 states learned on the walks
+                  (``hjepa.world.temporal_distance``; with ``plan.level2_search 'distance'``);
     4. evaluate — hierarchical Mode-2 (level 2 searches subgoals, level 1 reaches them) and flat
                   Mode-2 (MPPI over a long horizon at level 1) on tasks 1..8 rooms apart, from a
                   seed never used for data; success and planning time by distance in rooms;
@@ -25,7 +27,7 @@ import tyro
 
 from hjepa.control.episodes import run_episodes
 from hjepa.control.hierarchical import HierarchicalMPC
-from hjepa.control.landmark_level2 import LandmarkLevel2, maze_landmark_graph
+from hjepa.control.landmark_level2 import LandmarkLevel2, maze_landmark_graph, walk_states
 from hjepa.control.learned import LearnedMPC
 from hjepa.control.mpc import ModelPredictiveController
 from hjepa.control.plan_config import PlanConfig, make_planner
@@ -43,18 +45,21 @@ from hjepa.errors import InputError
 from hjepa.eval.by_distance import success_by_distance
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics, high_level_diagnostics
 from hjepa.nn.linear_probe import LinearProbe
+from hjepa.planning.distance import DistanceGuidance, distance_to_goal_cost
 from hjepa.planning.hierarchical import HierarchicalPlanner
 from hjepa.planning.landmarks import LandmarkGraph, LandmarkPlanner
 from hjepa.planning.search import SpreadSearch
 from hjepa.recipes.maze_config import MazeJob
 from hjepa.recipes.maze_report import write_maze_outputs
 from hjepa.recipes.run_options import apply_threads, open_run, resolve_device
+from hjepa.runs.progress import progress as progress_bar
 from hjepa.runs.resume import ResumePoint
 from hjepa.runs.run_dir import RunDir
 from hjepa.world.build import build_world_model
 from hjepa.world.checkpoint import checkpoint_state, load_world_checkpoint
 from hjepa.world.hierarchy import HighLevelModel
 from hjepa.world.hierarchy_train import train_high_level
+from hjepa.world.temporal_distance import TemporalDistance, train_temporal_distance
 from hjepa.world.train import train_world_model
 
 
@@ -76,6 +81,26 @@ def build_level2(job: MazeJob, low_state_dim: int, low_action_dim: int) -> HighL
                           c.latent_dim, c.hidden, c.layers)
 
 
+def fit_distance(job: MazeJob, env: Maze, low, high: HighLevelModel, walks: Trajectories,
+                 generator: torch.Generator) -> tuple[TemporalDistance, dict]:
+    """Level 2's temporal distance learned on the walks' level-2 states (walks in the same layout share a maze)."""
+    states = walk_states(env, low, high, walks)  # (E, T', D2)
+    layout = walks.layout()
+    key = torch.cat([layout.drawn.float(), layout.passable.float(), layout.centre.float()], dim=1)
+    mazes = torch.unique(key, dim=0, return_inverse=True)[1]  # (E,) one id per layout
+    model = TemporalDistance(high.state_dim, job.distance.hidden, job.distance.layers)
+    bar = progress_bar(job.distance.train.steps, desc="level-2 distance", enabled=job.progress)
+
+    def shown(step: int, loss: float) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    info = train_temporal_distance(model, states, high.macro_steps, job.distance.train, generator, layouts=mazes,
+                                   progress=shown)
+    bar.close()
+    return model, {"distance_loss": info["loss"], "distance_seconds": info["seconds"], "distance_mazes": int(mazes.max()) + 1}
+
+
 def level1_planner(job: MazeJob, bound: float):
     """The MPPI both controllers share at level 1 (equal samples x iterations)."""
     p = job.plan
@@ -86,12 +111,14 @@ def level1_planner(job: MazeJob, bound: float):
 
 
 def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | None = None,
-                     landmarks: LandmarkGraph | None = None) -> dict:
+                     landmarks: LandmarkGraph | None = None, distance: TemporalDistance | None = None) -> dict:
     """name -> controller: the hierarchical planner (if ``job.hierarchical``) and the flat one.
 
     ``landmarks``: level 2 plans on this graph of the walks' level-2 states
     (:class:`~hjepa.planning.landmarks.LandmarkPlanner`, ``plan.landmark_horizon`` hops) instead of
-    searching the learned level-2 predictor.
+    searching the learned level-2 predictor. ``distance``: level 2 searches its predictor
+    ``plan.distance_horizon`` macro steps ahead scored by this learned distance, and a second flat
+    baseline plans with the distance as its cost ("flat (distance)").
     """
     p = job.plan
     bound = min(p.max_action, env.config.max_step)
@@ -108,6 +135,14 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         out["hierarchical (landmarks)"] = HierarchicalMPC(env, low, LandmarkLevel2(high), planner,
                                                           torch.Generator().manual_seed(job.eval.seed + 1), bound,
                                                           position_decoder=decode, unstick=unstick(3))
+    elif job.hierarchical and distance is not None:
+        d = job.distance
+        guidance = DistanceGuidance(distance, d.leak, d.reach, d.goal_weight, d.radius)
+        vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
+        planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter),
+                                      level1_planner(job, bound), p.distance_horizon, p.low_horizon, p.replan_every)
+        out["hierarchical (distance)"] = HierarchicalMPC(env, low, high, planner, torch.Generator().manual_seed(job.eval.seed + 1),
+                                                         bound, position_decoder=decode, unstick=unstick(3), guidance=guidance)
     elif job.hierarchical:
         vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
         planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter),
@@ -123,6 +158,11 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         cost = IntrinsicCost(squared=True, reduce_min=True)
         out["flat"] = LearnedMPC(env, low, mpc, cost.with_goal, position_decoder=decode, max_action_norm=bound,
                                  unstick=unstick(4))
+        if distance is not None:
+            mpc = ModelPredictiveController(level1_planner(job, bound), p.flat_horizon, frameskip,
+                                            torch.Generator().manual_seed(job.eval.seed + 5))
+            out["flat (distance)"] = LearnedMPC(env, low, mpc, lambda goal: distance_to_goal_cost(distance, high.abstract, goal),
+                                                position_decoder=decode, max_action_norm=bound, unstick=unstick(6))
     return out
 
 
@@ -230,6 +270,17 @@ def run_maze(job: MazeJob) -> dict:
         run.save_checkpoint("hierarchy", checkpoint_state("maze-hierarchy", low, job.model, probe=probe, level2=high))
         train_seconds = time.perf_counter() - t0
 
+    distance = stored.distance if stored is not None else None
+    if job.hierarchical and job.plan.level2_search == "distance" and distance is None:
+        t0 = time.perf_counter()
+        if stored is not None:  # a checkpoint carries no walks: the run's seed draws the same ones again
+            dataset = collect(job, env, job.seed, job.data.episodes)
+        distance, fitted = fit_distance(job, env, low, high, dataset, generator)
+        run.save_checkpoint("hierarchy", checkpoint_state("maze-hierarchy", low, job.model, probe=probe, level2=high,
+                                                          distance=distance))
+        diagnostics = {**diagnostics, **fitted}
+        train_seconds += time.perf_counter() - t0
+
     graph, graph_seconds = None, 0.0
     if job.hierarchical and job.plan.level2_search == "landmarks":
         t0 = time.perf_counter()
@@ -243,7 +294,8 @@ def run_maze(job: MazeJob) -> dict:
     t0 = time.perf_counter()
     tasks = sample_maze_tasks(env, job.eval.episodes, torch.Generator().manual_seed(job.eval.seed),
                               job.eval.min_rooms, job.eval.max_rooms)
-    results = evaluate(job, env, make_controllers(job, env, low, high, probe, landmarks=graph), tasks)
+    distance = distance if job.plan.level2_search == "distance" else None
+    results = evaluate(job, env, make_controllers(job, env, low, high, probe, landmarks=graph, distance=distance), tasks)
     eval_seconds = time.perf_counter() - t0
     timing = {"data_seconds": data_seconds, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
               "total_seconds": time.perf_counter() - t_start}

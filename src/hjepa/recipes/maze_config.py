@@ -13,6 +13,7 @@ from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelLossWeights, HighLevelTrainConfig
 from hjepa.world.objective import WorldModelLossWeights
+from hjepa.world.temporal_distance import DistanceTrainConfig
 from hjepa.world.train import TrainConfig
 
 MAZE_WORLD_MODEL = WorldModelConfig(
@@ -81,6 +82,33 @@ class Level2Config:
 
 
 @dataclass(frozen=True)
+class DistanceConfig:
+    """Level 2's learned temporal distance (``plan.level2_search 'distance'``, hjepa.world.temporal_distance):
+    its size, its training on the walks' level-2 states, and how the planners use it (hjepa.planning.distance)."""
+
+    hidden: int = 256
+    """Width of the distance MLP."""
+    layers: int = 3
+    """Layers of the distance MLP (>= 2)."""
+    train: DistanceTrainConfig = field(default_factory=DistanceTrainConfig)
+    leak: float = 2.0
+    """Level 2: penalty per macro step a predicted step takes beyond 'reach' by the distance (a step through a wall)."""
+    reach: float = 1.0
+    """Level 2: macro steps a predicted step may take by the distance before it counts as a leak."""
+    goal_weight: float = 0.3
+    """Level 1: weight of the approach to the goal beside the approach to the subgoal (both in the learned distance)."""
+    radius: float = 1.5
+    """Level 1 aims at the goal itself once the distance puts it within this many macro steps."""
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.layers < 2:
+            raise InputError(f"distance.hidden must be >= 1 and distance.layers >= 2, got {self.hidden}, {self.layers}")
+        if not (self.leak >= 0 and self.reach > 0 and self.goal_weight >= 0 and self.radius > 0):
+            raise InputError(f"need distance.leak >= 0, distance.reach > 0, distance.goal_weight >= 0, distance.radius > 0; "
+                             f"got {self.leak}, {self.reach}, {self.goal_weight}, {self.radius}")
+
+
+@dataclass(frozen=True)
 class MazePlanConfig:
     """Planning settings of both planners (MPPI budgets are shared: equal samples x iterations)."""
 
@@ -117,9 +145,12 @@ class MazePlanConfig:
     z_decay: float = 0.9
     """'inferred' only: the posterior's evidence fades by this factor per macro step seen (1: the whole episode counts;
     then ordinary motion hands the weight to z near its mean)."""
-    level2_search: Literal["spread", "landmarks"] = "spread"
-    """Level 2 plans by spread search over the learned level-2 predictor, or on a landmark graph of the
-    walks' level-2 states whose edges are the macro steps the walks made (hjepa.planning.landmarks)."""
+    level2_search: Literal["distance", "spread", "landmarks"] = "distance"
+    """Level 2 plans by spread search over the learned level-2 predictor, scored by a learned temporal distance
+    ('distance', section distance.*) or by squared distance to the goal ('spread'), or on a landmark graph of the
+    walks' level-2 states whose edges are the macro steps the walks made ('landmarks', hjepa.planning.landmarks)."""
+    distance_horizon: int = 1
+    """Level-2 horizon (macro steps) with 'distance': the distance carries the rest of the way."""
     landmarks: int = 400
     """Landmarks of the graph (farthest-point sampled level-2 states of the walks)."""
     landmark_min_count: int = 3
@@ -138,6 +169,7 @@ class MazePlanConfig:
 
     def __post_init__(self) -> None:
         for name in ("samples", "iterations", "low_horizon", "flat_horizon", "high_horizon", "beam", "replan_every", "z_draws",
+                     "distance_horizon",
                      "landmark_min_count", "landmark_walks", "landmark_horizon"):
             if getattr(self, name) < 1:
                 raise InputError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
@@ -202,10 +234,14 @@ class MazeJob(RunOptions):
     """Level 2 trains for 6000 steps (about 2.5 CPU-minutes): measured against 800, its position probe goes from
     6.3 to 2.2 px and its one-step error from 0.50 to 0.22 of the states' variance."""
     plan: MazePlanConfig = field(default_factory=MazePlanConfig)
+    distance: DistanceConfig = field(default_factory=DistanceConfig)
     eval: MazeEvalConfig = field(default_factory=MazeEvalConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.plan.level2_search == "distance" and self.plan.z_mode != "mean":
+            raise InputError(f"plan.level2_search 'distance' plans with z at its mean: use plan.z_mode 'mean' (got "
+                             f"{self.plan.z_mode!r}) or plan.level2_search 'spread'")
         if self.plan.z_mode != "mean" and self.level2.latent_dim == 0:
             raise InputError(f"plan.z_mode {self.plan.z_mode!r} needs a latent at level 2: set level2.latent_dim >= 1")
         if self.model.obs_size != self.env.size:

@@ -9,6 +9,7 @@ reads it::
     model, inverse_dynamics: state dicts              the JEPA world model (level 1)
     probe: LinearProbe.state_dict() or {}             the (x, y) / state read-out fitted on held-out data
     level2_config, level2: config and state dict      the level-2 model (maze hierarchy), or absent
+    distance_config, distance: config and state dict  level 2's learned temporal distance, or absent
     extra: {...}                                       what the kind needs besides (the pixel
                                                        environments: env, size, frame_stack, action_scale)
 
@@ -31,6 +32,7 @@ from hjepa.runs.run_dir import load_checkpoint
 from hjepa.world.build import WorldModelConfig, build_world_model
 from hjepa.world.hierarchy import HighLevelModel
 from hjepa.world.model import JEPAWorldModel
+from hjepa.world.temporal_distance import TemporalDistance
 
 FORMAT = "hjepa.world_model"
 VERSION = 2
@@ -58,11 +60,14 @@ class WorldCheckpoint:
     extra: dict = field(default_factory=dict)
     inverse_dynamics: nn.Module | None = None
     """The inverse-dynamics head trained beside the model (eval mode), where the checkpoint holds one."""
+    distance: TemporalDistance | None = None
+    """Level 2's learned temporal distance (eval mode), where a maze hierarchy holds one."""
 
 
 def checkpoint_state(
     kind: Kind, model: JEPAWorldModel, config: WorldModelConfig, inverse_dynamics: nn.Module | None = None,
     probe: LinearProbe | None = None, level2: HighLevelModel | None = None, extra: dict | None = None,
+    distance: TemporalDistance | None = None,
 ) -> dict:
     """The checkpoint dict (``RunDir.save_checkpoint`` writes it atomically)."""
     if kind not in KINDS:
@@ -76,6 +81,8 @@ def checkpoint_state(
     }
     if level2 is not None:
         state["level2_config"], state["level2"] = level2.config(), level2.state_dict()
+    if distance is not None:
+        state["distance_config"], state["distance"] = distance.config(), distance.state_dict()
     return state
 
 
@@ -111,7 +118,7 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
         raise InputError(f"{path} lacks the model or its architecture (keys: {sorted(state)})")
     config = WorldModelConfig.from_dict(state["model_config"])
     model, inverse_dynamics = build_world_model(config)
-    level2 = None
+    level2, distance = None, None
     try:
         model.load_state_dict(state["model"])
         if state.get("inverse_dynamics"):
@@ -122,6 +129,10 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
         if kind == "maze-hierarchy":
             level2 = HighLevelModel(**state["level2_config"])
             level2.load_state_dict(state["level2"])
+        if "distance" in state:
+            distance = TemporalDistance(**state["distance_config"])
+            distance.load_state_dict(state["distance"])
+            distance.eval()
     except (RuntimeError, TypeError, KeyError) as error:
         raise InputError(f"{path}: weights do not match the stored architecture: {error}") from error
     if level2 is not None and level2.low_state_dim != model.state_dim:
@@ -133,4 +144,7 @@ def load_world_checkpoint(path: Path | str, kind: Kind) -> WorldCheckpoint:
     model.eval()
     if level2 is not None:
         level2.eval()
-    return WorldCheckpoint(kind, model, config, probe, level2, extra, inverse_dynamics)  # type: ignore[arg-type]
+    if distance is not None and (level2 is None or distance.state_dim != level2.state_dim):
+        raise InputError(f"{path}: the learned distance takes {distance.state_dim}-dim states, level 2 has "
+                         f"{level2.state_dim if level2 is not None else 'no level 2'}")
+    return WorldCheckpoint(kind, model, config, probe, level2, extra, inverse_dynamics, distance)  # type: ignore[arg-type]
