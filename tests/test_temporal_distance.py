@@ -35,13 +35,14 @@ def corridor_walks(walks: int, steps: int, generator: torch.Generator) -> tuple[
     return U[cells], cells
 
 
-def test_the_distance_learns_the_corridor_not_the_plane():
+@pytest.mark.parametrize("embed_dim", [0, 4])
+def test_the_distance_learns_the_corridor_not_the_plane(embed_dim):
     """Trained on random walks only, d follows the corridor: the two ends (2 apart in the plane) come out
-    far apart, and d ranks pairs by their steps along the corridor."""
+    far apart, and d ranks pairs by their steps along the corridor (as a pair MLP and as an embedding)."""
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     walks, _ = corridor_walks(256, 40, generator)
-    model = TemporalDistance(2, 64, 3)
+    model = TemporalDistance(2, 64, 3, embed_dim=embed_dim)
     config = DistanceTrainConfig(steps=1500, batch=256, lr=2e-3, target_ema=0.98)
     info = train_temporal_distance(model, walks, 1, config, generator)
     assert info["steps"] == 1500 and info["loss"] == info["loss"]
@@ -55,6 +56,19 @@ def test_the_distance_learns_the_corridor_not_the_plane():
     assert torch.corrcoef(torch.stack([rank(d), rank(steps)]))[0, 1] > 0.9
     euclid = (U[i] - U[j]).norm(dim=-1)
     assert torch.corrcoef(torch.stack([rank(d), rank(euclid)]))[0, 1] < torch.corrcoef(torch.stack([rank(d), rank(steps)]))[0, 1]
+
+
+@pytest.mark.parametrize("embed_dim", [0, 6])
+def test_many_targets_at_once_equal_one_at_a_time(embed_dim):
+    torch.manual_seed(0)
+    model = TemporalDistance(5, 16, 3, embed_dim=embed_dim)
+    states, targets = torch.randn(2, 3, 4, 5), torch.randn(3, 2, 5)  # (B, S, T, D), (K, B, D)
+    expected = torch.stack([model(states, t[:, None, None, :].expand_as(states)) for t in targets])
+    torch.testing.assert_close(model.to_targets(states, targets), expected)
+    if embed_dim:  # a metric: symmetric, zero on the diagonal
+        a, b = torch.randn(7, 5), torch.randn(7, 5)
+        torch.testing.assert_close(model(a, b), model(b, a))
+        assert model(a, a).max() < 1e-2
 
 
 def test_targets_use_the_walks_own_time_and_other_walks_of_the_same_maze_only():

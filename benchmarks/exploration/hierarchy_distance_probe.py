@@ -3,9 +3,13 @@ reachability signal, on validation tasks only (seed 20000 + group). Not a benchm
 Its figures are in ``benchmarks/results/hierarchy_targets.md``. Run from ``benchmarks/``:
 
     python exploration/hierarchy_distance_probe.py train 20000         # fit d(s2, g2) on the walks, cache it
+    python exploration/hierarchy_distance_probe.py train 20000 32 128 --tag=e32  # d = |phi(s) - phi(g)|, phi 128 wide, 32 dims
+    python exploration/hierarchy_distance_probe.py eval 24 0.3 7-8 --tag=e32
     python exploration/hierarchy_distance_probe.py map                 # d to one goal over the maze, as text
     python exploration/hierarchy_distance_probe.py eval 24 0.3 7-8,5-6 # episodes per group, level-1 goal weight
     python exploration/hierarchy_distance_probe.py eval 24 inf 7-8     # level 1 follows d to the goal only
+    python exploration/hierarchy_distance_probe.py eval 24 0.3 7-8 --final-step  # level 1 scores its last state only
+    python exploration/hierarchy_distance_probe.py eval 24 0.3 7-8 --stride=2     # level 1 scores every 2nd state
 
 Uses the checkpoint of a default ``hjepa maze`` run at ``../runs/bench/maze-main`` (before the distance existed)
 and its walks; caches to ``../runs/bench/level2-probes``.
@@ -35,6 +39,11 @@ from hjepa.recipes.maze import evaluate, level1_planner  # noqa: E402
 from hjepa.world.temporal_distance import DistanceTrainConfig, TemporalDistance, train_temporal_distance  # noqa: E402
 
 torch.set_num_threads(1)
+FINAL = "--final-step" in sys.argv or any(a.startswith("--stride=") for a in sys.argv)
+STRIDE = next((int(a[9:]) for a in sys.argv if a.startswith("--stride=")), 8)
+sys.argv = [a for a in sys.argv if a != "--final-step" and not a.startswith("--stride=")]
+TAG = next((a[6:] for a in sys.argv if a.startswith("--tag=")), "distance")
+sys.argv = [a for a in sys.argv if not a.startswith("--tag=")]
 
 
 class GoalOnly(DistanceGuidance):
@@ -42,6 +51,15 @@ class GoalOnly(DistanceGuidance):
 
     def toward(self, subgoal, goal):
         return lambda states: closest_in_distance(self.distance, states, goal)
+
+
+class FinalStep(DistanceGuidance):
+    """Level 1 measures only every STRIDE-th state of its trajectory, ending with the last (STRIDE = horizon:
+    only where it ends)."""
+
+    def toward(self, subgoal, goal):
+        inner = super().toward(subgoal, goal)
+        return lambda states: inner(states[:, :, STRIDE - 1::STRIDE])
 
 
 def walk_states_cached(env, low, high):
@@ -54,8 +72,11 @@ def walk_states_cached(env, low, high):
 
 
 def loaded_distance(dim):
-    dist = TemporalDistance(dim, 256, 3)
-    dist.load_state_dict(torch.load(OUT / "distance.pt"))
+    stored = torch.load(OUT / f"{TAG}.pt")
+    if "config" not in stored:  # the first fit: the pair MLP, 256 wide
+        stored = {"config": {"state_dim": dim, "hidden": 256, "layers": 3}, "state": stored}
+    dist = TemporalDistance(**stored["config"])
+    dist.load_state_dict(stored["state"])
     return dist.eval().requires_grad_(False)
 
 
@@ -81,7 +102,7 @@ def quality(env, low, high, dist, n=24):
 def controller(job, env, low, high, probe, dist, goal_weight):
     p = job.plan
     bound = min(p.max_action, env.config.max_step)
-    kind = GoalOnly if goal_weight == float("inf") else DistanceGuidance
+    kind = GoalOnly if goal_weight == float("inf") else (FinalStep if FINAL else DistanceGuidance)
     guidance = kind(dist, leak=2.0, reach=1.0, goal_weight=0.0 if kind is GoalOnly else goal_weight, radius=1.5)
     vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
     planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter), level1_planner(job, bound),
@@ -96,11 +117,12 @@ if __name__ == "__main__":
     job, env, low, high, probe = setup()
     states = walk_states_cached(env, low, high)
     if what == "train":
-        dist = TemporalDistance(states.shape[-1], 256, 3)
+        embed, hidden = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (0, 256)
+        dist = TemporalDistance(states.shape[-1], hidden, 3, embed_dim=embed)
         info = train_temporal_distance(dist, states, job.level2.macro_steps, DistanceTrainConfig(steps=int(sys.argv[2])),
                                        torch.Generator().manual_seed(0), progress=lambda i, v: print(f"  step {i} loss {v:.4f}"))
         print(info)
-        torch.save(dist.state_dict(), OUT / "distance.pt")
+        torch.save({"config": dist.config(), "state": dist.state_dict()}, OUT / f"{TAG}.pt")
         quality(env, low, high, dist.eval())
     if what == "map":
         dist = loaded_distance(states.shape[-1])

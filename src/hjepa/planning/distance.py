@@ -38,7 +38,17 @@ Distance = Callable[[Tensor, Tensor], Tensor]
 
 def closest_in_distance(distance: Distance, states: Tensor, target: Tensor) -> Tensor:
     """``min_t d(states[:, :, t], target)`` for states ``(B, S, T, D)`` and targets ``(B, D)``: ``(B, S)``."""
-    return distance(states, target[:, None, None, :].expand_as(states)).min(dim=2).values
+    return closest_to_targets(distance, states, target.unsqueeze(0))[0]
+
+
+def closest_to_targets(distance: Distance, states: Tensor, targets: Tensor) -> Tensor:
+    """``min_t d(states[:, :, t], targets[k])`` for states ``(B, S, T, D)`` and ``K`` targets ``(K, B, D)``:
+    ``(K, B, S)``. A distance with a ``to_targets`` method (an embedding,
+    :class:`~hjepa.world.temporal_distance.TemporalDistance`) measures each state once for all targets."""
+    to_targets = getattr(distance, "to_targets", None)
+    if to_targets is not None:
+        return to_targets(states, targets).min(dim=-1).values
+    return torch.stack([distance(states, t[:, None, None, :].expand_as(states)) for t in targets]).min(dim=-1).values
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,13 @@ class DistanceGuidance:
     def toward(self, subgoal: Tensor, goal: Tensor) -> Callable[[Tensor], Tensor]:
         """Level 1's cost of its level-2 states ``(B, S, T, D)`` for ``subgoal, goal (B, D)``: ``(B, S)``."""
 
+        if not self.goal_weight:
+            return lambda states: closest_in_distance(self.distance, states, subgoal)
+        targets = torch.stack([subgoal, goal])  # (2, B, D)
+
         def cost(states: Tensor) -> Tensor:
-            total = closest_in_distance(self.distance, states, subgoal)
-            if self.goal_weight:
-                total = total + self.goal_weight * closest_in_distance(self.distance, states, goal)
-            return total
+            closest = closest_to_targets(self.distance, states, targets)  # (2, B, S)
+            return closest[0] + self.goal_weight * closest[1]
 
         return cost
 

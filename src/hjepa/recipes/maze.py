@@ -88,7 +88,7 @@ def fit_distance(job: MazeJob, env: Maze, low, high: HighLevelModel, walks: Traj
     layout = walks.layout()
     key = torch.cat([layout.drawn.float(), layout.passable.float(), layout.centre.float()], dim=1)
     mazes = torch.unique(key, dim=0, return_inverse=True)[1]  # (E,) one id per layout
-    model = TemporalDistance(high.state_dim, job.distance.hidden, job.distance.layers)
+    model = TemporalDistance(high.state_dim, job.distance.hidden, job.distance.layers, job.distance.embed_dim)
     bar = progress_bar(job.distance.train.steps, desc="level-2 distance", enabled=job.progress)
 
     def shown(step: int, loss: float) -> None:
@@ -159,7 +159,7 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         out["flat"] = LearnedMPC(env, low, mpc, cost.with_goal, position_decoder=decode, max_action_norm=bound,
                                  unstick=unstick(4))
         if distance is not None:
-            mpc = ModelPredictiveController(level1_planner(job, bound), p.flat_horizon, frameskip,
+            mpc = ModelPredictiveController(level1_planner(job, bound), job.distance.flat_horizon, frameskip,
                                             torch.Generator().manual_seed(job.eval.seed + 5))
             out["flat (distance)"] = LearnedMPC(env, low, mpc, lambda goal: distance_to_goal_cost(distance, high.abstract, goal),
                                                 position_decoder=decode, max_action_norm=bound, unstick=unstick(6))

@@ -90,6 +90,9 @@ class DistanceConfig:
     """Width of the distance MLP."""
     layers: int = 3
     """Layers of the distance MLP (>= 2)."""
+    embed_dim: int = 0
+    """0: an MLP on the pair of states; E > 0: the distance between E-dim embeddings of each state (cheaper to plan
+    with, a metric; planned worse on the maze's validation tasks)."""
     train: DistanceTrainConfig = field(default_factory=DistanceTrainConfig)
     leak: float = 2.0
     """Level 2: penalty per macro step a predicted step takes beyond 'reach' by the distance (a step through a wall)."""
@@ -99,10 +102,15 @@ class DistanceConfig:
     """Level 1: weight of the approach to the goal beside the approach to the subgoal (both in the learned distance)."""
     radius: float = 1.5
     """Level 1 aims at the goal itself once the distance puts it within this many macro steps."""
+    flat_horizon: int = 40
+    """Horizon of the 'flat (distance)' baseline (MPPI with the distance to the goal as its cost)."""
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.layers < 2:
-            raise InputError(f"distance.hidden must be >= 1 and distance.layers >= 2, got {self.hidden}, {self.layers}")
+        if self.flat_horizon < 1:
+            raise InputError(f"distance.flat_horizon must be >= 1, got {self.flat_horizon}")
+        if self.hidden < 1 or self.layers < 2 or self.embed_dim < 0:
+            raise InputError(f"distance.hidden must be >= 1, distance.layers >= 2 and distance.embed_dim >= 0, got "
+                             f"{self.hidden}, {self.layers}, {self.embed_dim}")
         if not (self.leak >= 0 and self.reach > 0 and self.goal_weight >= 0 and self.radius > 0):
             raise InputError(f"need distance.leak >= 0, distance.reach > 0, distance.goal_weight >= 0, distance.radius > 0; "
                              f"got {self.leak}, {self.reach}, {self.goal_weight}, {self.radius}")

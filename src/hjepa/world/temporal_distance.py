@@ -41,27 +41,51 @@ from hjepa.nn.mlp import mlp
 
 
 class TemporalDistance(nn.Module):
-    """``d(s, g) >= 0`` in macro steps: an MLP on ``[s, g, s - g]`` with a softplus output.
+    """``d(s, g) >= 0`` in macro steps, in one of two forms:
+
+    * ``embed_dim = 0``: an MLP on ``[s, g, s - g]`` with a softplus output (any function of the pair);
+    * ``embed_dim > 0``: ``||phi(s) - phi(g)||``, the distance between learned embeddings (a metric:
+      symmetric, with the triangle inequality). A planner that measures many states against a few
+      targets embeds each state once (:meth:`to_targets`), which makes it several times cheaper.
 
     Example:
         >>> d = TemporalDistance(state_dim=8, hidden=64, layers=3)
         >>> d(torch.zeros(5, 8), torch.ones(5, 8)).shape
         torch.Size([5])
+        >>> TemporalDistance(8, 64, 3, embed_dim=16).to_targets(torch.zeros(2, 4, 8), torch.ones(3, 2, 8)).shape
+        torch.Size([3, 2, 4])
     """
 
-    def __init__(self, state_dim: int, hidden: int, layers: int) -> None:
+    def __init__(self, state_dim: int, hidden: int, layers: int, embed_dim: int = 0) -> None:
         super().__init__()
-        if state_dim < 1 or hidden < 1 or layers < 2:
-            raise InputError(f"need state_dim >= 1, hidden >= 1, layers >= 2; got {state_dim}, {hidden}, {layers}")
-        self.state_dim, self._sizes = state_dim, {"hidden": hidden, "layers": layers}
-        self.net = mlp(3 * state_dim, hidden, 1, layers)
+        if state_dim < 1 or hidden < 1 or layers < 2 or embed_dim < 0:
+            raise InputError(f"need state_dim >= 1, hidden >= 1, layers >= 2, embed_dim >= 0; got {state_dim}, {hidden}, "
+                             f"{layers}, {embed_dim}")
+        self.state_dim, self.embed_dim = state_dim, embed_dim
+        self._sizes = {"hidden": hidden, "layers": layers, "embed_dim": embed_dim}
+        self.net = mlp(state_dim, hidden, embed_dim, layers) if embed_dim else mlp(3 * state_dim, hidden, 1, layers)
+
+    def _check(self, *tensors: Tensor) -> None:
+        for t in tensors:
+            if t.shape[-1] != self.state_dim:
+                raise InputError(f"temporal distance takes {self.state_dim}-dim states, got {t.shape[-1]}")
 
     def forward(self, state: Tensor, goal: Tensor) -> Tensor:
         """``(..., D), (..., D) -> (...)`` macro steps from ``state`` to ``goal``."""
-        if state.shape[-1] != self.state_dim or goal.shape[-1] != self.state_dim:
-            raise InputError(f"temporal distance takes {self.state_dim}-dim states, got {state.shape[-1]} and {goal.shape[-1]}")
+        self._check(state, goal)
+        if self.embed_dim:
+            return (self.net(state) - self.net(goal)).pow(2).sum(-1).add(1e-6).sqrt()
         state, goal = torch.broadcast_tensors(state, goal)
         return F.softplus(self.net(torch.cat([state, goal, state - goal], dim=-1))).squeeze(-1)
+
+    def to_targets(self, states: Tensor, targets: Tensor) -> Tensor:
+        """Every state against each of ``K`` targets: ``states (B, *N, D), targets (K, B, D) -> (K, B, *N)``."""
+        self._check(states, targets)
+        shape = (targets.shape[0], targets.shape[1]) + (1,) * (states.dim() - 2) + (targets.shape[-1],)
+        if not self.embed_dim:
+            return torch.stack([self(states, t.view(shape[1:]).expand_as(states)) for t in targets])
+        embedded = self.net(states).unsqueeze(0)  # (1, B, *N, E): each state once
+        return (embedded - self.net(targets).view(*shape[:-1], -1)).pow(2).sum(-1).add(1e-6).sqrt()
 
     def config(self) -> dict:
         """Constructor arguments (for checkpoints)."""
