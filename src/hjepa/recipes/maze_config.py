@@ -86,8 +86,9 @@ class DistanceConfig:
     """Level 2's learned temporal distance (``plan.level2_search 'distance'``, hjepa.world.temporal_distance):
     its size, its training on the walks' level-2 states, and how the planners use it (hjepa.planning.distance)."""
 
-    hidden: int = 256
-    """Width of the distance MLP."""
+    hidden: int = 128
+    """Width of the distance MLP. On the maze's validation tasks (48 per group) 128 planned as well as 256
+    (7-8 rooms: 87.5% against 85.4%) at 1.6x less planning time."""
     layers: int = 3
     """Layers of the distance MLP (>= 2)."""
     embed_dim: int = 0
@@ -102,8 +103,10 @@ class DistanceConfig:
     """Level 1: weight of the approach to the goal beside the approach to the subgoal (both in the learned distance)."""
     radius: float = 1.5
     """Level 1 aims at the goal itself once the distance puts it within this many macro steps."""
-    flat_horizon: int = 40
-    """Horizon of the 'flat (distance)' baseline (MPPI with the distance to the goal as its cost)."""
+    flat_horizon: int = 8
+    """Horizon of the 'flat (distance)' baseline (MPPI with the distance to the goal as its cost). Chosen on the
+    maze's validation tasks: 8 steps 71-77% at 7-8 rooms, 40 steps (the flat planner's) 0%: imagined 40-step
+    rollouts drift through walls, where the distance is meaningless."""
 
     def __post_init__(self) -> None:
         if self.flat_horizon < 1:
