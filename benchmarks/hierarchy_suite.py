@@ -224,12 +224,16 @@ def door_rates(result, open_door: torch.Tensor) -> dict:
     return {"success_door_open": rate(open_door), "success_door_closed": rate(~open_door)}
 
 
-def stochastic_rows(config: Config, job, env, low, high, probe) -> list[dict]:
+def stochastic_rows(config: Config, job, env, low, high, probe, distance=None) -> list[dict]:
+    """One row per z mode; with ``distance``, one more: level 2 scored by the learned distance, z at its mean."""
     tasks = shortcut_tasks(env, config.episodes, config.eval_seed)
     open_door = tasks.layout.passable[:, env.config.unreliable[0]]
     rows = []
-    for mode in config.z_modes:
-        results = evaluate(job, env, make_controllers(job, env, low, high, probe, z_mode=mode), tasks)
+    for mode in config.z_modes + (("distance",) if distance is not None else ()):
+        plan = dataclasses.replace(job.plan, z_mode="mean", level2_search="distance") if mode == "distance" else job.plan
+        controllers = make_controllers(dataclasses.replace(job, plan=plan), env, low, high, probe,
+                                       z_mode=None if mode == "distance" else mode, distance=distance if mode == "distance" else None)
+        results = evaluate(job, env, controllers, tasks)
         for label, (result, _) in results.items():
             s = result.summary()
             rows.append({"z_mode": mode, "controller": label, "success_rate": s["success_rate"],
@@ -263,7 +267,12 @@ def main(config: Config) -> Path:
                    "time_ratio_flat_over_hier", "planning_ms_per_step", "mean_steps_to_success", "episodes"]
         title = "Maze: hierarchical vs flat planning by start-goal distance"
     else:
-        rows = stochastic_rows(config, job, env, low, high, probe)
+        distance = None
+        if config.level2 == "distance":
+            distance = load_world_checkpoint(config.checkpoint, "maze-hierarchy").distance if config.checkpoint else None
+            if distance is None:
+                raise SystemExit("--level2 distance needs a --checkpoint that holds a learned distance")
+        rows = stochastic_rows(config, job, env, low, high, probe, distance)
         columns = ["z_mode", "controller", "success_rate", "success_door_open", "success_door_closed",
                    "planning_seconds", "episodes"]
         title = "Stochastic maze: planning with z at its mean vs expected / worst case over z"

@@ -83,11 +83,12 @@ def build_level2(job: MazeJob, low_state_dim: int, low_action_dim: int) -> HighL
 
 def fit_distance(job: MazeJob, env: Maze, low, high: HighLevelModel, walks: Trajectories,
                  generator: torch.Generator) -> tuple[TemporalDistance, dict]:
-    """Level 2's temporal distance learned on the walks' level-2 states (walks in the same layout share a maze)."""
+    """Level 2's temporal distance learned on the walks' level-2 states. Walks whose maze looks the same (the
+    doors drawn, where they are) share a maze; whether an unreliable door was passable is hidden from it."""
     states = walk_states(env, low, high, walks)  # (E, T', D2)
     layout = walks.layout()
-    key = torch.cat([layout.drawn.float(), layout.passable.float(), layout.centre.float()], dim=1)
-    mazes = torch.unique(key, dim=0, return_inverse=True)[1]  # (E,) one id per layout
+    key = torch.cat([layout.drawn.float(), layout.centre.float()], dim=1)
+    mazes = torch.unique(key, dim=0, return_inverse=True)[1]  # (E,) one id per visible layout
     model = TemporalDistance(high.state_dim, job.distance.hidden, job.distance.layers, job.distance.embed_dim)
     bar = progress_bar(job.distance.train.steps, desc="level-2 distance", enabled=job.progress)
 
