@@ -37,6 +37,12 @@ def test_hierarchy_suite_deterministic_and_ablation(tmp_path):
     result = json.loads(path.read_text())
     assert path.name == "hierarchy_suite_deterministic_landmarks.json" and "Landmark graph: 12 landmarks" in result["notes"]
     assert [r["controller"] for r in result["rows"]] == ["hierarchical (landmarks)", "flat"]
+    # The tiny run fitted a learned distance (the default level-2 search): level 2 scored by it, beside both flats.
+    scored = hierarchy_suite.Config(groups=("1-2",), episodes=1, extra_args=extra, runs_root=tmp_path / "runs",
+                                    out_dir=tmp_path, level2="distance", checkpoint=checkpoint)
+    result = json.loads(hierarchy_suite.main(scored).read_text())
+    assert [r["controller"] for r in result["rows"]] == ["hierarchical (distance)", "flat", "flat (distance)"]
+    assert all("time_ratio_flat_over_hier" in r for r in result["rows"] if r["controller"] != "flat")
 
 
 def test_hierarchy_suite_simulator_level2_follows_the_maze(tmp_path):
