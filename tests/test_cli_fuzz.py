@@ -96,7 +96,8 @@ BASES: dict[str, list[str]] = {
         "--plan.beam", "4", "--plan.keep-best", "2", "--plan.iterations", "1", "--plan.z-draws", "2",
         "--plan.landmarks", "12", "--plan.landmark-min-count", "1", "--plan.landmark-horizon", "6",
         "--eval.episodes", "2", "--eval.record", "1", "--eval.min-rooms", "2", "--eval.max-rooms", "3",
-        "--env.max-episode-steps", "16",
+        "--env.max-episode-steps", "16", "--distance.train.steps", "20", "--distance.train.batch", "16",
+        "--distance.hidden", "16",
     ],
     "gym": [
         "gym", "--env", "pendulum", *RUN, *QUIET, "--data.episodes", "4", "--data.steps", "30",
