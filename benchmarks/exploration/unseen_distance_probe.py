@@ -6,6 +6,11 @@ and how far is its level-1 position probe off? Run from the repository root:
 
 The checkpoint: hjepa maze --env.layout random --model.architecture spatial --data.episodes 1000 --data.steps 800
 --train.steps 1600 --name maze-random-spatial --runs-root runs/s27 --threads 1 --eval.episodes 24
+
+    python benchmarks/exploration/unseen_distance_probe.py runs/s27/maze-random-spatial/checkpoints/hierarchy.pt level1
+
+fits a distance on the walks' level-1 states instead (10000 steps, each walk its own layout) and also ranks pairs
+of states on the same walk (200 training walks, and 200 new walks in new layouts).
 """
 import sys
 from pathlib import Path
@@ -38,3 +43,48 @@ for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
     print(f"{lo}-{hi}: d mean {d.mean():.1f} [{d.min():.1f}, {d.max():.1f}] probe err {err:.1f}px")
 rank = lambda x: x.argsort().argsort().float()  # noqa: E731
 print("rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
+
+if len(sys.argv) > 2 and sys.argv[2] == "level1":
+    from hjepa.recipes.maze import collect  # noqa: E402
+    from hjepa.recipes.maze_config import MazeDataConfig, MazeJob  # noqa: E402
+    from hjepa.world.temporal_distance import DistanceTrainConfig, TemporalDistance, train_temporal_distance  # noqa: E402
+
+    job = MazeJob(env=env.config, data=MazeDataConfig(episodes=1000, steps=800))
+    frameskip = low.action_dim // 2
+
+    def level1_states(walks):
+        positions = walks.positions[:, ::frameskip]
+        e, t = positions.shape[:2]
+        layout = walks.layout().index(torch.arange(e).repeat_interleave(t))
+        flat, out = positions.reshape(-1, 2), []
+        with torch.no_grad():
+            for rows in torch.arange(len(flat)).split(4096):
+                out.append(low.encode(env.render(flat[rows], layout.index(rows))))
+        return torch.cat(out).view(e, t, -1)
+
+    walks = collect(job, env, 0, 1000)
+    states = level1_states(walks)
+    d1 = TemporalDistance(states.shape[-1], 128, 3)
+    train_temporal_distance(d1, states, 4, DistanceTrainConfig(steps=10_000), torch.Generator().manual_seed(0),
+                            layouts=torch.arange(len(walks)))
+    d1.eval()
+    ds, rs = [], []
+    for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
+        gen = torch.Generator().manual_seed(20100 + g)
+        tasks = sample_maze_tasks(env, 24, gen, lo, hi, layout=layouts_with_distance(env, 24, gen, lo, hi))
+        with torch.no_grad():
+            ds.append(d1(low.encode(env.render(tasks.start, tasks.layout)), low.encode(env.render(tasks.goal, tasks.layout))))
+        rs.append(tasks.rooms_apart.float())
+    print("level-1 distance, tasks: rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
+    for name, seed in (("training walks", 0), ("new walks, new layouts", 777)):
+        walks = collect(job, env, seed, 200)
+        g = torch.Generator().manual_seed(1)
+        e = torch.arange(200)
+        t1 = torch.randint(0, 100, (200,), generator=g) * frameskip
+        t2 = t1 + torch.randint(0, 100, (200,), generator=g) * frameskip
+        layout = walks.layout()
+        with torch.no_grad():
+            dd = d1(low.encode(env.render(walks.positions[e, t1], layout)), low.encode(env.render(walks.positions[e, t2], layout)))
+        rooms = env.room_distances(layout)[e, env.room_of(walks.positions[e, t1]), env.room_of(walks.positions[e, t2])].float()
+        print(f"{name}: pairs on one walk, rank corr of d with rooms apart "
+              f"{torch.corrcoef(torch.stack([rank(dd), rank(rooms)]))[0, 1].item():.2f}")
