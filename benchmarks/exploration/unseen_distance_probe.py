@@ -11,6 +11,11 @@ The checkpoint: hjepa maze --env.layout random --model.architecture spatial --da
 
 fits a distance on the walks' level-1 states instead (10000 steps, each walk its own layout) and also ranks pairs
 of states on the same walk (200 training walks, and 200 new walks in new layouts).
+
+    python benchmarks/exploration/unseen_distance_probe.py runs/s27/maze-random-spatial/checkpoints/hierarchy.pt stitch
+
+fits the level-2 distance on new walks, 10 per layout in 100 layouts (800 steps each), so that temporal differences
+can stitch walks of the same layout together.
 """
 import sys
 from pathlib import Path
@@ -88,3 +93,34 @@ if len(sys.argv) > 2 and sys.argv[2] == "level1":
         rooms = env.room_distances(layout)[e, env.room_of(walks.positions[e, t1]), env.room_of(walks.positions[e, t2])].float()
         print(f"{name}: pairs on one walk, rank corr of d with rooms apart "
               f"{torch.corrcoef(torch.stack([rank(dd), rank(rooms)]))[0, 1].item():.2f}")
+
+if len(sys.argv) > 2 and sys.argv[2] == "stitch":
+    from hjepa.control.landmark_level2 import walk_states  # noqa: E402
+    from hjepa.data.trajectories import Trajectories  # noqa: E402
+    from hjepa.envs.random_walk import walk  # noqa: E402
+    from hjepa.recipes.maze import walker  # noqa: E402
+    from hjepa.recipes.maze_config import MazeDataConfig, MazeJob  # noqa: E402
+    from hjepa.world.temporal_distance import DistanceTrainConfig, TemporalDistance, train_temporal_distance  # noqa: E402
+
+    layouts_n, per, steps = 100, 10, 800
+    job = MazeJob(env=env.config, data=MazeDataConfig(episodes=layouts_n * per, steps=steps))
+    gen = torch.Generator().manual_seed(5)
+    ids = torch.arange(layouts_n).repeat_interleave(per)
+    layout = env.sample_layout(layouts_n, gen).index(ids)
+    start = env.sample_in_room(torch.randint(env.config.num_rooms, (len(ids),), generator=gen), gen, margin=0.5)
+    positions, actions = walk(env, walker(job, env), start, layout, steps, gen)
+    walks = Trajectories.from_arrays({"positions": positions, "actions": actions, "door_drawn": layout.drawn.clone(),
+                                      "door_passable": layout.passable.clone(), "door_centre": layout.centre.float().clone()})
+    stitched = TemporalDistance(high.state_dim, 128, 3)
+    train_temporal_distance(stitched, walk_states(env, low, high, walks), high.macro_steps, DistanceTrainConfig(),
+                            torch.Generator().manual_seed(0), layouts=ids)
+    stitched.eval()
+    ds, rs = [], []
+    for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
+        gen = torch.Generator().manual_seed(20100 + g)
+        tasks = sample_maze_tasks(env, 24, gen, lo, hi, layout=layouts_with_distance(env, 24, gen, lo, hi))
+        with torch.no_grad():
+            ds.append(stitched(high.abstract(low.encode(env.render(tasks.start, tasks.layout))),
+                               high.abstract(low.encode(env.render(tasks.goal, tasks.layout)))))
+        rs.append(tasks.rooms_apart.float())
+    print("10 walks per layout, tasks: rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
