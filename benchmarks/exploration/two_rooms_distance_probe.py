@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/exploration/two_rooms_distance_probe.py fit runs/seeds/native-s1 20000
     python benchmarks/exploration/two_rooms_distance_probe.py eval runs/seeds/native-s1 200 0.0   # tasks, weight of L2
+    python benchmarks/exploration/two_rooms_distance_probe.py eval runs/seeds/native-s1 200 0.01 --no-baseline
 
 The run directory is a default `hjepa two-rooms` (demo recipe) run with its data; the distance (a pair MLP on the
 level-1 states, one level-1 step per unit) is fitted on its walks and cached beside it as distance_probe.pt.
@@ -83,7 +84,8 @@ if __name__ == "__main__":
 
             return cost
 
-        for label, factory in (("squared distance (the demo's cost)", intrinsic.with_goal), (f"learned distance + {l2} x squared", distance_cost)):
+        controllers = (("squared distance (the demo's cost)", intrinsic.with_goal), (f"learned distance + {l2} x squared", distance_cost))
+        for label, factory in controllers[1:] if "--no-baseline" in sys.argv else controllers:
             mpc = ModelPredictiveController(make_planner(job.plan, 2, bound), job.plan.horizon, frameskip,
                                             torch.Generator().manual_seed(20_001), replan_every=job.plan.replan_every)
             controller = LearnedMPC(env, model, mpc, factory, max_action_norm=job.plan.max_action)

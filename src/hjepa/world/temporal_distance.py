@@ -107,7 +107,7 @@ class DistanceTrainConfig:
     target_ema: float = 0.995
     """Per-step decay of the target network's moving average."""
     same_walk: float = 0.4
-    """Fraction of goals drawn later on the same walk (the rest: any state of any walk)."""
+    """Fraction of goals drawn later on the same walk (the rest: any state of a walk in the same maze)."""
     max_distance: float = 64.0
     """Targets are clipped to this many macro steps."""
 
