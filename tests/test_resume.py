@@ -1,6 +1,6 @@
 """Kill -9 a training command in the middle, then ``--resume`` it: the metrics and the summary equal
 an uninterrupted run's (everything but wall-clock times), for two-rooms (inside the first training
-and inside practice), maze (inside level 2), agent train (inside the critic rounds) and gym."""
+and inside practice), maze (inside level 2, and while or after its distance is fitted), agent train (inside the critic rounds) and gym."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ MAZE = ["maze", "--data.episodes", "12", "--data.steps", "80", "--data.heldout-e
         "--train.batch-size", "16", "--train.eval-windows", "16", "--train.eval-every", "20", "--train.checkpoint-every", "5",
         "--level2-train.steps", "40", "--level2-train.batch-size", "16", "--level2-train.checkpoint-every", "4",
         "--level2-train.log-every", "2", "--eval.episodes", "2", "--eval.record", "1", "--plan.samples", "8",
-        "--plan.landmarks", "8", "--plan.landmark-walks", "12"]
+        "--plan.landmarks", "8", "--plan.landmark-walks", "12", "--distance.train.steps", "1000", "--distance.train.batch", "32",
+        "--distance.hidden", "16"]
 VOLATILE = ("seconds", "_ms", "ms_per", "time")
 
 
@@ -116,10 +117,14 @@ def test_two_rooms_resumes_exactly(tmp_path, whole, where, ready):
 
 
 @pytest.mark.slow  # about 50 s: run with `pytest -m slow tests/test_resume.py`
-def test_maze_resumes_exactly_inside_level_two(tmp_path):
+@pytest.mark.parametrize("where, ready", [
+    ("level 2", steps_reached("level2/total", 20)),
+    ("the distance or after it", lambda records: any("distance/loss" in r for r in records)),
+])
+def test_maze_resumes_exactly(tmp_path, where, ready):
     root = ["--runs-root", str(tmp_path)]
     finish([*MAZE, "--name", "whole", *root])
-    kill_when([*MAZE, "--name", "cut", *root], tmp_path / "cut" / "metrics.jsonl", steps_reached("level2/total", 20))
+    kill_when([*MAZE, "--name", "cut", *root], tmp_path / "cut" / "metrics.jsonl", ready)
     finish([*MAZE, "--name", "cut", *root, "--resume"])
     compare(tmp_path / "whole", tmp_path / "cut")
 

@@ -82,7 +82,7 @@ def build_level2(job: MazeJob, low_state_dim: int, low_action_dim: int) -> HighL
 
 
 def fit_distance(job: MazeJob, env: Maze, low, high: HighLevelModel, walks: Trajectories,
-                 generator: torch.Generator) -> tuple[TemporalDistance, dict]:
+                 generator: torch.Generator, run: RunDir | None = None) -> tuple[TemporalDistance, dict]:
     """Level 2's temporal distance learned on the walks' level-2 states. Walks whose maze looks the same (the
     doors drawn, where they are) share a maze; whether an unreliable door was passable is hidden from it."""
     states = walk_states(env, low, high, walks)  # (E, T', D2)
@@ -95,6 +95,8 @@ def fit_distance(job: MazeJob, env: Maze, low, high: HighLevelModel, walks: Traj
     def shown(step: int, loss: float) -> None:
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{loss:.3f}")
+        if run is not None:
+            run.log({"distance/loss": loss}, step=step)
 
     info = train_temporal_distance(model, states, high.macro_steps, job.distance.train, generator, layouts=mazes,
                                    progress=shown)
@@ -276,7 +278,7 @@ def run_maze(job: MazeJob) -> dict:
         t0 = time.perf_counter()
         if stored is not None:  # a checkpoint carries no walks: the run's seed draws the same ones again
             dataset = collect(job, env, job.seed, job.data.episodes)
-        distance, fitted = fit_distance(job, env, low, high, dataset, generator)
+        distance, fitted = fit_distance(job, env, low, high, dataset, generator, run)
         run.save_checkpoint("hierarchy", checkpoint_state("maze-hierarchy", low, job.model, probe=probe, level2=high,
                                                           distance=distance))
         diagnostics = {**diagnostics, **fitted}

@@ -35,7 +35,7 @@ def write_maze_outputs(run: RunDir, job, env, tasks, results: dict, diagnostics:
     metrics_path = run.path("metrics.jsonl")
     metrics = read_metrics(metrics_path) if metrics_path.exists() else []
     keys = [k for k in ("loss/prediction", "loss/variance", "loss/inverse_dynamics", "level2/prediction",
-                        "level2/kl", "level2/readout") if any(k in m for m in metrics)]
+                        "level2/kl", "level2/readout", "distance/loss") if any(k in m for m in metrics)]
     if keys:
         plot_training_curves(metrics, keys, run.path("training_curves.png"))
     if record:
