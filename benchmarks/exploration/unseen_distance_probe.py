@@ -32,22 +32,43 @@ torch.set_num_threads(1)
 ck = load_world_checkpoint(sys.argv[1], "maze-hierarchy")
 low, high, dist, probe = ck.model, ck.level2, ck.distance, ck.probe
 env = Maze(MazeConfig(layout="random"))
-ds, rs = [], []
-for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
+
+
+def group_tasks(g: int, lo: int, hi: int):
     gen = torch.Generator().manual_seed(20100 + g)
-    lay = layouts_with_distance(env, 24, gen, lo, hi)
-    tasks = sample_maze_tasks(env, 24, gen, lo, hi, layout=lay)
+    return sample_maze_tasks(env, 24, gen, lo, hi, layout=layouts_with_distance(env, 24, gen, lo, hi))
+
+
+TASKS = [group_tasks(g, lo, hi) for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)])]
+ROOMS = torch.cat([tasks.rooms_apart.float() for tasks in TASKS])
+
+
+def rank(x):
+    return x.argsort().argsort().float()
+
+
+def rank_correlation(a, b) -> float:
+    return torch.corrcoef(torch.stack([rank(a), rank(b)]))[0, 1].item()
+
+
+def task_correlation(score) -> float:
+    """Rank correlation with rooms apart of ``score(start states, goal states)`` (level-1 states) over all tasks."""
+    with torch.no_grad():
+        scores = [score(low.encode(env.render(t.start, t.layout)), low.encode(env.render(t.goal, t.layout))) for t in TASKS]
+    return rank_correlation(torch.cat(scores), ROOMS)
+
+
+ds = []
+for tasks in TASKS:
     with torch.no_grad():
         s1 = low.encode(env.render(tasks.start, tasks.layout))
         g1 = low.encode(env.render(tasks.goal, tasks.layout))
         d = dist(high.abstract(s1), high.abstract(g1))
         err = (probe.predict(s1) - tasks.start).norm(dim=-1).mean()
-    r = tasks.rooms_apart.float()
     ds.append(d)
-    rs.append(r)
+    lo, hi = int(tasks.rooms_apart.min()), int(tasks.rooms_apart.max())
     print(f"{lo}-{hi}: d mean {d.mean():.1f} [{d.min():.1f}, {d.max():.1f}] probe err {err:.1f}px")
-rank = lambda x: x.argsort().argsort().float()  # noqa: E731
-print("rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
+print("rank corr", rank_correlation(torch.cat(ds), ROOMS))
 
 if len(sys.argv) > 2 and sys.argv[2] == "level1":
     from hjepa.recipes.maze import collect  # noqa: E402
@@ -73,14 +94,7 @@ if len(sys.argv) > 2 and sys.argv[2] == "level1":
     train_temporal_distance(d1, states, 4, DistanceTrainConfig(steps=10_000), torch.Generator().manual_seed(0),
                             layouts=torch.arange(len(walks)))
     d1.eval()
-    ds, rs = [], []
-    for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
-        gen = torch.Generator().manual_seed(20100 + g)
-        tasks = sample_maze_tasks(env, 24, gen, lo, hi, layout=layouts_with_distance(env, 24, gen, lo, hi))
-        with torch.no_grad():
-            ds.append(d1(low.encode(env.render(tasks.start, tasks.layout)), low.encode(env.render(tasks.goal, tasks.layout))))
-        rs.append(tasks.rooms_apart.float())
-    print("level-1 distance, tasks: rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
+    print("level-1 distance, tasks: rank corr", task_correlation(d1))
     for name, seed in (("training walks", 0), ("new walks, new layouts", 777)):
         walks = collect(job, env, seed, 200)
         g = torch.Generator().manual_seed(1)
@@ -91,8 +105,7 @@ if len(sys.argv) > 2 and sys.argv[2] == "level1":
         with torch.no_grad():
             dd = d1(low.encode(env.render(walks.positions[e, t1], layout)), low.encode(env.render(walks.positions[e, t2], layout)))
         rooms = env.room_distances(layout)[e, env.room_of(walks.positions[e, t1]), env.room_of(walks.positions[e, t2])].float()
-        print(f"{name}: pairs on one walk, rank corr of d with rooms apart "
-              f"{torch.corrcoef(torch.stack([rank(dd), rank(rooms)]))[0, 1].item():.2f}")
+        print(f"{name}: pairs on one walk, rank corr of d with rooms apart {rank_correlation(dd, rooms):.2f}")
 
 if len(sys.argv) > 2 and sys.argv[2] == "stitch":
     from hjepa.control.landmark_level2 import walk_states  # noqa: E402
@@ -115,12 +128,4 @@ if len(sys.argv) > 2 and sys.argv[2] == "stitch":
     train_temporal_distance(stitched, walk_states(env, low, high, walks), high.macro_steps, DistanceTrainConfig(),
                             torch.Generator().manual_seed(0), layouts=ids)
     stitched.eval()
-    ds, rs = [], []
-    for g, (lo, hi) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)]):
-        gen = torch.Generator().manual_seed(20100 + g)
-        tasks = sample_maze_tasks(env, 24, gen, lo, hi, layout=layouts_with_distance(env, 24, gen, lo, hi))
-        with torch.no_grad():
-            ds.append(stitched(high.abstract(low.encode(env.render(tasks.start, tasks.layout))),
-                               high.abstract(low.encode(env.render(tasks.goal, tasks.layout)))))
-        rs.append(tasks.rooms_apart.float())
-    print("10 walks per layout, tasks: rank corr", torch.corrcoef(torch.stack([rank(torch.cat(ds)), rank(torch.cat(rs))]))[0, 1].item())
+    print("10 walks per layout, tasks: rank corr", task_correlation(lambda s, g: stitched(high.abstract(s), high.abstract(g))))

@@ -51,6 +51,14 @@ def closest_to_targets(distance: Distance, states: Tensor, targets: Tensor) -> T
     return torch.stack([distance(states, t[:, None, None, :].expand_as(states)) for t in targets]).min(dim=-1).values
 
 
+def check_guidance(leak: float, reach: float, goal_weight: float, radius: float, prefix: str = "") -> None:
+    """One line naming the bad value unless ``leak >= 0, reach > 0, goal_weight >= 0, radius > 0``
+    (``prefix``: how a configuration names them, e.g. ``'distance.'``)."""
+    if not (leak >= 0 and reach > 0 and goal_weight >= 0 and radius > 0):
+        raise InputError(f"need {prefix}leak >= 0, {prefix}reach > 0, {prefix}goal_weight >= 0 and {prefix}radius > 0; "
+                         f"got {leak}, {reach}, {goal_weight}, {radius}")
+
+
 @dataclass(frozen=True)
 class DistanceGuidance:
     """Level 2's cost, level 1's cost and the 'near' test from one learned distance (module docstring).
@@ -70,9 +78,7 @@ class DistanceGuidance:
     radius: float = 1.5
 
     def __post_init__(self) -> None:
-        if not (self.leak >= 0 and self.reach > 0 and self.goal_weight >= 0 and self.radius > 0):
-            raise InputError(f"need leak >= 0, reach > 0, goal_weight >= 0 and radius > 0; got {self.leak}, "
-                             f"{self.reach}, {self.goal_weight}, {self.radius}")
+        check_guidance(self.leak, self.reach, self.goal_weight, self.radius)
 
     def high_cost(self, goal: Tensor) -> TrajectoryCost:
         """Level 2's cost of trajectories ``(B, S, T+1, D)`` for goals ``goal (B, D)``."""

@@ -138,23 +138,22 @@ def make_controllers(job: MazeJob, env: Maze, low, high, probe, z_mode: str | No
         out["hierarchical (landmarks)"] = HierarchicalMPC(env, low, LandmarkLevel2(high), planner,
                                                           torch.Generator().manual_seed(job.eval.seed + 1), bound,
                                                           position_decoder=decode, unstick=unstick(3))
-    elif job.hierarchical and distance is not None:
-        d = job.distance
-        guidance = DistanceGuidance(distance, d.leak, d.reach, d.goal_weight, d.radius)
+    elif job.hierarchical:  # the learned level 2 searched over held directions, scored by the distance or squared
         vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
+        horizon = p.distance_horizon if distance is not None else p.high_horizon
         planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter),
-                                      level1_planner(job, bound), p.distance_horizon, p.low_horizon, p.replan_every)
-        out["hierarchical (distance)"] = HierarchicalMPC(env, low, high, planner, torch.Generator().manual_seed(job.eval.seed + 1),
-                                                         bound, position_decoder=decode, unstick=unstick(3), guidance=guidance)
-    elif job.hierarchical:
-        vocabulary = high.held_direction_actions(tuple(min(s, bound) for s in p.speeds))
-        planner = HierarchicalPlanner(SpreadSearch(vocabulary, p.beam, p.keep_best, p.prefer_shorter),
-                                      level1_planner(job, bound), p.high_horizon, p.low_horizon, p.replan_every)
-        mode = z_mode or p.z_mode
-        label = "hierarchical" + (f" (z {mode})" if high.latent_dim else "")
-        out[label] = HierarchicalMPC(env, low, high, planner, torch.Generator().manual_seed(job.eval.seed + 1), bound,
-                                     mode, p.z_draws, position_decoder=decode, unstick=unstick(3),
-                                     z_temperature=p.z_temperature, z_decay=p.z_decay)
+                                      level1_planner(job, bound), horizon, p.low_horizon, p.replan_every)
+        generator = torch.Generator().manual_seed(job.eval.seed + 1)
+        if distance is not None:
+            d = job.distance
+            guidance = DistanceGuidance(distance, d.leak, d.reach, d.goal_weight, d.radius)
+            out["hierarchical (distance)"] = HierarchicalMPC(env, low, high, planner, generator, bound, position_decoder=decode,
+                                                             unstick=unstick(3), guidance=guidance)
+        else:
+            mode = z_mode or p.z_mode
+            label = "hierarchical" + (f" (z {mode})" if high.latent_dim else "")
+            out[label] = HierarchicalMPC(env, low, high, planner, generator, bound, mode, p.z_draws, position_decoder=decode,
+                                         unstick=unstick(3), z_temperature=p.z_temperature, z_decay=p.z_decay)
     if job.eval.flat_baseline or not job.hierarchical:
         mpc = ModelPredictiveController(level1_planner(job, bound), p.flat_horizon, frameskip,
                                         torch.Generator().manual_seed(job.eval.seed + 2))

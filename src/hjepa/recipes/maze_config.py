@@ -9,6 +9,7 @@ from typing import Literal
 from hjepa.envs.maze import MazeConfig
 from hjepa.envs.random_walk import check_walk_settings
 from hjepa.errors import InputError, check_seed
+from hjepa.planning.distance import check_guidance
 from hjepa.recipes.run_options import RunOptions
 from hjepa.world.build import WorldModelConfig
 from hjepa.world.hierarchy_train import HighLevelLossWeights, HighLevelTrainConfig
@@ -114,9 +115,7 @@ class DistanceConfig:
         if self.hidden < 1 or self.layers < 2 or self.embed_dim < 0:
             raise InputError(f"distance.hidden must be >= 1, distance.layers >= 2 and distance.embed_dim >= 0, got "
                              f"{self.hidden}, {self.layers}, {self.embed_dim}")
-        if not (self.leak >= 0 and self.reach > 0 and self.goal_weight >= 0 and self.radius > 0):
-            raise InputError(f"need distance.leak >= 0, distance.reach > 0, distance.goal_weight >= 0, distance.radius > 0; "
-                             f"got {self.leak}, {self.reach}, {self.goal_weight}, {self.radius}")
+        check_guidance(self.leak, self.reach, self.goal_weight, self.radius, prefix="distance.")
 
 
 @dataclass(frozen=True)
