@@ -1,4 +1,4 @@
-"""PushT and reacher on stable-worldmodel's protocol: one row per (env, recipe, controller, split).
+"""PushT, reacher and cube on stable-worldmodel's protocol: one row per (env, recipe, controller, split).
 
 Protocol (docs/environments.md, "stable-worldmodel's protocol"): each task starts on a trajectory
 of a privileged expert (hjepa.envs.experts) and its goal is the trajectory's observation 25
@@ -45,6 +45,8 @@ RECIPES = {
     "pldm-proprio-3x": ["--objective", "pldm", "--model.proprio", "--data.episodes", "2400", "--train.steps", "12000"],
     "pldm-proprio-3x-practice": ["--objective", "pldm", "--model.proprio", "--practice.rounds", "3",
                                  "--practice.tasks", "100", "--practice.steps", "2000"],
+    "pldm-proprio-play": ["--objective", "pldm", "--model.proprio", "--data.expert-episodes", "200",
+                          "--data.heldout-episodes", "20"],
 }
 """The recipes compared: ``hjepa gym`` options added to the protocol's own."""
 CONTINUES = {"pldm-proprio-3x-practice": "pldm-proprio-3x"}
@@ -56,6 +58,7 @@ DATA = {
     "pldm-proprio-expert": "exploration + 100 expert episodes", "pldm-proprio-3x": "exploration (2400 episodes)",
     "pldm-proprio-3x-practice": "exploration (2400 episodes) + 3 x 100 practice episodes (own plans toward "
                                 "goals on expert trajectories of a training seed)",
+    "pldm-proprio-play": "exploration (cube: 60 episodes) + 200 expert pick-and-place episodes",
 }
 PROTOCOL = ["--eval.goal-source", "expert", "--eval.goal-steps", "25", "--eval.budget-steps", "50", "--eval.episodes", "50"]
 CONTROLLERS = {"learned": "JEPA world model + CEM", "random": "random actions", "simulator": "true simulator + CEM"}
@@ -168,7 +171,9 @@ def main(config: Config) -> Path:
              "PLDM 78, LeWM 86. Ours: expert trajectories from our privileged controllers (the peers' datasets "
              "cannot be downloaded), 64x64 frames, trained on one CPU thread. The same planner on the true "
              "simulator (controller 'simulator'): CEM from the true state, cost the squared distance of the goal features "
-             "(reacher: fingertip; PushT: agent and block pose), 300 x 30 on reacher (batched MuJoCo), 64 x 6 on PushT.")
+             "(reacher: fingertip; PushT: agent and block pose), 300 x 30 on reacher (batched MuJoCo), 64 x 6 on PushT. "
+             "Cube (OGBench cube-single, no published target): the expert picks the cube up and puts it down at "
+             "random places (privileged); no simulator row (its inverse kinematics run in Python, ~1.5 ms per step).")
     kept, two_rooms_notes = kept_two_rooms(Path(config.out_dir) / "peer_protocol.json")
     command = command_line()
     for row in rows:

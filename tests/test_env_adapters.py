@@ -1,4 +1,4 @@
-"""Pixel adapters of PushT, PointMaze, Pendulum and dm-control reacher: specs, true state, success tests, batches,
+"""Pixel adapters of PushT, PointMaze, Pendulum, dm-control reacher and OGBench cube: specs, true state, success tests, batches,
 and the error that names the missing extra."""
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from hjepa.envs.adapters.pusht import pusht_success
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame",
-         "reacher": "dm_control.suite"}
+         "reacher": "dm_control.suite", "cube": "ogbench"}
 SPECS = {  # name -> (action_dim, state_dim, action bound)
     "pusht": (2, 10, 40.0),
     "pointmaze": (2, 4, 1.0),
     "pendulum": (1, 2, 2.0),
     "reacher": (2, 6, 1.0),
+    "cube": (5, 54, 1.0),
 }
 
 
 def _make(name: str, size: int = 64):
-    if name in ("pointmaze", "reacher"):
+    if name in ("pointmaze", "reacher", "cube"):
         pytest.importorskip("mujoco", reason="mujoco is not installed (pip install 'hjepa[envs]')")
     pytest.importorskip(NEEDS[name], reason=f"{NEEDS[name]} is not installed (pip install 'hjepa[envs]')")
     return env_functions(name).make(size)
@@ -176,7 +177,7 @@ def test_core_imports_and_commands_work_without_the_extras(tmp_path):
             sys.modules[name] = None
         import hjepa, hjepa.cli, hjepa.envs.adapters, hjepa.recipes.gym, hjepa.data.minari_io
         from hjepa.envs.adapters import MissingExtraError, env_functions
-        for name in ("pusht", "pointmaze", "pendulum"):
+        for name in ("pusht", "pointmaze", "pendulum", "cube"):
             try:
                 env_functions(name).make(64)
             except MissingExtraError as error:

@@ -19,7 +19,7 @@ from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 NEEDS = {"pusht": "gym_pusht", "pointmaze": "gymnasium_robotics", "pendulum": "pygame",
-         "reacher": "dm_control.suite"}
+         "reacher": "dm_control.suite", "cube": "ogbench"}
 
 
 def toy_dataset(episodes=3, steps=12, channels=3, size=8, action_dim=2, seed=0) -> Trajectories:
@@ -138,7 +138,7 @@ TINY = ["--data.episodes", "4", "--data.steps", "30", "--data.heldout-episodes",
         "--no-progress"]
 
 
-@pytest.mark.parametrize("env", ["pendulum", "pointmaze", "pusht", "reacher"])
+@pytest.mark.parametrize("env", ["pendulum", "pointmaze", "pusht", "reacher", "cube"])
 def test_collect_train_plan_smoke(env, tmp_path, capsys):
     pytest.importorskip(NEEDS[env], reason=f"{NEEDS[env]} is not installed (pip install 'hjepa[envs]')")
     code = main(["gym", "--env", env, "--runs-root", str(tmp_path), "--name", "run", *TINY])

@@ -16,6 +16,9 @@ exploration policies (``reset(n, rng)``, ``act(states, rng) -> actions``), so
   512 board), but a centre push turns the T, and the block ends no nearer the goal on average
   (mean distance 129 -> 135 px over 100 steps, 20 episodes). Its trajectories give purposeful
   start/goal pairs for the evaluation protocol; they are not demonstrations of solving PushT.
+- :class:`CubeExpert`: picks OGBench's cube up and puts it down at random places on the table, a
+  new place when it is put down there or after ``patience`` steps (pick-and-place "play", the kind
+  of data OGBench's own cube datasets hold).
 """
 
 from __future__ import annotations
@@ -123,3 +126,81 @@ class PushTExpert:
 
     def describe(self) -> dict:
         return _privileged("pusht_expert_push_to_goal", {k: getattr(self, k) for k in ("max_step", "standoff", "clearance", "noise")})
+
+
+TABLE = ((0.3, -0.3), (0.55, 0.3))
+"""Where the cube expert puts the cube down: ``(low, high)`` of ``(x, y)`` on the table, m (OGBench's
+sampling bounds of cube positions)."""
+
+
+@dataclass
+class CubeExpert:
+    """Pick-and-place of OGBench's cube (hjepa.envs.adapters.cube) to random places on the table.
+
+    Each step it reads the cube's and the gripper's true poses and acts by the first case that holds:
+    the cube lies at the place (open, rise, and take a new place once up); the cube is held (lift it,
+    carry it above the place, lower it, open); the gripper has closed on nothing (open and rise);
+    otherwise it goes above the cube, turned to the cube's nearest face, then down, and closes.
+
+    Args:
+        reach: error in metres that asks for full speed (the box's 1 is 5 cm per step).
+        carry_height: height of the pinch point while carrying and approaching, m.
+        patience: steps after which a place is replaced even if the cube never got there.
+        noise: std of the Gaussian added to each action (the box is [-1, 1]).
+
+    ``placed`` counts the cubes put down at their place since ``reset``.
+    """
+
+    reach: float = 0.03
+    carry_height: float = 0.12
+    patience: int = 80
+    noise: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.reach <= 0 or self.carry_height <= 0.05 or self.patience < 1 or self.noise < 0:
+            raise InputError("CubeExpert needs reach > 0, carry_height > 0.05, patience >= 1 and noise >= 0")
+
+    def reset(self, n: int, rng: np.random.Generator) -> None:
+        self._places = rng.uniform(TABLE[0], TABLE[1], (n, 2))
+        self._age = np.zeros(n, dtype=np.int64)
+        self.placed = 0
+
+    def act(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``states (N, 54)`` cube-scene states -> actions ``(N, 5)``."""
+        cube, pinch, yaw = states[:, 0:3], states[:, 7:10], states[:, 10]
+        opening, contact = states[:, 11], states[:, 12]
+        w, qx, qy, qz = states[:, 3], states[:, 4], states[:, 5], states[:, 6]
+        face = np.arctan2(2.0 * (w * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))  # the cube's yaw
+        turn = (face - yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # to the nearest face (a quarter turn is symmetric)
+
+        at_place = (np.linalg.norm(cube[:, :2] - self._places, axis=1) < 0.02) & (cube[:, 2] < 0.03)
+        held = (contact > 0.5) & (np.linalg.norm(cube - pinch, axis=1) < 0.03)
+        missed = ~held & (opening > 0.8)
+        above = np.linalg.norm(cube[:, :2] - pinch[:, :2], axis=1) < 0.012
+        up = pinch[:, 2] > self.carry_height - 0.02
+        renew = (at_place & ~held & up) | (self._age >= self.patience)
+        self.placed += int((at_place & ~held & up).sum())
+        if renew.any():
+            rows = np.nonzero(renew)[0]
+            self._places[rows] = rng.uniform(TABLE[0], TABLE[1], (len(rows), 2))
+            self._age[rows] = 0
+        self._age += 1
+
+        over_cube = np.concatenate([cube[:, :2], np.full((len(cube), 1), self.carry_height)], axis=1)
+        over_place = np.concatenate([self._places, np.full((len(cube), 1), self.carry_height)], axis=1)
+        on_place = np.concatenate([self._places, np.full((len(cube), 1), 0.02)], axis=1)
+        carried = np.where((np.linalg.norm(cube[:, :2] - self._places, axis=1) < 0.015)[:, None], on_place,
+                           np.where((cube[:, 2] > self.carry_height - 0.04)[:, None], over_place, over_cube))
+        rise = np.concatenate([pinch[:, :2], np.full((len(cube), 1), self.carry_height + 0.03)], axis=1)
+        target = np.where(held[:, None], carried, np.where(above[:, None], cube, over_cube))
+        target = np.where((missed | at_place)[:, None], rise, target)
+        grip = np.where(held, 1.0, np.where(above & (np.abs(pinch[:, 2] - cube[:, 2]) < 0.01), 1.0, -1.0))
+        grip = np.where(missed | at_place | (held & (cube[:, 2] < 0.03) & (carried[:, 2] < 0.03)), -1.0, grip)
+
+        action = np.concatenate([(target - pinch) / self.reach, (turn / 0.3)[:, None], grip[:, None]], axis=1)
+        action[:, 3] = np.where(held, 0.0, action[:, 3])
+        return np.clip(action + rng.normal(0.0, self.noise, action.shape), -1.0, 1.0)
+
+    def describe(self) -> dict:
+        return _privileged("cube_expert_pick_and_place",
+                           {k: getattr(self, k) for k in ("reach", "carry_height", "patience", "noise")})

@@ -2,7 +2,7 @@
 
 Two policies, both documented in docs/environments.md:
 
-- :class:`CorrelatedNoisePolicy` (PointMaze, Pendulum, reacher): Gaussian AR(1) actions
+- :class:`CorrelatedNoisePolicy` (PointMaze, Pendulum, reacher, cube): Gaussian AR(1) actions
   ``a[t] = rho * a[t-1] + sqrt(1 - rho^2) * sigma * eps``, clipped to the box, with ``sigma`` a
   fraction of the half-range. ``rho`` near 1 gives long pushes in one direction (the ball
   crosses cells, the pendulum swings, the arm sweeps the arena); ``rho = 0`` is i.i.d. noise.

@@ -1,4 +1,4 @@
-"""The external-environment job: PushT, PointMaze, Pendulum or reacher from pixels, end to end.
+"""The external-environment job: PushT, PointMaze, Pendulum, reacher or cube from pixels, end to end.
 
 Stages, as in ``hjepa two-rooms``:
     1. collect  — reward-free exploration (docs/environments.md) into ``hjepa.trajectories``
@@ -44,7 +44,7 @@ from hjepa.data.goal_tasks import random_state_tasks, sample_goal_tasks
 from hjepa.data.trajectories import Trajectories
 from hjepa.envs.adapters.batch import PixelEnvBatch
 from hjepa.envs.adapters.catalog import EnvFunctions, env_functions
-from hjepa.envs.experts import PushTExpert, ReacherExpert
+from hjepa.envs.experts import CubeExpert, PushTExpert, ReacherExpert
 from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, PushSeekingPolicy, collect_pixel_episodes
 from hjepa.errors import InputError
 from hjepa.eval.world_diagnostics import HeldOutDiagnostics
@@ -77,12 +77,14 @@ def exploration_policy(job: GymJob, spec):
 
 
 def expert_policy(job: GymJob, spec):
-    """The privileged expert of ``job.env`` (hjepa.envs.experts); PushT and reacher have one."""
+    """The privileged expert of ``job.env`` (hjepa.envs.experts); PushT, reacher and cube have one."""
     if job.env == "pusht":
         return PushTExpert(max_step=spec.action_high[0])
     if job.env == "reacher":
         return ReacherExpert()
-    raise InputError(f"{job.env} has no expert controller: expert data and eval.goal-source expert need pusht or reacher")
+    if job.env == "cube":
+        return CubeExpert()
+    raise InputError(f"{job.env} has no expert controller: expert data and eval.goal-source expert need pusht, reacher or cube")
 
 
 EXPERT_SEED = {"train": 7001, "validation": 7002, "test": 7003, "practice": 7004}
@@ -380,7 +382,7 @@ def run_stages(job: GymJob, inputs: GymInputs, run: RunDir, generator: torch.Gen
 
 @dataclass(frozen=True)
 class GymCommand:
-    """External environments from pixels (PushT, PointMaze, Pendulum, reacher; needs hjepa[envs]): collect
+    """External environments from pixels (PushT, PointMaze, Pendulum, reacher, cube; needs hjepa[envs]): collect
     reward-free data, train a JEPA world model, plan to held-out goals with DINO-WM's protocol."""
 
     job: Annotated[GymJob, tyro.conf.arg(name="")] = field(default_factory=GymJob)

@@ -35,14 +35,14 @@ class GymDataConfig:
     copies: int = 10
     """Environment copies stepped together while collecting."""
     rho: float = 0.95
-    """PointMaze/Pendulum/reacher: correlation of consecutive random actions (AR(1) noise)."""
+    """PointMaze/Pendulum/reacher/cube: correlation of consecutive random actions (AR(1) noise)."""
     sigma: float = 0.7
-    """PointMaze/Pendulum/reacher: std of the random actions, as a fraction of the half-range."""
+    """PointMaze/Pendulum/reacher/cube: std of the random actions, as a fraction of the half-range."""
     push_prob: float = 0.5
     """PushT: probability that a waypoint lies behind the T-block (the walk pushes it)."""
     expert_episodes: int = 0
     """Add this many expert episodes (a privileged controller on the true state, hjepa.envs.experts;
-    PushT and reacher) to the training data beside the exploration episodes."""
+    PushT, reacher and cube) to the training data beside the exploration episodes."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "heldout_episodes", "copies"):
@@ -190,8 +190,8 @@ class GymJob(RunOptions):
     plan to goals from held-out episodes with DINO-WM's protocol, report."""
 
     env: EnvName = "pusht"
-    """pusht (gym-pusht), pointmaze (gymnasium-robotics PointMaze_UMaze-v3), pendulum (Pendulum-v1) or
-    reacher (dm-control suite reacher-easy)."""
+    """pusht (gym-pusht), pointmaze (gymnasium-robotics PointMaze_UMaze-v3), pendulum (Pendulum-v1),
+    reacher (dm-control suite reacher-easy) or cube (OGBench cube-single)."""
     name: str | None = None
     """Run name (None: gym-<env>); results go to <runs_root>/<name>/."""
     dataset: Path | None = None
@@ -231,8 +231,10 @@ ENV_DEFAULTS = {
     "pointmaze": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
     "pendulum": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
     "reacher": EnvDefaults(episodes=300, train_steps=3000, frame_stack=2),
+    "cube": EnvDefaults(episodes=60, train_steps=4000, frame_stack=1),
 }
-"""Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md)."""
+"""Sized for about 15 CPU-minutes per environment on one thread (benchmarks/RESULTS.md); cube's frames cost
+~40 ms each to draw, so its exploration is short and its recipes add expert episodes (docs/environments.md)."""
 
 
 def resolve(job: GymJob) -> GymJob:

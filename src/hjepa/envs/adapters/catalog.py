@@ -10,12 +10,12 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from hjepa.envs.adapters import pendulum, pointmaze, pusht, reacher
+from hjepa.envs.adapters import cube, pendulum, pointmaze, pusht, reacher
 from hjepa.envs.adapters.base import PixelEnv, Simulator
 from hjepa.errors import InputError
 
-EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher"]
-ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum", "reacher")
+EnvName = Literal["pusht", "pointmaze", "pendulum", "reacher", "cube"]
+ENV_NAMES: tuple[str, ...] = ("pusht", "pointmaze", "pendulum", "reacher", "cube")
 
 
 @dataclass(frozen=True)
@@ -67,4 +67,7 @@ def env_functions(name: str) -> EnvFunctions:
             reacher.ReacherPixels, reacher.reacher_success, reacher.reacher_distances, reacher.reacher_probe_targets,
             reacher.reacher_proprio, reacher.ReacherSimulator, reacher.fingertip,
         )
+    if name == "cube":  # no simulator: its inverse kinematics run in Python, ~1.5 ms per step (docs/environments.md)
+        return EnvFunctions(cube.CubePixels, cube.cube_success, cube.cube_distances, cube.cube_probe_targets,
+                            cube.cube_proprio)
     raise InputError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")
