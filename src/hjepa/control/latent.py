@@ -42,6 +42,16 @@ def latent_dynamics(model: JEPAWorldModel, frameskip: int, action_dim: int, hold
     return dynamics
 
 
+def encode_observation(model: JEPAWorldModel, obs: PixelObservation) -> Tensor:
+    """Stacked frames ``(N, m*C, H, W)`` uint8 (and proprioception ``(N, P)``, appended as constant
+    channels) -> the model's states ``(N, D)``."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(obs.frames).to(device).float().div_(255.0)  # (N, m*C, H, W)
+    if obs.proprio is not None:
+        x = torch.cat([x, proprio_planes(torch.from_numpy(obs.proprio).to(x), *x.shape[-2:])], dim=1)
+    return model.encode(x)
+
+
 class LatentMPC:
     """Model-predictive control in representation space (encode, plan, execute, re-plan).
 
@@ -69,11 +79,7 @@ class LatentMPC:
         self.last_plan: Tensor | None = None
 
     def _encode(self, obs: PixelObservation) -> Tensor:
-        device = next(self.model.parameters()).device
-        x = torch.from_numpy(obs.frames).to(device).float().div_(255.0)  # (N, m*C, H, W)
-        if obs.proprio is not None:
-            x = torch.cat([x, proprio_planes(torch.from_numpy(obs.proprio).to(x), *x.shape[-2:])], dim=1)
-        return self.model.encode(x)
+        return encode_observation(self.model, obs)
 
     def reset(self, tasks: Tasks) -> None:
         goal_proprio = None if self.proprio is None else self.proprio(tasks.goal.numpy()).astype(np.float32)
