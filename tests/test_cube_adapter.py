@@ -19,6 +19,7 @@ from hjepa.envs.adapters.cube import (
     PINCH,
     STATE_NAMES,
     SUCCESS_RADIUS,
+    CubePixels,
     cube_distances,
     cube_proprio,
     cube_success,
@@ -62,6 +63,29 @@ def test_actions_move_the_gripper_the_way_they_say(env):
     for _ in range(6):
         env.step(np.array([0.0, 0.0, 0.0, 0.0, 1.0]))  # close the gripper
     assert env.get_state()[OPENING] > start[OPENING] + 0.3
+
+
+def test_copies_share_one_scene_and_keep_their_own_state():
+    pytest.importorskip("ogbench", reason="ogbench is not installed (pip install 'hjepa[envs]')")
+    make = env_functions("cube").make
+    a, b = make(64), make(64)
+    try:
+        assert a.scene is b.scene and a.data is not b.data  # one model and renderer, two physics
+        frame_b = b.reset(2)
+        state_b = b.get_state()
+        a.reset(1)
+        for _ in range(5):
+            a.step(np.array([1.0, 0.5, -0.5, 0.2, 1.0]))
+        assert np.array_equal(b.get_state(), state_b) and np.array_equal(b.render_obs(), frame_b)
+        alone = CubePixels(64)  # the same steps in a scene of its own
+        alone.reset(1)
+        for _ in range(5):
+            alone.step(np.array([1.0, 0.5, -0.5, 0.2, 1.0]))
+        assert np.allclose(alone.get_state(), a.get_state()) and np.array_equal(alone.render_obs(), a.render_obs())
+        alone.close()
+    finally:
+        a.close()
+        b.close()
 
 
 def test_success_is_the_cube_within_ogbenchs_radius_and_ignores_the_arm():

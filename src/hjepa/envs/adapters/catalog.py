@@ -68,6 +68,6 @@ def env_functions(name: str) -> EnvFunctions:
             reacher.reacher_proprio, reacher.ReacherSimulator, reacher.fingertip,
         )
     if name == "cube":  # no simulator: its inverse kinematics run in Python, ~1.5 ms per step (docs/environments.md)
-        return EnvFunctions(cube.CubePixels, cube.cube_success, cube.cube_distances, cube.cube_probe_targets,
+        return EnvFunctions(cube.CubeScenes(), cube.cube_success, cube.cube_distances, cube.cube_probe_targets,
                             cube.cube_proprio)
     raise InputError(f"unknown environment {name!r}: choose one of {', '.join(ENV_NAMES)}")

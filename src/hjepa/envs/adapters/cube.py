@@ -34,6 +34,7 @@ import numpy as np
 
 from hjepa.envs.adapters.base import PixelEnv, PixelSpec, check_size, to_chw_uint8
 from hjepa.envs.adapters.extras import require, use_egl_by_default
+from hjepa.errors import InputError
 
 READOUTS = ("cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz",
             "pinch_x", "pinch_y", "pinch_z", "pinch_yaw", "gripper_opening", "gripper_contact")
@@ -86,14 +87,21 @@ def cube_proprio(states: np.ndarray) -> np.ndarray:
                            states[..., CONTACT : CONTACT + 1]], axis=-1)
 
 
-class CubePixels(PixelEnv):
-    """OGBench ``cube-single`` with ``(3, size, size)`` RGB observations from its ``front_pixels`` camera.
+class CubeScene:
+    """One OGBench cube scene and one renderer, shared by the adapters of a batch.
+
+    A scene costs ~0.5 GB (the compiled model, OGBench's inverse-kinematics model, the scene
+    description) and its renderer ~0.2 GB more; a copy's own physics (``MjData``) is 0.4 MB. So the
+    copies of a batch share one scene: each :class:`CubePixels` holds only its ``MjData`` and hands it
+    to the scene, which points OGBench's environment at it for the length of the call (OGBench's
+    methods read ``env._data``). The scene's model never changes after it is built (the goal marker
+    and the success colours are off), so any copy's state renders the same with it.
 
     Args:
-        size: side of the observation in pixels (drawn at that size: OGBench's visual tasks use 64).
+        size: side of the frames in pixels.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int) -> None:
         self.size = check_size(size)
         use_egl_by_default()
         self.mujoco = require("mujoco", "mujoco", "the cube adapter")
@@ -101,16 +109,60 @@ class CubePixels(PixelEnv):
         self.env = cube_env.CubeEnv(env_type="single", ob_type="pixels", mode="data_collection",
                                     visualize_info=False, width=self.size, height=self.size)
         self.env.reset(seed=0)  # builds the model (about 2 s)
-        self.model, self.data = self.env._model, self.env._data
+        self.model = self.env._model
         self.model.light_castshadow[:] = 0  # the module docstring's cheaper frame
         self.model.mat_reflectance[:] = 0.0
         self.model.vis.quality.offsamples = 0
         self.renderer = self.mujoco.Renderer(self.model, self.size, self.size)
+        self.users = 0
+
+    def attach(self, data) -> None:
+        """Point OGBench's environment at the physics ``data`` of one copy."""
+        self.env._data = data
+
+    def release(self) -> None:
+        """One copy is done with the scene; the last one frees the renderer."""
+        self.users -= 1
+        if self.users <= 0:
+            self.renderer.close()
+
+
+class CubeScenes:
+    """Builds cube adapters that share one :class:`CubeScene` per frame size (the ``make`` of the
+    environment catalogue: each catalogue entry has its own, so nothing is shared between jobs)."""
+
+    def __init__(self) -> None:
+        self._scenes: dict[int, CubeScene] = {}
+
+    def __call__(self, size: int = 64) -> "CubePixels":
+        scene = self._scenes.get(size)
+        if scene is None or scene.users <= 0:
+            scene = self._scenes[size] = CubeScene(size)
+        return CubePixels(size, scene)
+
+
+class CubePixels(PixelEnv):
+    """OGBench ``cube-single`` with ``(3, size, size)`` RGB observations from its ``front_pixels`` camera.
+
+    Args:
+        size: side of the observation in pixels (drawn at that size: OGBench's visual tasks use 64).
+        scene: the scene to share (:class:`CubeScenes` passes one); None builds one of its own.
+    """
+
+    def __init__(self, size: int = 64, scene: CubeScene | None = None) -> None:
+        self.size = check_size(size)
+        self.scene = scene if scene is not None else CubeScene(self.size)
+        if self.scene.size != self.size:
+            raise InputError(f"a {self.size}-px cube adapter cannot share a {self.scene.size}-px scene")
+        self.scene.users += 1
+        self.mujoco, self.env, self.model = self.scene.mujoco, self.scene.env, self.scene.model
+        self.data = self.mujoco.MjData(self.model)
         self.spec = PixelSpec("cube", "ogbench/cube-single", (3, self.size, self.size), (-1.0,) * 5, (1.0,) * 5,
                               STATE_NAMES, 1.0 / self.env._control_timestep)
         self._started = False
 
     def reset(self, seed: int) -> np.ndarray:
+        self.scene.attach(self.data)
         self.env.reset(seed=int(seed))  # arm pose and cube pose from OGBench's sampling bounds
         self._settle()
         self._started = True
@@ -119,6 +171,7 @@ class CubePixels(PixelEnv):
     def step(self, action: np.ndarray) -> np.ndarray:
         if not self._started:
             raise RuntimeError("CubePixels: call reset() or set_state() before step()")
+        self.scene.attach(self.data)
         self.env.set_control(self.clip_action(action))  # inverse kinematics -> joint targets
         self.env.pre_step()
         self.mujoco.mj_step(self.model, self.data, nstep=self.env._n_steps)
@@ -131,6 +184,7 @@ class CubePixels(PixelEnv):
         self.env.post_step()
 
     def get_state(self) -> np.ndarray:
+        self.scene.attach(self.data)
         info = self.env.compute_ob_info()
         readouts = np.concatenate([
             info["privileged/block_0_pos"], info["privileged/block_0_quat"], info["proprio/effector_pos"],
@@ -140,22 +194,24 @@ class CubePixels(PixelEnv):
 
     def set_state(self, state: np.ndarray) -> np.ndarray:
         state = self.check_state(state)
-        if not self._started:
-            self.env.reset(seed=0)
         self.mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = state[PHYSICS : PHYSICS + NQ]
         self.data.qvel[:] = state[PHYSICS + NQ :]
         self.mujoco.mj_forward(self.model, self.data)
+        self.scene.attach(self.data)
         self._settle()
         self._started = True
         return self.render_obs()
 
     def render_obs(self) -> np.ndarray:
-        self.renderer.update_scene(self.data, camera=CAMERA)
-        flags = self.renderer.scene.flags
+        renderer = self.scene.renderer
+        renderer.update_scene(self.data, camera=CAMERA)
+        flags = renderer.scene.flags
         flags[self.mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         flags[self.mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-        return to_chw_uint8(np.ascontiguousarray(self.renderer.render()), self.size)
+        return to_chw_uint8(np.ascontiguousarray(renderer.render()), self.size)
 
     def close(self) -> None:
-        self.renderer.close()
+        if self.scene is not None:
+            self.scene.release()
+            self.scene = None
