@@ -8,11 +8,15 @@ state, a noisy encoder of the 5 planner steps' actions into a latent macro-actio
 Planning (:class:`hjepa.control.latent_hierarchical.HierarchicalLatentMPC`): CEM over latent
 macro-actions proposes the next subgoal, CEM over planner steps (the flat controller's budget)
 plans toward it. Tasks: stable-worldmodel's protocol with the goal ``d`` steps ahead on the
-privileged expert's trajectory and ``2 d`` environment steps allowed.
+privileged expert's trajectory and ``2 d`` environment steps allowed. Validation tasks: the gym job's
+(expert trajectories of seed 7101, task seed 99); test tasks: its test split's (7102, 10099), measured
+once; ``--write`` then puts the ``pusht`` rows into ``hierarchy_test.json`` (the maze rows are kept).
 
-    python exploration/pusht_hierarchy.py --run ../runs/bench/peer-pusht-pldm-proprio-3x-practice \\
+    python pusht_hierarchy.py --run ../runs/bench/peer-pusht-pldm-proprio-3x-practice \\
         --train-data ../runs/bench/peer-pusht-pldm-proprio-3x/data/train \\
-        --tasks ../runs/s28/pusht-expert-validation --out ../runs/s28/pusht-hierarchy
+        --tasks ../runs/bench/peer-pusht-pldm-proprio-3x/data/expert-validation --out ../runs/s28/pusht-hier-v1
+    python pusht_hierarchy.py ... --split test --seed 10099 --level2 ../runs/s28/pusht-hier-v1/level2.pt \\
+        --tasks ../runs/bench/peer-pusht-pldm-proprio-3x-test/data/expert-test --goal-weight 0.3 --write
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import tyro
 
+from common import RESULTS_DIR, write_result
+from hierarchy_test import kept_rows, stderr
 from hjepa.control.episodes import run_episodes
 from hjepa.control.latent import LatentMPC, encode_observation
 from hjepa.control.latent_hierarchical import HierarchicalLatentMPC
@@ -77,6 +84,13 @@ class Config:
     threads: int = 1
     level2: Path | None = None
     """Reuse a trained level 2 (out/level2.pt of an earlier run) instead of training one."""
+    split: Literal["validation", "test"] = "validation"
+    """Which tasks ``--tasks`` and ``--seed`` are (recorded in the rows)."""
+    write: bool = False
+    """Put the rows into <out_dir>/hierarchy_test.json (env 'pusht'; other envs' rows are kept)."""
+    reuse: bool = False
+    """Read the rows of an earlier run (out/report.json) instead of planning again (with --write)."""
+    out_dir: Path = RESULTS_DIR
 
 
 def level1_states(model, data: Trajectories, proprio, frameskip: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,6 +152,37 @@ def train_level2(config: Config, s1: torch.Tensor, actions: torch.Tensor, a1: in
 
 
 def main(config: Config) -> None:
+    if config.reuse:
+        report = json.loads((config.out / "report.json").read_text())
+    else:
+        report = measure(config)
+    if config.write:
+        write_rows(config, report)
+
+
+def write_rows(config: Config, report: dict) -> Path:
+    """The ``pusht`` rows of ``hierarchy_test.json`` from ``report``, beside the other envs' rows."""
+    rows = [{"env": "pusht", "group": r["group"], "controller": r["controller"], "split": config.split,
+             "episodes": r["episodes"], "success_rate": r["success_rate"], "stderr": stderr(r["success_rate"], r["episodes"]),
+             "planning_seconds_per_episode": r["planning_seconds_per_episode"], "final_success_rate": r["final_success_rate"],
+             "start_success_rate": r["start_success_rate"]} for r in report["results"]]
+    path = Path(config.out_dir) / "hierarchy_test.json"
+    old, kept_note = kept_rows(path, {"pusht"})
+    old_notes = json.loads(path.read_text()).get("notes", "") if path.exists() else ""
+    old_notes = old_notes.split(" Their notes: ", 1)[-1]  # an earlier --write's PushT part goes
+    notes = (f"PushT rows (this command): level 1 = {config.run}, level 2 trained on its data ({config.train_data}); "
+             f"tasks on the privileged expert's trajectories {config.tasks}, seed {config.seed}, goal d steps ahead, "
+             f"2 d steps allowed; flat = CEM {config.low_samples} x {config.low_iterations}, horizon {config.low_horizon}; "
+             f"hierarchical = level-2 CEM {config.high_samples} x {config.high_iterations} over {config.high_horizon} "
+             f"macro steps of {config.macro_steps} planner steps, level 1 the flat CEM toward the subgoal + "
+             f"{config.goal_weight} x the goal.{kept_note} Their notes: {old_notes}")
+    columns = ["env", "group", "controller", "split", "episodes", "success_rate", "stderr", "planning_seconds_per_episode"]
+    return write_result(config.out_dir, "hierarchy_test", "Hierarchy on test tasks: learned level 2, landmarks, flat (maze, PushT)",
+                        "Same checkpoint, same tasks and planner budget for every controller of an env.", config, columns,
+                        old + rows, notes=notes)
+
+
+def measure(config: Config) -> dict:
     torch.set_num_threads(config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
     stored = load_world_checkpoint(config.run / "checkpoints" / "world_model.pt", "gym")
@@ -197,6 +242,7 @@ def main(config: Config) -> None:
             results.append(row)
             print(row, flush=True)
             (config.out / "report.json").write_text(json.dumps(report, indent=1))
+    return report
 
 
 if __name__ == "__main__":

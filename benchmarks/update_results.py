@@ -115,7 +115,7 @@ GROUPS: tuple[Group, ...] = (
             ("hierarchy_suite_deterministic_simulator_h30", "exact level 2, horizon 30"),
             ("hierarchy_suite_deterministic_unrolled_level1", "level 1 unrolled"),
         ), label="level 2"),
-        Family("maze-test", "Maze hierarchy on test tasks: learned level 2, landmarks, flat (issue 19)",
+        Family("maze-test", "Hierarchy on test tasks (maze, PushT): learned level 2, landmarks, flat (issue 19)",
                (("hierarchy_test", ""),)),
         Family("maze-stochastic", "Stochastic maze: planning with z at its mean vs expected / worst case over z", (
             ("hierarchy_suite_stochastic_36_unstick", ""),
