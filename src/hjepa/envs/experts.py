@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hjepa.envs.adapters.cube import CONTACT, CUBE, OPENING, PINCH, YAW, cube_yaw
 from hjepa.errors import InputError
 
 PUSHT_GOAL = (256.0, 256.0)
@@ -167,11 +168,9 @@ class CubeExpert:
 
     def act(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``states (N, 54)`` cube-scene states -> actions ``(N, 5)``."""
-        cube, pinch, yaw = states[:, 0:3], states[:, 7:10], states[:, 10]
-        opening, contact = states[:, 11], states[:, 12]
-        w, qx, qy, qz = states[:, 3], states[:, 4], states[:, 5], states[:, 6]
-        face = np.arctan2(2.0 * (w * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))  # the cube's yaw
-        turn = (face - yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # to the nearest face (a quarter turn is symmetric)
+        cube, pinch, yaw = states[:, CUBE], states[:, PINCH], states[:, YAW]
+        opening, contact = states[:, OPENING], states[:, CONTACT]
+        turn = (cube_yaw(states) - yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # to the nearest face (a quarter turn is symmetric)
 
         at_place = (np.linalg.norm(cube[:, :2] - self._places, axis=1) < 0.02) & (cube[:, 2] < 0.03)
         held = (contact > 0.5) & (np.linalg.norm(cube - pinch, axis=1) < 0.03)
