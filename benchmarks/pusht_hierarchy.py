@@ -64,6 +64,7 @@ class Config:
     seed: int = 99
     """Task seed (the gym job's eval.seed: validation 99; the test split's expert trajectories use 10099)."""
     controllers: tuple[str, ...] = ("hierarchical", "flat")
+    """'hierarchical', 'flat', and the diagnostic 'oracle-subgoals' (the expert's own frames as subgoals)."""
     macro_steps: int = 5
     state_dim: int = 32
     latent_action_dim: int = 8
@@ -91,6 +92,35 @@ class Config:
     reuse: bool = False
     """Read the rows of an earlier run (out/report.json) instead of planning again (with --write)."""
     out_dir: Path = RESULTS_DIR
+
+
+class OracleSubgoals(LatentMPC):
+    """A diagnostic, not a controller of the project: the flat controller aiming at the expert trajectory's
+    own frame ``every`` environment steps ahead of the elapsed time (the goal once that passes it), i.e.
+    perfect subgoals from the trajectory the task was cut from (privileged). It separates level 2's error
+    from level 1's: if these subgoals do not beat flat planning, no level 2 can."""
+
+    def __init__(self, *args, expert: Trajectories, every: int, goal_steps: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.expert, self.every, self.goal_steps = expert, every, goal_steps
+
+    def reset(self, tasks) -> None:
+        super().reset(tasks)
+        episode, start = tasks.source_episode.numpy(), tasks.source_step.numpy()
+        self._targets = []
+        for ahead in range(self.every, self.goal_steps + self.every, self.every):
+            step = start + min(ahead, self.goal_steps)
+            frames = self.expert.frames[episode, step].numpy()  # (N, C, H, W)
+            p = None if self.proprio is None else self.proprio(self.expert.states[episode, step].numpy()).astype(np.float32)
+            with torch.no_grad():
+                self._targets.append(encode_observation(self.model, PixelObservation(frames, p)))
+        self._elapsed = 0
+
+    def act(self, obs, rows):
+        index = min(self._elapsed // self.every, len(self._targets) - 1)
+        self._cost = self.base_cost.with_goal(self._targets[index])
+        self._elapsed += self.frameskip
+        return super().act(obs, rows)
 
 
 def level1_states(model, data: Trajectories, proprio, frameskip: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,9 +246,12 @@ def measure(config: Config) -> dict:
             plan_gen = torch.Generator().manual_seed(config.seed)
             low = CEM(a1, -1.0, 1.0, samples=config.low_samples, elites=max(1, config.low_samples // 10),
                       iterations=config.low_iterations, init_std=1.0, min_std=0.05, momentum=0.1)
-            if name == "flat":
+            if name in ("flat", "oracle-subgoals"):
                 mpc = ModelPredictiveController(low, config.low_horizon, frameskip, plan_gen)
-                controller = LatentMPC(model, mpc, IntrinsicCost(squared=True, reduce_min=True), scale, frameskip, False, proprio)
+                cost = IntrinsicCost(squared=True, reduce_min=True)
+                controller = (LatentMPC(model, mpc, cost, scale, frameskip, False, proprio) if name == "flat" else
+                              OracleSubgoals(model, mpc, cost, scale, frameskip, False, proprio, expert=expert,
+                                             every=config.macro_steps * frameskip, goal_steps=d))
             else:
                 high_planner = CEM(high.latent_action_dim, -3.0, 3.0, samples=config.high_samples,
                                    elites=max(1, config.high_samples // 10), iterations=config.high_iterations,
