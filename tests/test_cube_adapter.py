@@ -88,6 +88,25 @@ def test_copies_share_one_scene_and_keep_their_own_state():
         b.close()
 
 
+def test_closing_one_adapter_leaves_the_others_frames_intact():
+    """MuJoCo's Renderer.close frees GL objects in the current context, another renderer's if that one
+    drew last: the adapter closes its renderer in its own context."""
+    pytest.importorskip("ogbench", reason="ogbench is not installed (pip install 'hjepa[envs]')")
+    kept, closed = CubePixels(64), CubePixels(64)
+    try:
+        kept.reset(0)
+        before = kept.render_obs()
+        closed.reset(1)
+        closed.close()
+        assert np.array_equal(kept.render_obs(), before)
+        kept.step(np.array([0.5, 0.0, 0.0, 0.0, 0.0]))
+        fresh = CubePixels(64)
+        assert np.array_equal(fresh.set_state(kept.get_state()), kept.render_obs())
+        fresh.close()
+    finally:
+        kept.close()
+
+
 def test_success_is_the_cube_within_ogbenchs_radius_and_ignores_the_arm():
     goal = np.zeros((1, 54))
     goal[0, :3] = (0.4, 0.1, 0.02)

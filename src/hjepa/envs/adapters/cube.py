@@ -121,9 +121,16 @@ class CubeScene:
         self.env._data = data
 
     def release(self) -> None:
-        """One copy is done with the scene; the last one frees the renderer."""
+        """One copy is done with the scene; the last one frees the renderer.
+
+        MuJoCo's ``Renderer.close`` frees its GL objects in whichever context is current, which is
+        another live renderer's when that one drew last (its frames then come out garbled): the
+        renderer's own context is made current first."""
         self.users -= 1
         if self.users <= 0:
+            context = getattr(self.renderer, "_gl_context", None)
+            if context is not None:
+                context.make_current()
             self.renderer.close()
 
 
