@@ -107,6 +107,30 @@ def test_closing_one_adapter_leaves_the_others_frames_intact():
         kept.close()
 
 
+def test_batches_one_after_another_draw_every_frame():
+    """As the gym job does: an adapter for the spec, closed, then batch after batch (creating and destroying
+    EGL contexts in turn froze every other batch's frames at their first)."""
+    pytest.importorskip("ogbench", reason="ogbench is not installed (pip install 'hjepa[envs]')")
+    from hjepa.envs.adapters import PixelEnvBatch
+    from hjepa.envs.exploration_gym import CorrelatedNoisePolicy, collect_pixel_episodes
+
+    make = env_functions("cube").make
+    make(64).close()
+    reference = CubePixels(64)
+    try:
+        for seed in range(3):
+            batch = PixelEnvBatch(lambda: make(64), 2)
+            try:
+                arrays = collect_pixel_episodes(batch, CorrelatedNoisePolicy((-1.0,) * 5, (1.0,) * 5), 2, 8, seed=seed)
+            finally:
+                batch.close()
+            frames, states = arrays["frames"], arrays["states"]
+            assert not np.array_equal(frames[0, 2], frames[0, 8])  # the arm moved on screen
+            assert np.array_equal(reference.set_state(states[0, 8]), frames[0, 8])  # and it is the state's frame
+    finally:
+        reference.close()
+
+
 def test_success_is_the_cube_within_ogbenchs_radius_and_ignores_the_arm():
     goal = np.zeros((1, 54))
     goal[0, :3] = (0.4, 0.1, 0.02)

@@ -97,11 +97,18 @@ class CubeScene:
     methods read ``env._data``). The scene's model never changes after it is built (the goal marker
     and the success colours are off), so any copy's state renders the same with it.
 
+    A scene is built once per job and lives as long as its :class:`CubeScenes` (the catalogue entry):
+    creating and destroying EGL contexts in turn within one process garbled every other batch's frames
+    (they froze at the first), so shared scenes are never closed; a scene of one adapter alone
+    (``owned``) is closed with it.
+
     Args:
         size: side of the frames in pixels.
+        owned: closed when its last user releases it (an adapter's own scene).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, owned: bool = True) -> None:
+        self.owned = owned
         self.size = check_size(size)
         use_egl_by_default()
         self.mujoco = require("mujoco", "mujoco", "the cube adapter")
@@ -121,13 +128,13 @@ class CubeScene:
         self.env._data = data
 
     def release(self) -> None:
-        """One copy is done with the scene; the last one frees the renderer.
+        """One copy is done with the scene; the last one frees the renderer of an owned scene.
 
         MuJoCo's ``Renderer.close`` frees its GL objects in whichever context is current, which is
         another live renderer's when that one drew last (its frames then come out garbled): the
         renderer's own context is made current first."""
         self.users -= 1
-        if self.users <= 0:
+        if self.users <= 0 and self.owned:
             context = getattr(self.renderer, "_gl_context", None)
             if context is not None:
                 context.make_current()
@@ -142,10 +149,9 @@ class CubeScenes:
         self._scenes: dict[int, CubeScene] = {}
 
     def __call__(self, size: int = 64) -> "CubePixels":
-        scene = self._scenes.get(size)
-        if scene is None or scene.users <= 0:
-            scene = self._scenes[size] = CubeScene(size)
-        return CubePixels(size, scene)
+        if size not in self._scenes:
+            self._scenes[size] = CubeScene(size, owned=False)
+        return CubePixels(size, self._scenes[size])
 
 
 class CubePixels(PixelEnv):
