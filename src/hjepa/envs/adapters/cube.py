@@ -30,6 +30,9 @@ Success (OGBench's own test, with the goal state's cube as the target): the cube
 
 from __future__ import annotations
 
+import atexit
+import weakref
+
 import numpy as np
 
 from hjepa.envs.adapters.base import PixelEnv, PixelSpec, check_size, to_chw_uint8
@@ -87,6 +90,15 @@ def cube_proprio(states: np.ndarray) -> np.ndarray:
                            states[..., CONTACT : CONTACT + 1]], axis=-1)
 
 
+def close_in_own_context(renderer) -> None:
+    """Close a MuJoCo renderer in its own GL context: ``Renderer.close`` frees GL objects in whichever
+    context is current, another live renderer's when that one drew last (its frames then come out garbled)."""
+    context = getattr(renderer, "_gl_context", None)
+    if context is not None:
+        context.make_current()
+    renderer.close()
+
+
 class CubeScene:
     """One OGBench cube scene and one renderer, shared by the adapters of a batch.
 
@@ -115,12 +127,23 @@ class CubeScene:
         cube_env = require("ogbench.manipspace.envs.cube_env", "ogbench", "the cube adapter")
         self.env = cube_env.CubeEnv(env_type="single", ob_type="pixels", mode="data_collection",
                                     visualize_info=False, width=self.size, height=self.size)
-        self.env.reset(seed=0)  # builds the model (about 2 s)
+        self.env.reset(seed=0)  # builds the model (about 2 s) in OGBench's pixel colours
+        # From now on OGBench's resets compute its state observation, not a frame of its own renderer
+        # (~200 ms each, and a second GL context), which is closed here.
+        self.env._ob_type = "states"
+        if getattr(self.env, "_renderer", None) is not None:
+            close_in_own_context(self.env._renderer)
+            self.env._renderer = None
         self.model = self.env._model
         self.model.light_castshadow[:] = 0  # the module docstring's cheaper frame
         self.model.mat_reflectance[:] = 0.0
         self.model.vis.quality.offsamples = 0
         self.renderer = self.mujoco.Renderer(self.model, self.size, self.size)
+        # Closed when the scene goes or, for a scene still alive at exit, before MuJoCo's exit hook terminates
+        # EGL (registered with the first renderer; exit hooks run last-registered first), so that no EGL
+        # error is printed after a run's last line.
+        self._close = weakref.finalize(self, close_in_own_context, self.renderer)
+        atexit.register(self._close)
         self.users = 0
 
     def attach(self, data) -> None:
@@ -128,17 +151,11 @@ class CubeScene:
         self.env._data = data
 
     def release(self) -> None:
-        """One copy is done with the scene; the last one frees the renderer of an owned scene.
-
-        MuJoCo's ``Renderer.close`` frees its GL objects in whichever context is current, which is
-        another live renderer's when that one drew last (its frames then come out garbled): the
-        renderer's own context is made current first."""
+        """One copy is done with the scene; the last one frees the renderer of an owned scene
+        (:func:`close_in_own_context`)."""
         self.users -= 1
         if self.users <= 0 and self.owned:
-            context = getattr(self.renderer, "_gl_context", None)
-            if context is not None:
-                context.make_current()
-            self.renderer.close()
+            self._close()
 
 
 class CubeScenes:
