@@ -94,6 +94,13 @@ class Config:
     out_dir: Path = RESULTS_DIR
 
 
+def encode_frames(model, frames: np.ndarray, states: np.ndarray, proprio) -> torch.Tensor:
+    """Stored frames ``(M, C, H, W)`` uint8 and their true states ``(M, S)`` (for the proprioception the model
+    sees, when it sees any) -> the model's states ``(M, D)``."""
+    p = None if proprio is None else proprio(states).astype(np.float32)
+    return encode_observation(model, PixelObservation(frames, p))
+
+
 class OracleSubgoals(LatentMPC):
     """A diagnostic, not a controller of the project: the flat controller aiming at the expert trajectory's
     own frame ``every`` environment steps ahead of the elapsed time (the goal once that passes it), i.e.
@@ -110,10 +117,9 @@ class OracleSubgoals(LatentMPC):
         self._targets = []
         for ahead in range(self.every, self.goal_steps + self.every, self.every):
             step = start + min(ahead, self.goal_steps)
-            frames = self.expert.frames[episode, step].numpy()  # (N, C, H, W)
-            p = None if self.proprio is None else self.proprio(self.expert.states[episode, step].numpy()).astype(np.float32)
             with torch.no_grad():
-                self._targets.append(encode_observation(self.model, PixelObservation(frames, p)))
+                self._targets.append(encode_frames(self.model, self.expert.frames[episode, step].numpy(),
+                                                   self.expert.states[episode, step].numpy(), self.proprio))
         self._elapsed = 0
 
     def act(self, obs, rows):
@@ -135,8 +141,8 @@ def level1_states(model, data: Trajectories, proprio, frameskip: int) -> tuple[t
     with torch.no_grad():
         for i in range(0, n, 64):
             f = frames[i : i + 64].reshape(-1, *frames.shape[2:]).numpy()
-            p = None if proprio is None else proprio(states[i : i + 64].reshape(-1, states.shape[-1])).astype(np.float32)
-            out.append(encode_observation(model, PixelObservation(f, p)).reshape(-1, length + 1, model.state_dim))
+            out.append(encode_frames(model, f, states[i : i + 64].reshape(-1, states.shape[-1]), proprio)
+                       .reshape(-1, length + 1, model.state_dim))
     actions = data.actions[:, : length * frameskip].reshape(n, length, -1)
     return torch.cat(out), actions
 
