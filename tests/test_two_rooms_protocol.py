@@ -3,6 +3,7 @@ the privileged expert, and `hjepa evaluate --eval.protocol stable-wm` at tiny si
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -114,6 +115,13 @@ def test_evaluate_on_stable_wm_protocol(checkpoint, tmp_path):
     expert = Trajectories.load(tmp_path / "sw" / "data" / "expert-validation")
     assert expert.meta["policy"]["privileged"] and expert.meta["goal_steps"] == 25
     assert "stable-worldmodel" in (tmp_path / "sw" / "report.md").read_text()
+    rows = list(csv.DictReader((tmp_path / "sw" / "episodes.csv").open()))  # one row per controller and episode
+    assert len(rows) == 3 * 3
+    for label, row in summary["controllers"].items():
+        mine = [r for r in rows if r["controller"] == label]
+        assert sum(int(r["success"]) for r in mine) / 3 == pytest.approx(row["success_rate"])
+        assert sum(int(r["final_success"]) for r in mine) / 3 == pytest.approx(row["final_success_rate"])
+        assert all(float(r["closest_px"]) <= float(r["final_distance_px"]) + 1e-6 for r in mine)
 
 
 def test_splits_have_their_own_seeds():

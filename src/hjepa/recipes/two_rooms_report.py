@@ -62,8 +62,27 @@ def write_two_rooms_outputs(
         "controllers": {row["controller"]: row for row in rows},
     }
     run.write_json("summary.json", summary)
+    write_episodes_csv(run.path("episodes.csv"), tasks, results)
     write_two_rooms_report(run, job, summary, rows, diagnostics, data_source)
     return summary
+
+
+def write_episodes_csv(path, tasks: Tasks, results: dict[str, EpisodeResult]) -> None:
+    """One row per (controller, episode): the task (start, goal, its layout's wall and door), whether
+    and when it succeeded, the final distance and the closest approach to the goal (pixels)."""
+    header = "controller,episode,start_x,start_y,goal_x,goal_y,wall_x,door_y,success,steps_to_success,final_success,final_distance_px,closest_px"
+    lines = [header]
+    for label, res in results.items():
+        closest = (res.paths[..., :2].float() - tasks.goal[:, None, :2].float()).norm(dim=-1).amin(dim=1)  # (N,)
+        final = res.final_distance["distance"]
+        for i in range(res.episodes):
+            layout = (f"{int(tasks.layout.wall_x[i])},{float(tasks.layout.door_y[i]):.2f}"
+                      if tasks.layout is not None else ",")
+            lines.append(
+                f"{label},{i},{float(tasks.start[i, 0]):.2f},{float(tasks.start[i, 1]):.2f},{float(tasks.goal[i, 0]):.2f},"
+                f"{float(tasks.goal[i, 1]):.2f},{layout},{int(res.success[i])},{int(res.steps_to_success[i])},"
+                f"{int(res.final_success[i])},{float(final[i]):.2f},{float(closest[i]):.2f}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: list[dict], diagnostics: dict, data_source: str) -> None:
@@ -103,7 +122,7 @@ def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: l
           if practice["rounds"] else []),
         ("Time", timing),
         ("Files", f"config.json, metrics.jsonl, checkpoints/world_model.pt, training_curves.png, paths.png, "
-         f"episodes.gif, summary.json. Data: {data_source}."),
+         f"episodes.gif, summary.json, episodes.csv (one row per controller and episode). Data: {data_source}."),
     ]
     write_report(run.path("report.md"), f"Two Rooms: {job.name}", sections)
     run.publish_figures()
