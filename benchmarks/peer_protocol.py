@@ -61,8 +61,9 @@ DATA = {
     "pldm-proprio-play": "exploration (cube: 60 episodes) + 200 expert pick-and-place episodes",
 }
 PROTOCOL = ["--eval.goal-source", "expert", "--eval.goal-steps", "25", "--eval.budget-steps", "50", "--eval.episodes", "50"]
-CONTROLLERS = {"learned": "JEPA world model + CEM", "random": "random actions", "simulator": "true simulator + CEM"}
-"""Row key -> the controller's label in summary.json (a label may add its budget: 'true simulator + CEM 64x6')."""
+CONTROLLERS = {"learned": "JEPA world model +", "random": "random actions", "simulator": "true simulator +"}
+"""Row key -> the start of the controller's label in summary.json, which adds the planner and may add its budget
+('true simulator + CEM 64x6', 'JEPA world model + MPPI')."""
 
 
 @dataclass(frozen=True)

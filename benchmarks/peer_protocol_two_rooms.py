@@ -13,10 +13,18 @@ validation tasks, then once on the test tasks, beside random actions and the sam
 simulator.
 
 The PushT and reacher rows of ``peer_protocol.json`` (benchmarks/peer_protocol.py) are kept as they
-are; the Two Rooms rows are replaced, and each carries the CPU it was measured on.
+are; the Two Rooms rows of stable-worldmodel's protocol are replaced, and each carries the CPU it was measured on.
 
     python benchmarks/peer_protocol_two_rooms.py            # evaluate both splits (about 10 min each, 1 thread)
     python benchmarks/peer_protocol_two_rooms.py --reuse    # tabulate runs already made
+
+``--protocol hjepa`` does the same on our own protocol (random layouts, start in one room, goal anywhere in the
+other, 200 steps, stop at success; 400 tasks per split: validation seed 20000, test seed 60000) with the
+planner options given in ``--plan-args``; its rows replace only the rows of the same protocol and recipe:
+
+    python benchmarks/peer_protocol_two_rooms.py --protocol hjepa --demo-run runs/<pred64 run> --name pred64 \
+        --recipe "predictor 64 wide (1500 steps + 5 practice rounds), MPPI 64 x 4, horizon 32" \
+        --plan-args --plan.iterations 4 --plan.horizon 32 --threads 2
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import datetime
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
@@ -42,6 +51,10 @@ CPU_NOTE = ("Two Rooms cpu_minutes: the demo run's train_seconds / 60 from runs/
             "be up to twice that); "
             "data collection and the evaluation's planning are not included.")
 
+CPU_NOTE_HJEPA = ("Two Rooms cpu_minutes (our protocol): the training run's train_seconds / 60 from its summary.json, the "
+                  "wall-clock minutes of training, practice and held-out diagnostics on its torch threads; data collection "
+                  "and the evaluation's planning are not included (planning_ms_per_step gives the planning).")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -49,29 +62,55 @@ class Config:
 
     demo_run: Path = Path("runs/grid21/base-s0")
     """The demo's run directory: its checkpoints/world_model.pt is evaluated, its summary.json gives cpu_minutes."""
+    protocol: Literal["stable-wm", "hjepa"] = "stable-wm"
+    """stable-worldmodel's protocol, or our own cross-room tasks (module docstring)."""
+    name: str = "demo"
+    """Part of the evaluation runs' names: peer-two-rooms-<name>-<split> (stable-wm), peer-two-rooms-<name>-hjepa-<split>."""
+    recipe: str = RECIPE
+    """The rows' recipe label."""
+    plan_args: tuple[str, ...] = ()
+    """`hjepa evaluate` planner options for every split (e.g. --plan.iterations 4 --plan.horizon 32)."""
     runs_root: Path = Path("runs/bench")
     threads: int = 1
-    episodes: int = 50
+    episodes: int | None = None
+    """Tasks per split (default: 50 on stable-worldmodel's protocol, 400 on ours)."""
     reuse: bool = False
     """Read runs that already have a summary.json instead of running them again."""
     out_dir: Path = RESULTS_DIR
 
 
+HJEPA_SEEDS = {"validation": 20_000, "test": 60_000}
+"""Our protocol's task seeds per split (neither is used for data, practice or the demo's own evaluation)."""
+
+
 def run_split(config: Config, split: str) -> dict:
-    name = f"peer-two-rooms-demo-{split}"
+    ours = config.protocol == "hjepa"
+    name = f"peer-two-rooms-{config.name}-{'hjepa-' if ours else ''}{split}"
     summary_path = config.runs_root / name / "summary.json"
     if config.reuse and summary_path.is_file():
         return json.loads(summary_path.read_text())
+    episodes = config.episodes or (400 if ours else 50)
+    tasks = (["--eval.seed", str(HJEPA_SEEDS[split])] if ours else ["--eval.protocol", "stable-wm", "--eval.split", split])
     argv = ["--checkpoint", str(config.demo_run / "checkpoints" / "world_model.pt"), "--name", name,
             "--runs-root", str(config.runs_root), "--overwrite", "--threads", str(config.threads), "--no-progress",
-            "--eval.protocol", "stable-wm", "--eval.split", split, "--eval.episodes", str(config.episodes)]
+            *tasks, "--eval.episodes", str(episodes), *config.plan_args]
     return tyro.cli(EvaluateCommand, args=argv).run()
 
 
 def merge(path: Path, rows: list[dict], config: Config) -> dict:
     """``path``'s result with its Two Rooms rows replaced by ``rows`` (the other rows untouched)."""
     payload = json.loads(path.read_text())
-    payload["rows"] = [row for row in payload["rows"] if row.get("env") != "two-rooms"] + rows
+    if config.protocol == "hjepa":
+        mine = ("two-rooms", "hjepa", config.recipe)
+        payload["rows"] = [row for row in payload["rows"] if (row.get("env"), row.get("protocol"), row.get("recipe")) != mine] + rows
+        payload["two_rooms_hjepa"] = {
+            "description": relative_paths(next(p for p in __doc__.split("\n\n") if p.startswith("``--protocol hjepa``"))), "command": command_line(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(), "config": relative_paths(to_jsonable(asdict(config))), "notes": CPU_NOTE_HJEPA,
+        }
+        return payload
+    ours = [row for row in payload["rows"] if row.get("env") == "two-rooms" and row.get("protocol") == "hjepa"]
+    payload["rows"] = [row for row in payload["rows"] if row.get("env") != "two-rooms"] + rows + ours
     payload["title"] = "PushT, reacher and Two Rooms, stable-worldmodel's protocol"
     payload["columns"] = list(dict.fromkeys([*payload["columns"], *COLUMNS, "cpu_kind"]))
     notes = payload.get("notes", "").split(TWO_ROOMS_NOTES)[0].rstrip()
@@ -90,9 +129,10 @@ def main(config: Config) -> Path:
     cpu_minutes = demo["train_seconds"] / 60.0
     cpu, kind = cpu_model(), cpu_kind()
     rows = []
+    note = CPU_NOTE_HJEPA if config.protocol == "hjepa" else CPU_NOTE
     for split in ("validation", "test"):
-        rows += rows_of("two-rooms", RECIPE, split, run_split(config, split), cpu_minutes, data=DATA,
-                        cpu=cpu, cpu_kind=kind, note=CPU_NOTE)
+        rows += rows_of("two-rooms", config.recipe, split, run_split(config, split), cpu_minutes, data=DATA,
+                        cpu=cpu, cpu_kind=kind, note=note, protocol=config.protocol)
     path = Path(config.out_dir) / "peer_protocol.json"
     atomic_write_text(path, json.dumps(merge(path, rows, config), indent=2, allow_nan=True) + "\n")
     for row in rows:

@@ -18,6 +18,7 @@ repetitions after warm-up; the warm-up row (3 steps, not in the total) holds ``-
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ class Config:
     compile: bool = False
     """torch.compile the encoder, predictor and inverse-dynamics head (in place); the warm-up row then
     holds the compilation."""
+    predictor_hidden: int | None = None
+    """The predictor's hidden channels (None: the demo's default)."""
     suffix: str = ""
     """Appended to the result name (e.g. _avx2)."""
     out_dir: Path = RESULTS_DIR
@@ -72,8 +75,16 @@ def timed(fn, clock: dict[str, list[float]], name: str):
     return out
 
 
-def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
+def profiled_job(config: Config) -> TwoRoomsJob:
+    """The demo's job, with ``config.predictor_hidden`` if given."""
     job = TwoRoomsJob()
+    if config.predictor_hidden is None:
+        return job
+    return dataclasses.replace(job, model=dataclasses.replace(job.model, predictor_hidden=config.predictor_hidden))
+
+
+def train_phases(config: Config, bf16: bool) -> dict[str, list[float]]:
+    job = profiled_job(config)
     env = make_env(job)
     data = collect_walks(job, env, 0, 400)
     sampler = WindowSampler(data, RenderedFrames(env, data, job.model.obs_pool), job.train.window, job.model.frameskip)
@@ -128,7 +139,7 @@ def compile_in_place(*modules: torch.nn.Module) -> None:
 
 
 def plan_phases(config: Config, bf16: bool, batch: int) -> dict[str, list[float]]:
-    job = TwoRoomsJob()
+    job = profiled_job(config)
     env = make_env(job)
     torch.manual_seed(0)
     model, _ = build_world_model(job.model)
@@ -177,7 +188,8 @@ def main(config: Config) -> Path:
         title="Where the demo's time goes: training step and planning call by phase",
         description=(f"Median of {config.steps} repetitions after warm-up, {config.threads} torch threads, CPU kind "
                      f"{cpu_kind()}, bf16 autocast on the encoder and predictor: {bf16}, channels_last: "
-                     f"{config.channels_last}, torch.compile: {config.compile}. Demo defaults (spatial world model, batch 128, "
+                     f"{config.channels_last}, torch.compile: {config.compile}, predictor hidden channels: "
+                     f"{profiled_job(config).model.predictor_hidden}. Demo defaults (spatial world model, batch 128, "
                      "8-step windows, MPPI 64 x 2 "
                      "over 16 predictor steps)."),
         config=config, columns=["loop", "phase", "ms", "share"], rows=rows,

@@ -96,3 +96,34 @@ def test_peer_protocol_curves_plot_and_table(tmp_path):
     assert "| pusht | pldm-proprio | 10.0 | 44% +- 5.0% | 66% +- 5.0% |" in lines
     assert "| pusht | pldm-proprio-3x | 29.0 | - | 70% +- 5.0% |" in lines
     assert sum(line.startswith("| ") for line in lines) == 1 + 3  # the header and three recipes (random left out)
+
+
+def test_peer_protocol_two_rooms_ours_keeps_other_rows(tmp_path):
+    """Our protocol's rows join peer_protocol.json beside the stable-wm rows, which stay as they were."""
+    import shutil
+
+    import peer_protocol_two_rooms
+    import torch
+
+    from hjepa.world.build import WorldModelConfig, build_world_model
+    from hjepa.world.checkpoint import checkpoint_state
+
+    torch.manual_seed(0)
+    config = WorldModelConfig(channels=(8,), state_dim=16, spatial_channels=4, predictor_hidden=16, idm_hidden=16)
+    model, inverse_dynamics = build_world_model(config)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(checkpoint_state("two-rooms", model, config, inverse_dynamics), run / "checkpoints" / "world_model.pt")
+    (run / "summary.json").write_text(json.dumps({"train_seconds": 60.0}))
+    shutil.copy(BENCH / "results" / "peer_protocol.json", tmp_path / "peer_protocol.json")
+    before = json.loads((tmp_path / "peer_protocol.json").read_text())["rows"]
+    tiny = ("--plan.samples", "8", "--plan.elites", "2", "--plan.horizon", "2", "--plan.replan-every", "1", "--precision", "fp32", "--eval.record", "0")
+    peer_protocol_two_rooms.main(peer_protocol_two_rooms.Config(
+        demo_run=run, protocol="hjepa", name="tiny", recipe="tiny", plan_args=tiny, runs_root=tmp_path / "runs",
+        episodes=2, out_dir=tmp_path))
+    after = json.loads((tmp_path / "peer_protocol.json").read_text())["rows"]
+    ours = [row for row in after if row["protocol"] == "hjepa"]
+    assert {(row["split"], row["controller"]) for row in ours} == {
+        (split, controller) for split in ("validation", "test") for controller in ("learned", "simulator", "random")}
+    assert all(row["recipe"] == "tiny" and row["episodes"] == 2 and row["cpu_minutes"] == 1.0 for row in ours)
+    assert [row for row in after if row["protocol"] != "hjepa"] == [row for row in before if row["protocol"] != "hjepa"]
