@@ -102,9 +102,9 @@ def test_peer_protocol_two_rooms_ours_keeps_other_rows(tmp_path):
     """Our protocol's rows join peer_protocol.json beside the stable-wm rows, which stay as they were."""
     import shutil
 
-    import peer_protocol_two_rooms
     import torch
 
+    import peer_protocol_two_rooms
     from hjepa.world.build import WorldModelConfig, build_world_model
     from hjepa.world.checkpoint import checkpoint_state
 
