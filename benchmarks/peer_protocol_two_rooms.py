@@ -24,13 +24,14 @@ planner options given in ``--plan-args``; its rows replace only the rows of the 
 
     python benchmarks/peer_protocol_two_rooms.py --protocol hjepa --demo-run runs/<pred64 run> --name pred64 \
         --recipe "predictor 64 wide (1500 steps + 5 practice rounds), MPPI 64 x 4, horizon 32" \
-        --plan-args --plan.iterations 4 --plan.horizon 32 --threads 2
+        --plan-args="--plan.iterations 4 --plan.horizon 32" --threads 2
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,8 +69,9 @@ class Config:
     """Part of the evaluation runs' names: peer-two-rooms-<name>-<split> (stable-wm), peer-two-rooms-<name>-hjepa-<split>."""
     recipe: str = RECIPE
     """The rows' recipe label."""
-    plan_args: tuple[str, ...] = ()
-    """`hjepa evaluate` planner options for every split (e.g. --plan.iterations 4 --plan.horizon 32)."""
+    plan_args: str = ""
+    """`hjepa evaluate` planner options for every split, one string written with '=' (its value starts with
+    '--'): --plan-args="--plan.iterations 4 --plan.horizon 32"."""
     runs_root: Path = Path("runs/bench")
     threads: int = 1
     episodes: int | None = None
@@ -93,7 +95,7 @@ def run_split(config: Config, split: str) -> dict:
     tasks = (["--eval.seed", str(HJEPA_SEEDS[split])] if ours else ["--eval.protocol", "stable-wm", "--eval.split", split])
     argv = ["--checkpoint", str(config.demo_run / "checkpoints" / "world_model.pt"), "--name", name,
             "--runs-root", str(config.runs_root), "--overwrite", "--threads", str(config.threads), "--no-progress",
-            *tasks, "--eval.episodes", str(episodes), *config.plan_args]
+            *tasks, "--eval.episodes", str(episodes), *shlex.split(config.plan_args)]
     return tyro.cli(EvaluateCommand, args=argv).run()
 
 

@@ -117,14 +117,13 @@ def test_peer_protocol_two_rooms_ours_keeps_other_rows(tmp_path):
     (run / "summary.json").write_text(json.dumps({"train_seconds": 60.0}))
     shutil.copy(BENCH / "results" / "peer_protocol.json", tmp_path / "peer_protocol.json")
     before = json.loads((tmp_path / "peer_protocol.json").read_text())["rows"]
-    tiny = ("--plan.samples", "8", "--plan.elites", "2", "--plan.horizon", "2", "--plan.replan-every", "1",
-            "--precision", "fp32", "--eval.record", "0")
+    tiny = "--plan.samples 8 --plan.elites 2 --plan.horizon 2 --plan.replan-every 1 --precision fp32 --eval.record 0"
     peer_protocol_two_rooms.main(peer_protocol_two_rooms.Config(
         demo_run=run, protocol="hjepa", name="tiny", recipe="tiny", plan_args=tiny, runs_root=tmp_path / "runs",
         episodes=2, out_dir=tmp_path))
     after = json.loads((tmp_path / "peer_protocol.json").read_text())["rows"]
-    ours = [row for row in after if row["protocol"] == "hjepa"]
+    ours = [row for row in after if row["recipe"] == "tiny"]
     assert {(row["split"], row["controller"]) for row in ours} == {
         (split, controller) for split in ("validation", "test") for controller in ("learned", "simulator", "random")}
-    assert all(row["recipe"] == "tiny" and row["episodes"] == 2 and row["cpu_minutes"] == 1.0 for row in ours)
-    assert [row for row in after if row["protocol"] != "hjepa"] == [row for row in before if row["protocol"] != "hjepa"]
+    assert all(row["protocol"] == "hjepa" and row["episodes"] == 2 and row["cpu_minutes"] == 1.0 for row in ours)
+    assert [row for row in after if row["recipe"] != "tiny"] == before
