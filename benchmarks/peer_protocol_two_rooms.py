@@ -13,7 +13,7 @@ validation tasks, then once on the test tasks, beside random actions and the sam
 simulator.
 
 The PushT and reacher rows of ``peer_protocol.json`` (benchmarks/peer_protocol.py) are kept as they
-are; the Two Rooms rows of stable-worldmodel's protocol are replaced, and each carries the CPU it was measured on.
+are; the Two Rooms rows of the same protocol and recipe are replaced, and each carries the CPU it was measured on.
 
     python benchmarks/peer_protocol_two_rooms.py            # evaluate both splits (about 10 min each, 1 thread)
     python benchmarks/peer_protocol_two_rooms.py --reuse    # tabulate runs already made
@@ -52,7 +52,7 @@ CPU_NOTE = ("Two Rooms cpu_minutes: the demo run's train_seconds / 60 from runs/
             "be up to twice that); "
             "data collection and the evaluation's planning are not included.")
 
-CPU_NOTE_HJEPA = ("Two Rooms cpu_minutes (our protocol): the training run's train_seconds / 60 from its summary.json, the "
+CPU_NOTE_RUN = ("Two Rooms cpu_minutes: the training run's train_seconds / 60 from its summary.json, the "
                   "wall-clock minutes of training, practice and held-out diagnostics on its torch threads; data collection "
                   "and the evaluation's planning are not included (planning_ms_per_step gives the planning).")
 
@@ -100,28 +100,23 @@ def run_split(config: Config, split: str) -> dict:
 
 
 def merge(path: Path, rows: list[dict], config: Config) -> dict:
-    """``path``'s result with its Two Rooms rows replaced by ``rows`` (the other rows untouched)."""
+    """``path``'s result with the Two Rooms rows of ``config``'s protocol and recipe replaced by ``rows`` (every
+    other row untouched); how they were made goes to ``two_rooms_runs["<protocol>: <recipe>"]``."""
     payload = json.loads(path.read_text())
-    if config.protocol == "hjepa":
-        mine = ("two-rooms", "hjepa", config.recipe)
-        payload["rows"] = [row for row in payload["rows"] if (row.get("env"), row.get("protocol"), row.get("recipe")) != mine] + rows
-        payload["two_rooms_hjepa"] = {
-            "description": relative_paths(next(p for p in __doc__.split("\n\n") if p.startswith("``--protocol hjepa``"))), "command": command_line(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine_info(), "config": relative_paths(to_jsonable(asdict(config))), "notes": CPU_NOTE_HJEPA,
-        }
-        return payload
-    ours = [row for row in payload["rows"] if row.get("env") == "two-rooms" and row.get("protocol") == "hjepa"]
-    payload["rows"] = [row for row in payload["rows"] if row.get("env") != "two-rooms"] + rows + ours
-    payload["title"] = "PushT, reacher and Two Rooms, stable-worldmodel's protocol"
+    mine = ("two-rooms", config.protocol, config.recipe)
+    payload["rows"] = [row for row in payload["rows"] if (row.get("env"), row.get("protocol"), row.get("recipe")) != mine] + rows
+    payload["title"] = "PushT, reacher and Two Rooms, stable-worldmodel's protocol (Two Rooms also on ours)"
     payload["columns"] = list(dict.fromkeys([*payload["columns"], *COLUMNS, "cpu_kind"]))
-    notes = payload.get("notes", "").split(TWO_ROOMS_NOTES)[0].rstrip()
-    payload["notes"] = f"{notes} {TWO_ROOMS_NOTES} {command_line()}: published (stable-worldmodel's table, CEM) PLDM 97. {CPU_NOTE}"
-    payload["two_rooms"] = {
-        "description": relative_paths(__doc__.split("\n\n")[0]), "command": command_line(),
+    if TWO_ROOMS_NOTES not in payload.get("notes", ""):
+        payload["notes"] = (f"{payload.get('notes', '')} {TWO_ROOMS_NOTES} peer_protocol_two_rooms.py (two_rooms_runs says how "
+                            "each recipe's rows were made): published (stable-worldmodel's table, CEM) PLDM 97.").strip()
+    payload.pop("two_rooms_hjepa", None)
+    description = (next(p for p in __doc__.split("\n\n") if p.startswith("``--protocol hjepa``")) if config.protocol == "hjepa"
+                   else __doc__.split("\n\n")[0])
+    payload.setdefault("two_rooms_runs", {})[f"{config.protocol}: {config.recipe}"] = {
+        "description": relative_paths(description), "command": command_line(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(), "config": relative_paths(to_jsonable(asdict(config))),
-        "notes": "Published (stable-worldmodel's table, CEM): Two Rooms PLDM 97. " + CPU_NOTE,
+        "machine": machine_info(), "config": relative_paths(to_jsonable(asdict(config))), "notes": CPU_NOTE_RUN,
     }
     return payload
 
@@ -131,7 +126,7 @@ def main(config: Config) -> Path:
     cpu_minutes = demo["train_seconds"] / 60.0
     cpu, kind = cpu_model(), cpu_kind()
     rows = []
-    note = CPU_NOTE_HJEPA if config.protocol == "hjepa" else CPU_NOTE
+    note = CPU_NOTE if config.demo_run == Config.demo_run else CPU_NOTE_RUN
     for split in ("validation", "test"):
         rows += rows_of("two-rooms", config.recipe, split, run_split(config, split), cpu_minutes, data=DATA,
                         cpu=cpu, cpu_kind=kind, note=note, protocol=config.protocol)
