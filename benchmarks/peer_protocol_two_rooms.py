@@ -53,8 +53,8 @@ CPU_NOTE = ("Two Rooms cpu_minutes: the demo run's train_seconds / 60 from runs/
             "data collection and the evaluation's planning are not included.")
 
 CPU_NOTE_RUN = ("Two Rooms cpu_minutes: the training run's train_seconds / 60 from its summary.json, the "
-                  "wall-clock minutes of training, practice and held-out diagnostics on its torch threads; data collection "
-                  "and the evaluation's planning are not included (planning_ms_per_step gives the planning).")
+                "wall-clock minutes of training, practice and held-out diagnostics on its torch threads; data collection "
+                "and the evaluation's planning are not included (planning_ms_per_step gives the planning).")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ benchmark: no result file. Run from the repository root:
     python benchmarks/exploration/two_rooms_door_plans.py runs/<two-rooms run> 400
 
 For each task it scores, with the model and the demo's cost (closest squared distance to the goal's
-representation over the horizon), two hand-made plans of held actions at full speed:
+representation over the horizon), two hand-made plans of held actions at the planner's largest action
+(``plan.max_action``, 2 px per step):
 
 - ``door``: start -> in front of the door -> through it -> goal (privileged: it reads the layout);
 - ``straight``: straight at the goal (blocked by the wall whenever the door is off the line).
@@ -17,13 +18,12 @@ if not, the model is short.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import torch
 
-from hjepa.control.dynamics import learned_dynamics
+from hjepa.control.dynamics import learned_dynamics, simulator_dynamics
 from hjepa.control.perception import PixelPerception
 from hjepa.cost.intrinsic import IntrinsicCost
 from hjepa.envs.tasks import sample_two_rooms_tasks
@@ -55,16 +55,6 @@ def polyline_actions(points: list[torch.Tensor], step: float, repeat: int, horiz
     return torch.stack(out)
 
 
-def true_end(env, start: torch.Tensor, actions: torch.Tensor, layout, repeat: int) -> torch.Tensor:
-    """Positions ``(N, H+1, 2)`` of the true simulator under held actions ``(N, H, 2)``."""
-    pos, path = start.clone(), [start.clone()]
-    for t in range(actions.shape[1]):
-        for _ in range(repeat):
-            pos = env.step(pos, actions[:, t], layout)
-        path.append(pos.clone())
-    return torch.stack(path, dim=1)
-
-
 def main(run: Path, n: int) -> None:
     ckpt = load_world_checkpoint(run / "checkpoints" / "world_model.pt", "two-rooms")
     job = TwoRoomsJob()
@@ -92,7 +82,7 @@ def main(run: Path, n: int) -> None:
             actions = torch.stack(acts)  # (N, H, 2)
             states = rollout(s0, actions.unsqueeze(1), dynamics)  # (N, 1, H+1, D)
             c = cost(states, actions.unsqueeze(1))[:, 0]
-            path = true_end(env, tasks.start, actions, tasks.layout, repeat)
+            path = rollout(tasks.start, actions.unsqueeze(1), simulator_dynamics(env, tasks.layout, repeat))[:, 0]  # (N, H+1, 2)
             closest = (path - tasks.goal[:, None]).norm(dim=-1).amin(dim=1)
             pred = ckpt.probe.predict(states[:, 0].reshape(-1, states.shape[-1])).reshape(n, -1, 2)
             pred_closest = (pred - tasks.goal[:, None]).norm(dim=-1).amin(dim=1)
@@ -112,7 +102,6 @@ def main(run: Path, n: int) -> None:
               f"{float(dpred.median()):.1f} | {float(sclose.median()):.1f} / {float(spred.median()):.1f}")
     print("median cost door / straight where offset >= 20:",
           float(result["door"][0][off >= 20].median()), float(result["straight"][0][off >= 20].median()))
-    _ = math
 
 
 if __name__ == "__main__":

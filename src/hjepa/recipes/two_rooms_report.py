@@ -3,6 +3,10 @@ the planned and executed paths and a GIF of the first episodes."""
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import torch
 
 from hjepa.control.episodes import EpisodeResult
@@ -14,7 +18,7 @@ from hjepa.runs.gif import write_gif
 from hjepa.runs.metrics import read_metrics
 from hjepa.runs.plots import plot_training_curves
 from hjepa.runs.report import markdown_table, write_report
-from hjepa.runs.run_dir import RunDir
+from hjepa.runs.run_dir import RunDir, atomic_write_text
 
 
 def write_two_rooms_outputs(
@@ -67,22 +71,26 @@ def write_two_rooms_outputs(
     return summary
 
 
-def write_episodes_csv(path, tasks: Tasks, results: dict[str, EpisodeResult]) -> None:
-    """One row per (controller, episode): the task (start, goal, its layout's wall and door), whether
-    and when it succeeded, the final distance and the closest approach to the goal (pixels)."""
-    header = "controller,episode,start_x,start_y,goal_x,goal_y,wall_x,door_y,success,steps_to_success,final_success,final_distance_px,closest_px"
-    lines = [header]
+EPISODE_COLUMNS = ["controller", "episode", "start_x", "start_y", "goal_x", "goal_y", "wall_x", "door_y", "success",
+                   "steps_to_success", "final_success", "final_distance_px", "closest_px"]
+
+
+def write_episodes_csv(path: Path, tasks: Tasks, results: dict[str, EpisodeResult]) -> None:
+    """One row per (controller, episode): the task (start, goal, its layout's wall and door; empty without a
+    layout), whether and when it succeeded, the final distance and the closest approach to the goal (pixels)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EPISODE_COLUMNS)
+    layout = ([(int(w), f"{float(d):.2f}") for w, d in zip(tasks.layout.wall_x, tasks.layout.door_y)]
+              if tasks.layout is not None else [("", "")] * len(tasks.start))
     for label, res in results.items():
         closest = (res.paths[..., :2].float() - tasks.goal[:, None, :2].float()).norm(dim=-1).amin(dim=1)  # (N,)
         final = res.final_distance["distance"]
         for i in range(res.episodes):
-            layout = (f"{int(tasks.layout.wall_x[i])},{float(tasks.layout.door_y[i]):.2f}"
-                      if tasks.layout is not None else ",")
-            lines.append(
-                f"{label},{i},{float(tasks.start[i, 0]):.2f},{float(tasks.start[i, 1]):.2f},{float(tasks.goal[i, 0]):.2f},"
-                f"{float(tasks.goal[i, 1]):.2f},{layout},{int(res.success[i])},{int(res.steps_to_success[i])},"
-                f"{int(res.final_success[i])},{float(final[i]):.2f},{float(closest[i]):.2f}")
-    path.write_text("\n".join(lines) + "\n")
+            writer.writerow([label, i, *(f"{float(v):.2f}" for v in (*tasks.start[i, :2], *tasks.goal[i, :2])), *layout[i],
+                             int(res.success[i]), int(res.steps_to_success[i]), int(res.final_success[i]),
+                             f"{float(final[i]):.2f}", f"{float(closest[i]):.2f}"])
+    atomic_write_text(path, out.getvalue())
 
 
 def write_two_rooms_report(run: RunDir, job: TwoRoomsJob, summary: dict, rows: list[dict], diagnostics: dict, data_source: str) -> None:
